@@ -1,0 +1,20 @@
+//! podsec's policy core: pure evaluation of Pod Security Standards, exactly as upstream Pod
+//! Security Admission decides. No I/O, no async, no global state.
+//!
+//! ```
+//! use podsec_policy::{evaluate, Level, LevelVersion, ObjectMeta, PodSpec, Version};
+//! let spec: PodSpec = serde_json::from_str(r#"{"containers":[{"name":"web","image":"nginx"}]}"#).unwrap();
+//! let eval = evaluate(LevelVersion::new(Level::Baseline, Version::Latest), &ObjectMeta::default(), &spec);
+//! assert!(eval.allowed());
+//! ```
+
+pub mod defaults;
+mod level;
+pub mod pod;
+pub mod pss;
+mod text;
+
+pub use level::{Level, LevelVersion, ParseError, Version};
+pub use pod::{ObjectMeta, PodSpec};
+pub use pss::{evaluate, CheckId, Evaluation, Violation};
+pub use text::go_quote;
