@@ -1,0 +1,11 @@
+//! Kubernetes manifests in, pod-bearing objects out.
+//!
+//! [`source`] turns YAML or JSON text into objects with line numbers; [`object`] tells which
+//! objects hold pods, decodes their pod (template) and applies the API server's defaults.
+//! No file or network I/O: callers hand in bytes.
+
+pub mod object;
+pub mod source;
+
+pub use object::{classify, Namespace, Object, ObjectError, Workload, WorkloadKind};
+pub use source::{decode, DecodeError, Format, Limits, Located};

@@ -1,0 +1,521 @@
+//! Text in, JSON values out: splits YAML and JSON streams into documents, and `*List` objects
+//! into their items, each with the 1-based line where it starts.
+//!
+//! A broken document is reported with its line and does not stop the documents after it.
+
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+/// How a stream of manifests is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+impl Format {
+    /// Picks the format from a file name, or from the content when the name does not tell
+    /// (stdin): JSON when the first non-blank character opens an object or array.
+    pub fn detect(file_name: Option<&str>, text: &str) -> Format {
+        let lower = file_name.map(str::to_ascii_lowercase);
+        match lower.as_deref() {
+            Some(n) if n.ends_with(".json") => Format::Json,
+            Some(n) if n.ends_with(".yaml") || n.ends_with(".yml") => Format::Yaml,
+            _ if text.trim_start().starts_with(['{', '[']) => Format::Json,
+            _ => Format::Yaml,
+        }
+    }
+}
+
+/// Resource limits for decoding.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The largest document accepted, in bytes. A `*List` document may hold many objects, so
+    /// this is far above the API server's 3 MiB request limit.
+    pub max_document_bytes: usize,
+    /// The deepest nesting accepted (JSON and YAML).
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_document_bytes: 64 << 20,
+            // serde-saphyr recurses per level; 64 levels fit a 2 MiB thread stack even in debug
+            // builds, and no Kubernetes pod object comes near it.
+            max_depth: 64,
+        }
+    }
+}
+
+/// A decoded object and the line it starts on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located {
+    pub line: usize,
+    pub value: Value,
+}
+
+/// Why a document (or a whole file) could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct DecodeError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl DecodeError {
+    fn new(line: usize, message: impl fmt::Display) -> Self {
+        DecodeError {
+            line,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Decodes every object in `bytes`, in order. `*List` objects are replaced by their items.
+/// Empty documents are dropped.
+pub fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Vec<Result<Located, DecodeError>> {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let at = e.valid_up_to();
+            let line = line_at(bytes, at);
+            let byte = bytes.get(at).copied().unwrap_or_default();
+            return vec![Err(DecodeError::new(
+                line,
+                format_args!("not UTF-8 text (byte 0x{byte:02x} at offset {at}); is this a binary file?"),
+            ))];
+        }
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut out = Vec::new();
+    match format {
+        Format::Yaml => decode_yaml(text, limits, &mut out),
+        Format::Json => decode_json(text, limits, &mut out),
+    }
+    out
+}
+
+fn line_at(bytes: &[u8], offset: usize) -> usize {
+    bytes[..offset.min(bytes.len())].iter().filter(|b| **b == b'\n').count() + 1
+}
+
+fn human_size(bytes: usize) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+fn too_large(line: usize, size: usize, limits: &Limits) -> DecodeError {
+    DecodeError::new(
+        line,
+        format_args!(
+            "document is {}, larger than the {} limit; split it into smaller documents",
+            human_size(size),
+            human_size(limits.max_document_bytes)
+        ),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// YAML
+
+/// One YAML document of a stream: its text and the line of its first line.
+struct YamlChunk<'a> {
+    first_line: usize,
+    text: &'a str,
+}
+
+/// Splits a YAML stream at document markers. A `---` or `...` at the start of a line always
+/// ends the current document in YAML (even inside a block scalar), so splitting by lines is
+/// exact, and keeps a syntax error in one document from hiding the others.
+fn split_yaml(text: &str) -> Vec<YamlChunk<'_>> {
+    let is_marker = |line: &str, marker: &str| {
+        line.strip_prefix(marker)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r']))
+    };
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut start_line = 1;
+    let mut offset = 0;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let line_no = index + 1;
+        let content = line.trim_end_matches('\n');
+        if is_marker(content, "---") {
+            chunks.push(YamlChunk { first_line: start_line, text: &text[start..offset] });
+            start = offset;
+            start_line = line_no;
+        } else if is_marker(content, "...") {
+            chunks.push(YamlChunk { first_line: start_line, text: &text[start..offset] });
+            start = offset + line.len();
+            start_line = line_no + 1;
+        }
+        offset += line.len();
+    }
+    chunks.push(YamlChunk { first_line: start_line, text: &text[start..] });
+    chunks
+}
+
+/// The line of a chunk's first content (skipping blank lines, comments and a bare `---`).
+fn content_line(chunk: &YamlChunk<'_>) -> Option<usize> {
+    chunk.text.lines().enumerate().find_map(|(i, line)| {
+        let t = line.trim();
+        let blank = t.is_empty() || t.starts_with('#') || t == "---";
+        (!blank).then_some(chunk.first_line + i)
+    })
+}
+
+fn yaml_options(limits: &Limits) -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = limits.max_depth;
+    // Lists of thousands of objects are normal input; the document size limit bounds these.
+    budget.max_events = usize::MAX;
+    budget.max_nodes = usize::MAX;
+    budget.max_total_scalar_bytes = usize::MAX;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    // Kubernetes reads YAML 1.1 through sigs.k8s.io/yaml: `0644` is octal, `yes` is true.
+    options.legacy_octal_numbers = true;
+    options.with_snippet = false;
+    options
+}
+
+/// Turns a serde-saphyr error into a message and an absolute line.
+fn yaml_error(err: &serde_saphyr::Error, chunk: &YamlChunk<'_>, fallback_line: usize, limits: &Limits) -> DecodeError {
+    let mut message = err.to_string();
+    if message.starts_with("budget breached: Depth") {
+        message = format!("nesting is deeper than the {}-level limit at line {}, column {}",
+            limits.max_depth,
+            err.location().map(|l| l.line()).unwrap_or_default(),
+            err.location().map(|l| l.column()).unwrap_or_default());
+    }
+    match err.location() {
+        Some(loc) => {
+            let suffix = format!(" at line {}, column {}", loc.line(), loc.column());
+            if let Some(stripped) = message.strip_suffix(&suffix) {
+                message = format!("{stripped} (column {})", loc.column());
+            }
+            let line = chunk.first_line + (loc.line() as usize).saturating_sub(1);
+            DecodeError::new(line, message)
+        }
+        None => DecodeError::new(fallback_line, message),
+    }
+}
+
+#[derive(Deserialize)]
+struct SpannedList {
+    items: Vec<serde_saphyr::Spanned<serde::de::IgnoredAny>>,
+}
+
+fn decode_yaml(text: &str, limits: &Limits, out: &mut Vec<Result<Located, DecodeError>>) {
+    let options = yaml_options(limits);
+    for chunk in split_yaml(text) {
+        let Some(line) = content_line(&chunk) else { continue };
+        if chunk.text.len() > limits.max_document_bytes {
+            out.push(Err(too_large(line, chunk.text.len(), limits)));
+            continue;
+        }
+        let value: Value = match serde_saphyr::from_str_with_options(chunk.text, options.clone()) {
+            Ok(v) => v,
+            Err(e) => {
+                out.push(Err(yaml_error(&e, &chunk, line, limits)));
+                continue;
+            }
+        };
+        if value.is_null() {
+            continue;
+        }
+        if !is_list(&value) {
+            out.push(Ok(Located { line, value }));
+            continue;
+        }
+        // Parse again for the items' positions; only lists pay for this.
+        let lines: Vec<usize> = serde_saphyr::from_str_with_options::<SpannedList>(chunk.text, options.clone())
+            .map(|l| {
+                l.items
+                    .iter()
+                    .map(|i| chunk.first_line + (i.referenced.line() as usize).saturating_sub(1))
+                    .collect()
+            })
+            .unwrap_or_default();
+        push_list_items(value, line, &lines, out);
+    }
+}
+
+fn is_list(value: &Value) -> bool {
+    value.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
+        && value.get("items").is_some_and(Value::is_array)
+}
+
+fn push_list_items(list: Value, list_line: usize, lines: &[usize], out: &mut Vec<Result<Located, DecodeError>>) {
+    let Value::Object(mut map) = list else { return };
+    let Some(Value::Array(items)) = map.remove("items") else { return };
+    for (i, item) in items.into_iter().enumerate() {
+        let line = lines.get(i).copied().unwrap_or(list_line);
+        if is_list(&item) {
+            push_list_items(item, line, &[], out);
+        } else {
+            out.push(Ok(Located { line, value: item }));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON
+
+#[derive(Deserialize)]
+struct Header<'a> {
+    #[serde(default, borrow)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct RawList<'a> {
+    #[serde(borrow)]
+    items: Vec<&'a RawValue>,
+}
+
+fn decode_json(text: &str, limits: &Limits, out: &mut Vec<Result<Located, DecodeError>>) {
+    let base = text.as_ptr() as usize;
+    let line_of = |raw: &RawValue| line_at(text.as_bytes(), raw.get().as_ptr() as usize - base);
+    let stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
+    for doc in stream {
+        let raw = match doc {
+            Ok(raw) => raw,
+            Err(e) => {
+                // The stream cannot resynchronise after a syntax error; the rest is lost.
+                out.push(Err(DecodeError::new(e.line(), json_message(&e))));
+                break;
+            }
+        };
+        let line = line_of(raw);
+        if raw.get().len() > limits.max_document_bytes {
+            out.push(Err(too_large(line, raw.get().len(), limits)));
+            continue;
+        }
+        let header: Option<Header> = serde_json::from_str(raw.get()).ok();
+        let list_kind = header.and_then(|h| h.kind).is_some_and(|k| k.ends_with("List"));
+        if list_kind {
+            if let Ok(list) = serde_json::from_str::<RawList>(raw.get()) {
+                for item in list.items {
+                    out.push(parse_json_value(item.get(), line_of(item), limits));
+                }
+                continue;
+            }
+        }
+        match parse_json_value(raw.get(), line, limits) {
+            Ok(v) if v.value.is_null() => {}
+            other => out.push(other),
+        }
+    }
+}
+
+fn json_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&suffix) {
+        Some(stripped) => format!("{stripped} (column {})", e.column()),
+        None => text,
+    }
+}
+
+/// Parses one JSON object, rejecting duplicate keys (which YAML decoding rejects too).
+fn parse_json_value(text: &str, first_line: usize, limits: &Limits) -> Result<Located, DecodeError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = StrictValue { depth_left: limits.max_depth }
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v))
+        .map_err(|e| DecodeError::new(first_line + e.line().saturating_sub(1), json_message(&e)))?;
+    Ok(Located { line: first_line, value })
+}
+
+/// Deserializes a `serde_json::Value`, failing on duplicate object keys and on nesting deeper
+/// than the limit.
+#[derive(Clone, Copy)]
+struct StrictValue {
+    depth_left: usize,
+}
+
+impl StrictValue {
+    fn nested<E: serde::de::Error>(self) -> Result<StrictValue, E> {
+        match self.depth_left.checked_sub(1) {
+            Some(depth_left) => Ok(StrictValue { depth_left }),
+            None => Err(E::custom("nesting is deeper than the depth limit")),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for StrictValue {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictValue {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        self.deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let inner = self.nested()?;
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(inner)? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        use serde::de::Error;
+        let inner = self.nested()?;
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(A::Error::custom(format_args!("duplicate key {key:?}")));
+            }
+            let value = map.next_value_seed(inner)?;
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn yaml(text: &str) -> Vec<Result<Located, DecodeError>> {
+        decode(text.as_bytes(), Format::Yaml, &Limits::default())
+    }
+
+    fn json_docs(text: &str) -> Vec<Result<Located, DecodeError>> {
+        decode(text.as_bytes(), Format::Json, &Limits::default())
+    }
+
+    #[test]
+    fn multi_document_yaml_keeps_lines_and_skips_empty_documents() {
+        let docs = yaml("# comment\n---\na: 1\n---\n---\n\nb: 2\n...\n--- {c: 3}\n");
+        let got: Vec<_> = docs.into_iter().map(|d| d.map(|l| (l.line, l.value))).collect();
+        assert_eq!(got, vec![Ok((3, json!({"a": 1}))), Ok((7, json!({"b": 2}))), Ok((9, json!({"c": 3})))]);
+    }
+
+    #[test]
+    fn a_broken_document_does_not_hide_the_next() {
+        let docs = yaml("a: [1, 2\n---\nb: 2\n---\nc: 1\nc: 2\n");
+        assert_eq!(docs.len(), 3);
+        let e = docs[0].as_ref().expect_err("unclosed bracket");
+        assert_eq!(e.line, 1);
+        assert_eq!(docs[1].as_ref().map(|l| l.line), Ok(3));
+        let dup = docs[2].as_ref().expect_err("duplicate key");
+        assert_eq!(dup.line, 6);
+        assert!(dup.message.contains("duplicate mapping key"), "{}", dup.message);
+    }
+
+    #[test]
+    fn yaml_1_1_scalars_read_as_kubernetes_reads_them() {
+        let docs = yaml("a: yes\nb: \"yes\"\nc: 0644\nd: off\n");
+        assert_eq!(docs[0].as_ref().map(|l| &l.value), Ok(&json!({"a": true, "b": "yes", "c": 420, "d": false})));
+    }
+
+    #[test]
+    fn list_items_get_their_own_lines() {
+        let text = "apiVersion: v1\nkind: List\nitems:\n- kind: Pod\n  metadata: {name: a}\n- kind: Pod\n  metadata: {name: b}\n";
+        let lines: Vec<_> = yaml(text).into_iter().map(|d| d.map(|l| l.line)).collect();
+        assert_eq!(lines, vec![Ok(4), Ok(6)]);
+        let text = "{\"kind\": \"PodList\",\n \"items\": [\n  {\"kind\": \"Pod\"},\n  {\"kind\": \"Pod\"}]}";
+        let lines: Vec<_> = json_docs(text).into_iter().map(|d| d.map(|l| l.line)).collect();
+        assert_eq!(lines, vec![Ok(3), Ok(4)]);
+    }
+
+    #[test]
+    fn json_streams_duplicates_and_errors() {
+        let docs = json_docs("{\"a\": 1}\n{\"b\": 2}\n");
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].as_ref().map(|l| l.line), Ok(2));
+        let dup = json_docs("{\"a\": 1,\n \"a\": 2}");
+        let e = dup[0].as_ref().expect_err("duplicate key");
+        assert!(e.message.contains("duplicate key \"a\""), "{}", e.message);
+        assert_eq!(e.line, 2);
+        let bad = json_docs("{\"a\": 1}\n{\"b\": }");
+        assert!(bad[0].is_ok());
+        assert_eq!(bad[1].as_ref().map_err(|e| e.line), Err(2));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+        let docs = json_docs(&deep);
+        assert!(docs[0].is_err());
+        let deep_yaml = (0..10_000).map(|i| format!("{}a:\n", " ".repeat(i))).collect::<String>();
+        let docs = yaml(&deep_yaml);
+        let e = docs[0].as_ref().expect_err("too deep");
+        assert!(e.message.starts_with("nesting is deeper than the 64-level limit"), "{}", e.message);
+        assert_eq!(e.line, 65);
+        let flow = "a: ".to_string() + &"[".repeat(10_000);
+        assert!(yaml(&flow)[0].is_err());
+    }
+
+    #[test]
+    fn binary_input_is_reported_with_its_position() {
+        let docs = decode(b"a: 1\n\xff\xfe\x00garbage", Format::Yaml, &Limits::default());
+        assert_eq!(docs.len(), 1);
+        let e = docs[0].as_ref().expect_err("binary");
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("not UTF-8"), "{}", e.message);
+    }
+
+    #[test]
+    fn oversized_documents_are_refused_before_parsing() {
+        let limits = Limits { max_document_bytes: 100, ..Limits::default() };
+        let text = format!("a: 1\n---\nbig: \"{}\"\n---\nc: 3\n", "x".repeat(200));
+        let docs = decode(text.as_bytes(), Format::Yaml, &limits);
+        assert_eq!(docs.len(), 3);
+        assert!(docs[0].is_ok() && docs[2].is_ok());
+        let e = docs[1].as_ref().expect_err("too large");
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("larger than the 100 bytes limit"), "{}", e.message);
+    }
+
+    #[test]
+    fn detects_formats() {
+        assert_eq!(Format::detect(Some("a.JSON"), "x: 1"), Format::Json);
+        assert_eq!(Format::detect(Some("a.yml"), "{}"), Format::Yaml);
+        assert_eq!(Format::detect(None, "  \n{\"a\":1}"), Format::Json);
+        assert_eq!(Format::detect(None, "a: 1"), Format::Yaml);
+    }
+}
