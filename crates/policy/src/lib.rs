@@ -9,12 +9,14 @@
 //! ```
 
 pub mod defaults;
+pub mod namespace_policy;
 mod level;
 pub mod pod;
 pub mod pss;
 mod text;
 
 pub use level::{Level, LevelVersion, ParseError, Version};
+pub use namespace_policy::{LabelError, Policy};
 pub use pod::{ObjectMeta, PodSpec};
 pub use pss::{evaluate, CheckId, Evaluation, Violation};
 pub use text::go_quote;

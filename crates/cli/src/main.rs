@@ -1,0 +1,47 @@
+//! `podsec`: Kubernetes pod security from the command line.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod check;
+mod inputs;
+mod report;
+
+#[derive(Parser, Debug)]
+#[command(name = "podsec", version, about = "Kubernetes pod security: Pod Security Standards exactly as upstream Pod Security Admission decides them.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check manifests against the Pod Security Standards, offline.
+    Check(check::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("podsec: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Check(args) => {
+            let report = check::run(&args);
+            let stdout = std::io::stdout();
+            let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let mut out = stdout.lock();
+            report.write(args.output, &mut out, color)?;
+            Ok(report.exit_code())
+        }
+    }
+}

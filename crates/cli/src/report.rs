@@ -1,0 +1,172 @@
+//! The `podsec check` report: a stable JSON/YAML contract and a kubectl-like table.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Yaml,
+}
+
+/// The whole report. Field names and meanings are a contract (see the README).
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub results: Vec<ObjectResult>,
+    pub errors: Vec<ErrorEntry>,
+    pub summary: Summary,
+}
+
+/// One evaluated pod-bearing object.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectResult {
+    pub file: String,
+    pub line: usize,
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub level: String,
+    pub version: String,
+    pub allowed: bool,
+    /// Upstream's denial text, `violates PodSecurity "<level>:<version>": …`; null if allowed.
+    pub message: Option<String>,
+    pub violations: Vec<ViolationEntry>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ViolationEntry {
+    /// Upstream check ID, in upstream casing.
+    pub check: String,
+    pub reason: String,
+    pub detail: String,
+    /// Paths of the offending values, relative to the object.
+    pub fields: Vec<String>,
+    /// How to comply; podsec's addition.
+    pub hint: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorEntry {
+    pub file: String,
+    /// The line of the document or object at fault; null when the whole file is.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// Pod-bearing objects evaluated (`allowed + denied`).
+    pub objects: usize,
+    pub allowed: usize,
+    pub denied: usize,
+    /// Objects of other kinds, not evaluated.
+    pub skipped: usize,
+    /// Documents or files that could not be read or understood.
+    pub errors: usize,
+}
+
+impl Report {
+    /// 0 when everything passes, 1 when something violates, 2 when some input could not be
+    /// evaluated (an unevaluated object must not look like a pass).
+    pub fn exit_code(&self) -> u8 {
+        if self.summary.errors > 0 {
+            2
+        } else if self.summary.denied > 0 {
+            1
+        } else {
+            0
+        }
+    }
+
+    pub fn write(&self, format: OutputFormat, out: &mut dyn Write, color: bool) -> anyhow::Result<()> {
+        match format {
+            OutputFormat::Json => {
+                serde_json::to_writer_pretty(&mut *out, self)?;
+                writeln!(out)?;
+            }
+            OutputFormat::Yaml => out.write_all(serde_saphyr::to_string(self)?.as_bytes())?,
+            OutputFormat::Table => self.write_table(out, color)?,
+        }
+        Ok(())
+    }
+
+    fn write_table(&self, out: &mut dyn Write, color: bool) -> io::Result<()> {
+        let mut rows: Vec<[String; 7]> = Vec::new();
+        let mut results: Vec<&'static str> = Vec::new();
+        for r in &self.results {
+            let object = format!("{}/{}", r.kind, r.name);
+            let namespace = r.namespace.clone().unwrap_or_else(|| "-".into());
+            let policy = format!("{}:{}", r.level, r.version);
+            let location = format!("{}:{}", r.file, r.line);
+            if r.violations.is_empty() {
+                results.push("pass");
+                rows.push(["pass".into(), object.clone(), namespace.clone(), policy.clone(), location.clone(), "-".into(), "-".into()]);
+            }
+            for v in &r.violations {
+                results.push("deny");
+                rows.push([
+                    "deny".into(),
+                    object.clone(),
+                    namespace.clone(),
+                    policy.clone(),
+                    location.clone(),
+                    v.check.clone(),
+                    v.detail.clone(),
+                ]);
+            }
+        }
+        for e in &self.errors {
+            let location = match e.line {
+                Some(line) => format!("{}:{line}", e.file),
+                None => e.file.clone(),
+            };
+            results.push("error");
+            rows.push(["error".into(), "-".into(), "-".into(), "-".into(), location, "-".into(), e.message.clone()]);
+        }
+        let header = ["RESULT", "OBJECT", "NAMESPACE", "POLICY", "LOCATION", "CHECK", "DETAIL"].map(String::from);
+        let mut widths = header.clone().map(|h| h.len());
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let write_row = |out: &mut dyn Write, row: &[String; 7], paint: Option<&str>| -> io::Result<()> {
+            for (i, cell) in row.iter().enumerate() {
+                let last = i == row.len() - 1;
+                let pad = if last { 0 } else { widths[i] - cell.chars().count() + 3 };
+                match (i, paint) {
+                    (0, Some(code)) => write!(out, "\x1b[{code}m{cell}\x1b[0m{:pad$}", "")?,
+                    _ => write!(out, "{cell}{:pad$}", "")?,
+                }
+            }
+            writeln!(out)
+        };
+        if !rows.is_empty() {
+            write_row(out, &header, None)?;
+        }
+        for (row, result) in rows.iter().zip(results) {
+            let paint = color.then_some(match result {
+                "pass" => "32",
+                "deny" => "31",
+                _ => "33",
+            });
+            write_row(out, row, paint)?;
+        }
+        let s = &self.summary;
+        let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        writeln!(
+            out,
+            "{}{}: {} allowed, {} denied; {} skipped; {}",
+            if rows.is_empty() { "" } else { "\n" },
+            plural(s.objects, "object", "objects"),
+            s.allowed,
+            s.denied,
+            s.skipped,
+            plural(s.errors, "error", "errors"),
+        )
+    }
+}
