@@ -49,25 +49,40 @@ pub fn run(args: &Args) -> Report {
     let (inputs, read_errors) = read_inputs(&args.paths);
     let mut errors: Vec<ErrorEntry> = read_errors
         .into_iter()
-        .map(|e| ErrorEntry { file: e.name, line: None, message: e.message })
+        .map(|e| ErrorEntry {
+            file: e.name,
+            line: None,
+            message: e.message,
+        })
         .collect();
     let mut pending = Vec::new();
-    let mut namespaces: BTreeMap<String, (String, usize, BTreeMap<String, String>)> = BTreeMap::new();
+    let mut namespaces: BTreeMap<String, (String, usize, BTreeMap<String, String>)> =
+        BTreeMap::new();
     let mut skipped = 0;
     let limits = Limits::default();
 
     for input in inputs {
-        let text_hint = String::from_utf8_lossy(&input.bytes[..input.bytes.len().min(64)]).into_owned();
+        let text_hint =
+            String::from_utf8_lossy(&input.bytes[..input.bytes.len().min(64)]).into_owned();
         let format = Format::detect(input.format_hint.as_deref(), &text_hint);
         for doc in decode(&input.bytes, format, &limits) {
             let located = match doc {
                 Ok(l) => l,
                 Err(e) => {
-                    errors.push(ErrorEntry { file: input.name.clone(), line: Some(e.line), message: e.message });
+                    errors.push(ErrorEntry {
+                        file: input.name.clone(),
+                        line: Some(e.line),
+                        message: e.message,
+                    });
                     continue;
                 }
             };
-            let api_version = located.value.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+            let api_version = located
+                .value
+                .get("apiVersion")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
             match classify(located.value) {
                 Ok(Object::Workload(workload)) => pending.push(Pending {
                     file: input.name.clone(),
@@ -80,7 +95,11 @@ pub fn run(args: &Args) -> Report {
                     namespaces.insert(ns.name, (input.name.clone(), located.line, ns.labels));
                 }
                 Ok(Object::Other { .. }) => skipped += 1,
-                Err(e) => errors.push(ErrorEntry { file: input.name.clone(), line: Some(located.line), message: e.to_string() }),
+                Err(e) => errors.push(ErrorEntry {
+                    file: input.name.clone(),
+                    line: Some(located.line),
+                    message: e.to_string(),
+                }),
             }
         }
     }
@@ -92,7 +111,8 @@ pub fn run(args: &Args) -> Report {
     // Namespaces in the input that set an enforce policy override --level/--version.
     let mut namespace_policy: BTreeMap<&str, LevelVersion> = BTreeMap::new();
     for (name, (file, line, labels)) in &namespaces {
-        if !labels.contains_key(ENFORCE_LEVEL_LABEL) && !labels.contains_key(ENFORCE_VERSION_LABEL) {
+        if !labels.contains_key(ENFORCE_LEVEL_LABEL) && !labels.contains_key(ENFORCE_VERSION_LABEL)
+        {
             continue;
         }
         let (policy, label_errors) = Policy::from_labels(labels, defaults);
@@ -100,7 +120,10 @@ pub fn run(args: &Args) -> Report {
             errors.push(ErrorEntry {
                 file: file.clone(),
                 line: Some(*line),
-                message: format!("Namespace {name}: {e} (objects in it are checked at {})", policy.enforce),
+                message: format!(
+                    "Namespace {name}: {e} (objects in it are checked at {})",
+                    policy.enforce
+                ),
             });
         }
         namespace_policy.insert(name, policy.enforce);
@@ -110,7 +133,10 @@ pub fn run(args: &Args) -> Report {
         .into_iter()
         .map(|p| {
             let ns = &p.workload.meta.namespace;
-            let lv = namespace_policy.get(ns.as_str()).copied().unwrap_or(defaults.enforce);
+            let lv = namespace_policy
+                .get(ns.as_str())
+                .copied()
+                .unwrap_or(defaults.enforce);
             evaluate_object(p, lv)
         })
         .collect();
@@ -123,7 +149,11 @@ pub fn run(args: &Args) -> Report {
         skipped,
         errors: errors.len(),
     };
-    Report { results, errors, summary }
+    Report {
+        results,
+        errors,
+        summary,
+    }
 }
 
 fn evaluate_object(p: Pending, lv: LevelVersion) -> ObjectResult {
@@ -141,7 +171,11 @@ fn evaluate_object(p: Pending, lv: LevelVersion) -> ObjectResult {
             hint: v.check.fix_hint().to_string(),
         })
         .collect::<Vec<_>>();
-    let name = if w.meta.name.is_empty() { w.meta.generate_name.clone() } else { w.meta.name.clone() };
+    let name = if w.meta.name.is_empty() {
+        w.meta.generate_name.clone()
+    } else {
+        w.meta.name.clone()
+    };
     ObjectResult {
         file: p.file,
         line: p.line,

@@ -33,8 +33,15 @@ pub fn read_inputs(paths: &[String]) -> (Vec<Input>, Vec<InputError>) {
         if arg == "-" {
             let mut bytes = Vec::new();
             match std::io::stdin().read_to_end(&mut bytes) {
-                Ok(_) => inputs.push(Input { name: "<stdin>".into(), format_hint: None, bytes }),
-                Err(e) => errors.push(InputError { name: "<stdin>".into(), message: format!("cannot read stdin: {e}") }),
+                Ok(_) => inputs.push(Input {
+                    name: "<stdin>".into(),
+                    format_hint: None,
+                    bytes,
+                }),
+                Err(e) => errors.push(InputError {
+                    name: "<stdin>".into(),
+                    message: format!("cannot read stdin: {e}"),
+                }),
             }
             continue;
         }
@@ -48,8 +55,15 @@ pub fn read_inputs(paths: &[String]) -> (Vec<Input>, Vec<InputError>) {
         for file in files {
             let name = file.display().to_string();
             match std::fs::read(&file) {
-                Ok(bytes) => inputs.push(Input { format_hint: Some(name.clone()), name, bytes }),
-                Err(e) => errors.push(InputError { name, message: format!("cannot read file: {e}") }),
+                Ok(bytes) => inputs.push(Input {
+                    format_hint: Some(name.clone()),
+                    name,
+                    bytes,
+                }),
+                Err(e) => errors.push(InputError {
+                    name,
+                    message: format!("cannot read file: {e}"),
+                }),
             }
         }
     }
@@ -60,7 +74,10 @@ fn collect_dir(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<InputError
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
-            errors.push(InputError { name: dir.display().to_string(), message: format!("cannot read directory: {e}") });
+            errors.push(InputError {
+                name: dir.display().to_string(),
+                message: format!("cannot read directory: {e}"),
+            });
             return;
         }
     };

@@ -10,7 +10,11 @@ mod inputs;
 mod report;
 
 #[derive(Parser, Debug)]
-#[command(name = "podsec", version, about = "Kubernetes pod security: Pod Security Standards exactly as upstream Pod Security Admission decides them.")]
+#[command(
+    name = "podsec",
+    version,
+    about = "Kubernetes pod security: Pod Security Standards exactly as upstream Pod Security Admission decides them."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

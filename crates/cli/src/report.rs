@@ -82,7 +82,12 @@ impl Report {
         }
     }
 
-    pub fn write(&self, format: OutputFormat, out: &mut dyn Write, color: bool) -> anyhow::Result<()> {
+    pub fn write(
+        &self,
+        format: OutputFormat,
+        out: &mut dyn Write,
+        color: bool,
+    ) -> anyhow::Result<()> {
         match format {
             OutputFormat::Json => {
                 serde_json::to_writer_pretty(&mut *out, self)?;
@@ -104,7 +109,15 @@ impl Report {
             let location = format!("{}:{}", r.file, r.line);
             if r.violations.is_empty() {
                 results.push("pass");
-                rows.push(["pass".into(), object.clone(), namespace.clone(), policy.clone(), location.clone(), "-".into(), "-".into()]);
+                rows.push([
+                    "pass".into(),
+                    object.clone(),
+                    namespace.clone(),
+                    policy.clone(),
+                    location.clone(),
+                    "-".into(),
+                    "-".into(),
+                ]);
             }
             for v in &r.violations {
                 results.push("deny");
@@ -115,7 +128,11 @@ impl Report {
                     policy.clone(),
                     location.clone(),
                     v.check.clone(),
-                    v.detail.clone(),
+                    if v.detail.is_empty() {
+                        v.reason.clone()
+                    } else {
+                        format!("{} ({})", v.reason, v.detail)
+                    },
                 ]);
             }
         }
@@ -125,26 +142,48 @@ impl Report {
                 None => e.file.clone(),
             };
             results.push("error");
-            rows.push(["error".into(), "-".into(), "-".into(), "-".into(), location, "-".into(), e.message.clone()]);
+            rows.push([
+                "error".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                location,
+                "-".into(),
+                e.message.clone(),
+            ]);
         }
-        let header = ["RESULT", "OBJECT", "NAMESPACE", "POLICY", "LOCATION", "CHECK", "DETAIL"].map(String::from);
+        let header = [
+            "RESULT",
+            "OBJECT",
+            "NAMESPACE",
+            "POLICY",
+            "LOCATION",
+            "CHECK",
+            "DETAIL",
+        ]
+        .map(String::from);
         let mut widths = header.clone().map(|h| h.len());
         for row in &rows {
             for (w, cell) in widths.iter_mut().zip(row) {
                 *w = (*w).max(cell.chars().count());
             }
         }
-        let write_row = |out: &mut dyn Write, row: &[String; 7], paint: Option<&str>| -> io::Result<()> {
-            for (i, cell) in row.iter().enumerate() {
-                let last = i == row.len() - 1;
-                let pad = if last { 0 } else { widths[i] - cell.chars().count() + 3 };
-                match (i, paint) {
-                    (0, Some(code)) => write!(out, "\x1b[{code}m{cell}\x1b[0m{:pad$}", "")?,
-                    _ => write!(out, "{cell}{:pad$}", "")?,
+        let write_row =
+            |out: &mut dyn Write, row: &[String; 7], paint: Option<&str>| -> io::Result<()> {
+                for (i, cell) in row.iter().enumerate() {
+                    let last = i == row.len() - 1;
+                    let pad = if last {
+                        0
+                    } else {
+                        widths[i] - cell.chars().count() + 3
+                    };
+                    match (i, paint) {
+                        (0, Some(code)) => write!(out, "\x1b[{code}m{cell}\x1b[0m{:pad$}", "")?,
+                        _ => write!(out, "{cell}{:pad$}", "")?,
+                    }
                 }
-            }
-            writeln!(out)
-        };
+                writeln!(out)
+            };
         if !rows.is_empty() {
             write_row(out, &header, None)?;
         }
@@ -157,7 +196,8 @@ impl Report {
             write_row(out, row, paint)?;
         }
         let s = &self.summary;
-        let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         writeln!(
             out,
             "{}{}: {} allowed, {} denied; {} skipped; {}",

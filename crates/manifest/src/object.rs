@@ -57,10 +57,13 @@ impl WorkloadKind {
     /// The API group and the version Kubernetes serves this kind at today.
     pub fn group_version(self) -> (&'static str, &'static str) {
         match self {
-            WorkloadKind::Pod | WorkloadKind::PodTemplate | WorkloadKind::ReplicationController => ("", "v1"),
-            WorkloadKind::ReplicaSet | WorkloadKind::Deployment | WorkloadKind::StatefulSet | WorkloadKind::DaemonSet => {
-                ("apps", "v1")
+            WorkloadKind::Pod | WorkloadKind::PodTemplate | WorkloadKind::ReplicationController => {
+                ("", "v1")
             }
+            WorkloadKind::ReplicaSet
+            | WorkloadKind::Deployment
+            | WorkloadKind::StatefulSet
+            | WorkloadKind::DaemonSet => ("apps", "v1"),
             WorkloadKind::Job | WorkloadKind::CronJob => ("batch", "v1"),
         }
     }
@@ -139,7 +142,10 @@ pub enum Object {
     Workload(Box<Workload>),
     Namespace(Namespace),
     /// Any other kind: not evaluated, only counted.
-    Other { api_version: String, kind: String },
+    Other {
+        api_version: String,
+        kind: String,
+    },
 }
 
 /// Why an object could not be understood, with what to do about it.
@@ -150,7 +156,10 @@ pub enum ObjectError {
     #[error("{0} is missing; every Kubernetes object needs apiVersion and kind")]
     Missing(&'static str),
     #[error("{field} must be a string, found {found}")]
-    NotAString { field: &'static str, found: &'static str },
+    NotAString {
+        field: &'static str,
+        found: &'static str,
+    },
     #[error("{kind} in apiVersion {api_version} is no longer served (removed in Kubernetes {removed}); use apiVersion {current}")]
     RemovedVersion {
         kind: WorkloadKind,
@@ -158,7 +167,9 @@ pub enum ObjectError {
         removed: &'static str,
         current: &'static str,
     },
-    #[error("unknown apiVersion {api_version:?} for {kind}; Kubernetes serves {kind} as {current}")]
+    #[error(
+        "unknown apiVersion {api_version:?} for {kind}; Kubernetes serves {kind} as {current}"
+    )]
     UnknownVersion {
         kind: WorkloadKind,
         api_version: String,
@@ -191,12 +202,18 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn string_field<'a>(map: &'a serde_json::Map<String, Value>, field: &'static str) -> Result<&'a str, ObjectError> {
+fn string_field<'a>(
+    map: &'a serde_json::Map<String, Value>,
+    field: &'static str,
+) -> Result<&'a str, ObjectError> {
     match map.get(field) {
         None | Some(Value::Null) => Err(ObjectError::Missing(field)),
         Some(Value::String(s)) if s.is_empty() => Err(ObjectError::Missing(field)),
         Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(ObjectError::NotAString { field, found: type_name(other) }),
+        Some(other) => Err(ObjectError::NotAString {
+            field,
+            found: type_name(other),
+        }),
     }
 }
 
@@ -220,16 +237,23 @@ pub fn classify(value: Value) -> Result<Object, ObjectError> {
             other => other,
         });
         let meta = meta?;
-        return Ok(Object::Namespace(Namespace { name: meta.name, labels: meta.labels }));
+        return Ok(Object::Namespace(Namespace {
+            name: meta.name,
+            labels: meta.labels,
+        }));
     }
 
     let workload_kind = WorkloadKind::from_kind(kind).filter(|k| {
         // Same kind name in an unrelated API group is a different resource (e.g. a CRD).
         let (home, _) = k.group_version();
-        group == home || (group == "extensions" && k.removed_version("extensions/v1beta1").is_some())
+        group == home
+            || (group == "extensions" && k.removed_version("extensions/v1beta1").is_some())
     });
     let Some(workload_kind) = workload_kind else {
-        return Ok(Object::Other { api_version: api_version.to_string(), kind: kind.to_string() });
+        return Ok(Object::Other {
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+        });
     };
     if api_version != workload_kind.api_version() {
         return Err(match workload_kind.removed_version(api_version) {
@@ -303,7 +327,11 @@ struct CronJobObject {
     spec: Option<CronJobSpec>,
 }
 
-fn invalid(kind: WorkloadKind, name: &str, err: serde_path_to_error::Error<serde_json::Error>) -> ObjectError {
+fn invalid(
+    kind: WorkloadKind,
+    name: &str,
+    err: serde_path_to_error::Error<serde_json::Error>,
+) -> ObjectError {
     let path = err.path().to_string();
     ObjectError::InvalidField {
         kind,
@@ -314,13 +342,18 @@ fn invalid(kind: WorkloadKind, name: &str, err: serde_path_to_error::Error<serde
 }
 
 fn decode_meta(value: &Value, kind: WorkloadKind) -> Result<ObjectMeta, ObjectError> {
-    let meta: MetaOnly = serde_path_to_error::deserialize(value).map_err(|e| invalid(kind, "", e))?;
+    let meta: MetaOnly =
+        serde_path_to_error::deserialize(value).map_err(|e| invalid(kind, "", e))?;
     Ok(meta.metadata.unwrap_or_default())
 }
 
 fn decode_workload(kind: WorkloadKind, value: Value) -> Result<Workload, ObjectError> {
     let meta = decode_meta(&value, kind)?;
-    let name = if meta.name.is_empty() { meta.generate_name.clone() } else { meta.name.clone() };
+    let name = if meta.name.is_empty() {
+        meta.generate_name.clone()
+    } else {
+        meta.name.clone()
+    };
     let required = |path: &str, why: &'static str| ObjectError::Required {
         kind,
         name: name.clone(),
@@ -349,7 +382,10 @@ fn decode_workload(kind: WorkloadKind, value: Value) -> Result<Workload, ObjectE
             }
             _ => {
                 let o: TemplateObject = serde_path_to_error::deserialize(v).map_err(err)?;
-                o.spec.and_then(|s| s.template).map(|t| (t.metadata, t.spec)).unwrap_or_default()
+                o.spec
+                    .and_then(|s| s.template)
+                    .map(|t| (t.metadata, t.spec))
+                    .unwrap_or_default()
             }
         })
     };
@@ -359,7 +395,10 @@ fn decode_workload(kind: WorkloadKind, value: Value) -> Result<Workload, ObjectE
         prefix => format!("{prefix}.spec"),
     };
     let Some(mut pod_spec) = pod_spec else {
-        return Err(required(&spec_path, "the object has no pod spec to evaluate"));
+        return Err(required(
+            &spec_path,
+            "the object has no pod spec to evaluate",
+        ));
     };
     if pod_spec.containers.is_empty() {
         return Err(required(
@@ -367,7 +406,11 @@ fn decode_workload(kind: WorkloadKind, value: Value) -> Result<Workload, ObjectE
             "a pod needs at least one container (the API server rejects it otherwise)",
         ));
     }
-    let owner = if kind == WorkloadKind::Pod { SpecOwner::Pod } else { SpecOwner::Template };
+    let owner = if kind == WorkloadKind::Pod {
+        SpecOwner::Pod
+    } else {
+        SpecOwner::Template
+    };
     apply_api_server_defaults(&mut pod_spec, owner);
     Ok(Workload {
         kind,
@@ -408,61 +451,109 @@ mod tests {
             let w = workload(case);
             assert_eq!(w.kind, kind);
             assert_eq!(w.meta.name, "p");
-            assert_eq!(w.pod_meta.annotations.get("a").map(String::as_str), Some("b"), "{kind}");
+            assert_eq!(
+                w.pod_meta.annotations.get("a").map(String::as_str),
+                Some("b"),
+                "{kind}"
+            );
             assert_eq!(w.pod_spec.containers[0].name, "c");
         }
     }
 
     #[test]
     fn object_paths_are_prefixed_with_the_template_path() {
-        let w = workload(json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "p"},
-            "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "c"}]}}}}}}));
-        assert_eq!(w.object_path("spec.containers[0]"), "spec.jobTemplate.spec.template.spec.containers[0]");
+        let w = workload(
+            json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "p"},
+            "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "c"}]}}}}}}),
+        );
+        assert_eq!(
+            w.object_path("spec.containers[0]"),
+            "spec.jobTemplate.spec.template.spec.containers[0]"
+        );
     }
 
     #[test]
     fn other_kinds_and_foreign_groups_are_skipped() {
         assert_eq!(
             classify(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}})),
-            Ok(Object::Other { api_version: "v1".into(), kind: "Service".into() })
+            Ok(Object::Other {
+                api_version: "v1".into(),
+                kind: "Service".into()
+            })
         );
-        assert!(matches!(classify(json!({"apiVersion": "example.com/v1", "kind": "Deployment"})), Ok(Object::Other { .. })));
+        assert!(matches!(
+            classify(json!({"apiVersion": "example.com/v1", "kind": "Deployment"})),
+            Ok(Object::Other { .. })
+        ));
     }
 
     #[test]
     fn namespaces_carry_their_labels() {
-        let ns = classify(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "dmz",
-            "labels": {"pod-security.kubernetes.io/enforce": "privileged"}}}));
-        let Ok(Object::Namespace(ns)) = ns else { panic!("{ns:?}") };
+        let ns = classify(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "dmz",
+            "labels": {"pod-security.kubernetes.io/enforce": "privileged"}}}),
+        );
+        let Ok(Object::Namespace(ns)) = ns else {
+            panic!("{ns:?}")
+        };
         assert_eq!(ns.name, "dmz");
         assert_eq!(ns.labels.len(), 1);
     }
 
     #[test]
     fn wrong_types_name_the_field() {
-        let e = classify(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-            "spec": {"containers": [{"name": "c", "securityContext": {"privileged": "yes"}}]}}));
-        let Err(ObjectError::InvalidField { path, message, .. }) = e else { panic!("{e:?}") };
+        let e = classify(
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "securityContext": {"privileged": "yes"}}]}}),
+        );
+        let Err(ObjectError::InvalidField { path, message, .. }) = e else {
+            panic!("{e:?}")
+        };
         assert_eq!(path, "spec.containers[0].securityContext.privileged");
         assert!(message.contains("expected a boolean"), "{message}");
-        let e = classify(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
-            "spec": {"template": {"spec": {"containers": {"name": "c"}}}}}));
-        let Err(ObjectError::InvalidField { path, .. }) = e else { panic!("{e:?}") };
+        let e = classify(
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"template": {"spec": {"containers": {"name": "c"}}}}}),
+        );
+        let Err(ObjectError::InvalidField { path, .. }) = e else {
+            panic!("{e:?}")
+        };
         assert_eq!(path, "spec.template.spec.containers");
-        let e = classify(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": {"a": 1}}, "spec": {}}));
-        let Err(ObjectError::InvalidField { path, .. }) = e else { panic!("{e:?}") };
+        let e = classify(
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": {"a": 1}}, "spec": {}}),
+        );
+        let Err(ObjectError::InvalidField { path, .. }) = e else {
+            panic!("{e:?}")
+        };
         assert_eq!(path, "metadata.annotations.a");
     }
 
     #[test]
     fn missing_parts_are_errors_not_passes() {
         let e = classify(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}));
-        assert!(matches!(e, Err(ObjectError::Required { ref path, .. }) if path == "spec"), "{e:?}");
-        let e = classify(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"template": {"spec": {}}}}));
-        assert!(matches!(e, Err(ObjectError::Required { ref path, .. }) if path == "spec.template.spec.containers"), "{e:?}");
-        assert_eq!(classify(json!({"kind": "Pod"})), Err(ObjectError::Missing("apiVersion")));
-        assert_eq!(classify(json!({"apiVersion": "v1"})), Err(ObjectError::Missing("kind")));
-        assert_eq!(classify(json!([1, 2])), Err(ObjectError::NotAnObject("a sequence")));
+        assert!(
+            matches!(e, Err(ObjectError::Required { ref path, .. }) if path == "spec"),
+            "{e:?}"
+        );
+        let e = classify(
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"template": {"spec": {}}}}),
+        );
+        assert!(
+            matches!(e, Err(ObjectError::Required { ref path, .. }) if path == "spec.template.spec.containers"),
+            "{e:?}"
+        );
+        assert_eq!(
+            classify(json!({"kind": "Pod"})),
+            Err(ObjectError::Missing("apiVersion"))
+        );
+        assert_eq!(
+            classify(json!({"apiVersion": "v1"})),
+            Err(ObjectError::Missing("kind"))
+        );
+        assert_eq!(
+            classify(json!([1, 2])),
+            Err(ObjectError::NotAnObject("a sequence"))
+        );
     }
 
     #[test]
@@ -476,8 +567,10 @@ mod tests {
 
     #[test]
     fn api_server_defaults_are_applied() {
-        let w = workload(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-            "spec": {"containers": [{"name": "c"}], "volumes": [{"name": "v"}]}}));
+        let w = workload(
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c"}], "volumes": [{"name": "v"}]}}),
+        );
         assert!(w.pod_spec.volumes[0].source.is_some());
     }
 }

@@ -87,7 +87,9 @@ pub fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Vec<Result<Locat
             let byte = bytes.get(at).copied().unwrap_or_default();
             return vec![Err(DecodeError::new(
                 line,
-                format_args!("not UTF-8 text (byte 0x{byte:02x} at offset {at}); is this a binary file?"),
+                format_args!(
+                    "not UTF-8 text (byte 0x{byte:02x} at offset {at}); is this a binary file?"
+                ),
             ))];
         }
     };
@@ -101,7 +103,11 @@ pub fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Vec<Result<Locat
 }
 
 fn line_at(bytes: &[u8], offset: usize) -> usize {
-    bytes[..offset.min(bytes.len())].iter().filter(|b| **b == b'\n').count() + 1
+    bytes[..offset.min(bytes.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 fn human_size(bytes: usize) -> String {
@@ -148,17 +154,26 @@ fn split_yaml(text: &str) -> Vec<YamlChunk<'_>> {
         let line_no = index + 1;
         let content = line.trim_end_matches('\n');
         if is_marker(content, "---") {
-            chunks.push(YamlChunk { first_line: start_line, text: &text[start..offset] });
+            chunks.push(YamlChunk {
+                first_line: start_line,
+                text: &text[start..offset],
+            });
             start = offset;
             start_line = line_no;
         } else if is_marker(content, "...") {
-            chunks.push(YamlChunk { first_line: start_line, text: &text[start..offset] });
+            chunks.push(YamlChunk {
+                first_line: start_line,
+                text: &text[start..offset],
+            });
             start = offset + line.len();
             start_line = line_no + 1;
         }
         offset += line.len();
     }
-    chunks.push(YamlChunk { first_line: start_line, text: &text[start..] });
+    chunks.push(YamlChunk {
+        first_line: start_line,
+        text: &text[start..],
+    });
     chunks
 }
 
@@ -187,13 +202,20 @@ fn yaml_options(limits: &Limits) -> serde_saphyr::Options {
 }
 
 /// Turns a serde-saphyr error into a message and an absolute line.
-fn yaml_error(err: &serde_saphyr::Error, chunk: &YamlChunk<'_>, fallback_line: usize, limits: &Limits) -> DecodeError {
+fn yaml_error(
+    err: &serde_saphyr::Error,
+    chunk: &YamlChunk<'_>,
+    fallback_line: usize,
+    limits: &Limits,
+) -> DecodeError {
     let mut message = err.to_string();
     if message.starts_with("budget breached: Depth") {
-        message = format!("nesting is deeper than the {}-level limit at line {}, column {}",
+        message = format!(
+            "nesting is deeper than the {}-level limit at line {}, column {}",
             limits.max_depth,
             err.location().map(|l| l.line()).unwrap_or_default(),
-            err.location().map(|l| l.column()).unwrap_or_default());
+            err.location().map(|l| l.column()).unwrap_or_default()
+        );
     }
     match err.location() {
         Some(loc) => {
@@ -216,7 +238,9 @@ struct SpannedList {
 fn decode_yaml(text: &str, limits: &Limits, out: &mut Vec<Result<Located, DecodeError>>) {
     let options = yaml_options(limits);
     for chunk in split_yaml(text) {
-        let Some(line) = content_line(&chunk) else { continue };
+        let Some(line) = content_line(&chunk) else {
+            continue;
+        };
         if chunk.text.len() > limits.max_document_bytes {
             out.push(Err(too_large(line, chunk.text.len(), limits)));
             continue;
@@ -236,26 +260,39 @@ fn decode_yaml(text: &str, limits: &Limits, out: &mut Vec<Result<Located, Decode
             continue;
         }
         // Parse again for the items' positions; only lists pay for this.
-        let lines: Vec<usize> = serde_saphyr::from_str_with_options::<SpannedList>(chunk.text, options.clone())
-            .map(|l| {
-                l.items
-                    .iter()
-                    .map(|i| chunk.first_line + (i.referenced.line() as usize).saturating_sub(1))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let lines: Vec<usize> =
+            serde_saphyr::from_str_with_options::<SpannedList>(chunk.text, options.clone())
+                .map(|l| {
+                    l.items
+                        .iter()
+                        .map(|i| {
+                            chunk.first_line + (i.referenced.line() as usize).saturating_sub(1)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
         push_list_items(value, line, &lines, out);
     }
 }
 
 fn is_list(value: &Value) -> bool {
-    value.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
+    value
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k.ends_with("List"))
         && value.get("items").is_some_and(Value::is_array)
 }
 
-fn push_list_items(list: Value, list_line: usize, lines: &[usize], out: &mut Vec<Result<Located, DecodeError>>) {
+fn push_list_items(
+    list: Value,
+    list_line: usize,
+    lines: &[usize],
+    out: &mut Vec<Result<Located, DecodeError>>,
+) {
     let Value::Object(mut map) = list else { return };
-    let Some(Value::Array(items)) = map.remove("items") else { return };
+    let Some(Value::Array(items)) = map.remove("items") else {
+        return;
+    };
     for (i, item) in items.into_iter().enumerate() {
         let line = lines.get(i).copied().unwrap_or(list_line);
         if is_list(&item) {
@@ -300,7 +337,9 @@ fn decode_json(text: &str, limits: &Limits, out: &mut Vec<Result<Located, Decode
             continue;
         }
         let header: Option<Header> = serde_json::from_str(raw.get()).ok();
-        let list_kind = header.and_then(|h| h.kind).is_some_and(|k| k.ends_with("List"));
+        let list_kind = header
+            .and_then(|h| h.kind)
+            .is_some_and(|k| k.ends_with("List"));
         if list_kind {
             if let Ok(list) = serde_json::from_str::<RawList>(raw.get()) {
                 for item in list.items {
@@ -326,13 +365,22 @@ fn json_message(e: &serde_json::Error) -> String {
 }
 
 /// Parses one JSON object, rejecting duplicate keys (which YAML decoding rejects too).
-fn parse_json_value(text: &str, first_line: usize, limits: &Limits) -> Result<Located, DecodeError> {
+fn parse_json_value(
+    text: &str,
+    first_line: usize,
+    limits: &Limits,
+) -> Result<Located, DecodeError> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let value = StrictValue { depth_left: limits.max_depth }
-        .deserialize(&mut de)
-        .and_then(|v| de.end().map(|()| v))
-        .map_err(|e| DecodeError::new(first_line + e.line().saturating_sub(1), json_message(&e)))?;
-    Ok(Located { line: first_line, value })
+    let value = StrictValue {
+        depth_left: limits.max_depth,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v))
+    .map_err(|e| DecodeError::new(first_line + e.line().saturating_sub(1), json_message(&e)))?;
+    Ok(Located {
+        line: first_line,
+        value,
+    })
 }
 
 /// Deserializes a `serde_json::Value`, failing on duplicate object keys and on nesting deeper
@@ -430,8 +478,18 @@ mod tests {
     #[test]
     fn multi_document_yaml_keeps_lines_and_skips_empty_documents() {
         let docs = yaml("# comment\n---\na: 1\n---\n---\n\nb: 2\n...\n--- {c: 3}\n");
-        let got: Vec<_> = docs.into_iter().map(|d| d.map(|l| (l.line, l.value))).collect();
-        assert_eq!(got, vec![Ok((3, json!({"a": 1}))), Ok((7, json!({"b": 2}))), Ok((9, json!({"c": 3})))]);
+        let got: Vec<_> = docs
+            .into_iter()
+            .map(|d| d.map(|l| (l.line, l.value)))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                Ok((3, json!({"a": 1}))),
+                Ok((7, json!({"b": 2}))),
+                Ok((9, json!({"c": 3})))
+            ]
+        );
     }
 
     #[test]
@@ -443,13 +501,20 @@ mod tests {
         assert_eq!(docs[1].as_ref().map(|l| l.line), Ok(3));
         let dup = docs[2].as_ref().expect_err("duplicate key");
         assert_eq!(dup.line, 6);
-        assert!(dup.message.contains("duplicate mapping key"), "{}", dup.message);
+        assert!(
+            dup.message.contains("duplicate mapping key"),
+            "{}",
+            dup.message
+        );
     }
 
     #[test]
     fn yaml_1_1_scalars_read_as_kubernetes_reads_them() {
         let docs = yaml("a: yes\nb: \"yes\"\nc: 0644\nd: off\n");
-        assert_eq!(docs[0].as_ref().map(|l| &l.value), Ok(&json!({"a": true, "b": "yes", "c": 420, "d": false})));
+        assert_eq!(
+            docs[0].as_ref().map(|l| &l.value),
+            Ok(&json!({"a": true, "b": "yes", "c": 420, "d": false}))
+        );
     }
 
     #[test]
@@ -458,7 +523,10 @@ mod tests {
         let lines: Vec<_> = yaml(text).into_iter().map(|d| d.map(|l| l.line)).collect();
         assert_eq!(lines, vec![Ok(4), Ok(6)]);
         let text = "{\"kind\": \"PodList\",\n \"items\": [\n  {\"kind\": \"Pod\"},\n  {\"kind\": \"Pod\"}]}";
-        let lines: Vec<_> = json_docs(text).into_iter().map(|d| d.map(|l| l.line)).collect();
+        let lines: Vec<_> = json_docs(text)
+            .into_iter()
+            .map(|d| d.map(|l| l.line))
+            .collect();
         assert_eq!(lines, vec![Ok(3), Ok(4)]);
     }
 
@@ -481,10 +549,17 @@ mod tests {
         let deep = "[".repeat(10_000) + &"]".repeat(10_000);
         let docs = json_docs(&deep);
         assert!(docs[0].is_err());
-        let deep_yaml = (0..10_000).map(|i| format!("{}a:\n", " ".repeat(i))).collect::<String>();
+        let deep_yaml = (0..10_000)
+            .map(|i| format!("{}a:\n", " ".repeat(i)))
+            .collect::<String>();
         let docs = yaml(&deep_yaml);
         let e = docs[0].as_ref().expect_err("too deep");
-        assert!(e.message.starts_with("nesting is deeper than the 64-level limit"), "{}", e.message);
+        assert!(
+            e.message
+                .starts_with("nesting is deeper than the 64-level limit"),
+            "{}",
+            e.message
+        );
         assert_eq!(e.line, 65);
         let flow = "a: ".to_string() + &"[".repeat(10_000);
         assert!(yaml(&flow)[0].is_err());
@@ -492,7 +567,11 @@ mod tests {
 
     #[test]
     fn binary_input_is_reported_with_its_position() {
-        let docs = decode(b"a: 1\n\xff\xfe\x00garbage", Format::Yaml, &Limits::default());
+        let docs = decode(
+            b"a: 1\n\xff\xfe\x00garbage",
+            Format::Yaml,
+            &Limits::default(),
+        );
         assert_eq!(docs.len(), 1);
         let e = docs[0].as_ref().expect_err("binary");
         assert_eq!(e.line, 2);
@@ -501,14 +580,21 @@ mod tests {
 
     #[test]
     fn oversized_documents_are_refused_before_parsing() {
-        let limits = Limits { max_document_bytes: 100, ..Limits::default() };
+        let limits = Limits {
+            max_document_bytes: 100,
+            ..Limits::default()
+        };
         let text = format!("a: 1\n---\nbig: \"{}\"\n---\nc: 3\n", "x".repeat(200));
         let docs = decode(text.as_bytes(), Format::Yaml, &limits);
         assert_eq!(docs.len(), 3);
         assert!(docs[0].is_ok() && docs[2].is_ok());
         let e = docs[1].as_ref().expect_err("too large");
         assert_eq!(e.line, 3);
-        assert!(e.message.contains("larger than the 100 bytes limit"), "{}", e.message);
+        assert!(
+            e.message.contains("larger than the 100 bytes limit"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -27,7 +27,11 @@ pub fn apply_api_server_defaults(spec: &mut PodSpec, owner: SpecOwner) {
         }
     }
     if owner == SpecOwner::Pod && spec.host_network {
-        for container in spec.containers.iter_mut().chain(spec.init_containers.iter_mut()) {
+        for container in spec
+            .containers
+            .iter_mut()
+            .chain(spec.init_containers.iter_mut())
+        {
             for port in &mut container.ports {
                 if port.host_port == 0 {
                     port.host_port = port.container_port;
@@ -48,11 +52,22 @@ mod tests {
 
     #[test]
     fn sourceless_volume_becomes_empty_dir() {
-        let mut s = spec(json!({"volumes": [{"name": "a"}, {"name": "b", "hostPath": {"path": "/"}}, {"name": "c", "emptyDir": null}]}));
+        let mut s = spec(
+            json!({"volumes": [{"name": "a"}, {"name": "b", "hostPath": {"path": "/"}}, {"name": "c", "emptyDir": null}]}),
+        );
         apply_api_server_defaults(&mut s, SpecOwner::Template);
-        assert_eq!(s.volumes[0].source, Some(VolumeSource::Other(VolumeType::EmptyDir)));
-        assert_eq!(s.volumes[1].source, Some(VolumeSource::HostPath { path: "/".into() }));
-        assert_eq!(s.volumes[2].source, Some(VolumeSource::Other(VolumeType::EmptyDir)));
+        assert_eq!(
+            s.volumes[0].source,
+            Some(VolumeSource::Other(VolumeType::EmptyDir))
+        );
+        assert_eq!(
+            s.volumes[1].source,
+            Some(VolumeSource::HostPath { path: "/".into() })
+        );
+        assert_eq!(
+            s.volumes[2].source,
+            Some(VolumeSource::Other(VolumeType::EmptyDir))
+        );
     }
 
     #[test]

@@ -60,7 +60,10 @@ impl Version {
             return Err(ParseError::Version);
         }
         // Upstream's strconv.Atoi fails on overflow; so do we.
-        minor.parse::<u32>().map(Version::Minor).map_err(|_| ParseError::Version)
+        minor
+            .parse::<u32>()
+            .map(Version::Minor)
+            .map_err(|_| ParseError::Version)
     }
 
     /// The version whose checks apply: `latest` and anything newer than the newest known
@@ -138,22 +141,45 @@ mod tests {
         assert_eq!(Version::parse("v1.0"), Ok(Version::Minor(0)));
         assert_eq!(Version::parse("v1.37"), Ok(Version::Minor(37)));
         assert_eq!(Version::parse("v1.99"), Ok(Version::Minor(99)));
-        for bad in ["", "v1", "v1.", "v1.01", "1.2", "v2.0", "v1.2.3", "V1.2", "v1.-1", "v1.+1", "v1.99999999999999999999", " v1.2", "Latest"] {
+        for bad in [
+            "",
+            "v1",
+            "v1.",
+            "v1.01",
+            "1.2",
+            "v2.0",
+            "v1.2.3",
+            "V1.2",
+            "v1.-1",
+            "v1.+1",
+            "v1.99999999999999999999",
+            " v1.2",
+            "Latest",
+        ] {
             assert_eq!(Version::parse(bad), Err(ParseError::Version), "{bad:?}");
         }
-        assert_eq!(ParseError::Version.to_string(), r#"must be "latest" or "v1.x""#);
+        assert_eq!(
+            ParseError::Version.to_string(),
+            r#"must be "latest" or "v1.x""#
+        );
     }
 
     #[test]
     fn parses_levels_like_upstream() {
         assert_eq!(Level::parse("baseline"), Ok(Level::Baseline));
         assert_eq!(Level::parse("Baseline"), Err(ParseError::Level));
-        assert_eq!(ParseError::Level.to_string(), "must be one of privileged, baseline, restricted");
+        assert_eq!(
+            ParseError::Level.to_string(),
+            "must be one of privileged, baseline, restricted"
+        );
     }
 
     #[test]
     fn future_and_latest_versions_clamp_to_newest_but_print_as_given() {
-        assert_eq!(Version::Minor(99).effective_minor(), crate::pss::NEWEST_MINOR);
+        assert_eq!(
+            Version::Minor(99).effective_minor(),
+            crate::pss::NEWEST_MINOR
+        );
         assert_eq!(Version::Latest.effective_minor(), crate::pss::NEWEST_MINOR);
         assert_eq!(Version::Minor(3).effective_minor(), 3);
         let lv = LevelVersion::new(Level::Restricted, Version::Minor(99));

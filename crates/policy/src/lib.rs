@@ -9,8 +9,8 @@
 //! ```
 
 pub mod defaults;
-pub mod namespace_policy;
 mod level;
+pub mod namespace_policy;
 pub mod pod;
 pub mod pss;
 mod text;

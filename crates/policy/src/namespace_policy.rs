@@ -60,11 +60,18 @@ impl Policy {
     /// audit and warn to privileged (fail open), versions to latest. Without a warn label, a
     /// valid enforce level stricter than warn raises warn to it (and its version, unless a
     /// warn version is given).
-    pub fn from_labels(labels: &BTreeMap<String, String>, defaults: Policy) -> (Policy, Vec<LabelError>) {
+    pub fn from_labels(
+        labels: &BTreeMap<String, String>,
+        defaults: Policy,
+    ) -> (Policy, Vec<LabelError>) {
         let mut p = defaults;
         let mut errors = Vec::new();
         let mut error = |label: &'static str, value: &str, error: ParseError| {
-            errors.push(LabelError { label, value: value.to_string(), error });
+            errors.push(LabelError {
+                label,
+                value: value.to_string(),
+                error,
+            });
         };
         let mut has_enforce_level = false;
         if let Some(value) = labels.get(ENFORCE_LEVEL_LABEL) {
@@ -90,7 +97,10 @@ impl Policy {
         parse_version(ENFORCE_VERSION_LABEL, &mut p.enforce.version);
         parse_version(AUDIT_VERSION_LABEL, &mut p.audit.version);
         parse_version(WARN_VERSION_LABEL, &mut p.warn.version);
-        for (label, target) in [(AUDIT_LEVEL_LABEL, &mut p.audit.level), (WARN_LEVEL_LABEL, &mut p.warn.level)] {
+        for (label, target) in [
+            (AUDIT_LEVEL_LABEL, &mut p.audit.level),
+            (WARN_LEVEL_LABEL, &mut p.warn.level),
+        ] {
             if let Some(value) = labels.get(label) {
                 *target = Level::parse(value).unwrap_or_else(|e| {
                     error(label, value, e);
@@ -120,7 +130,9 @@ impl Policy {
     }
 
     pub fn fully_privileged(&self) -> bool {
-        [self.enforce, self.audit, self.warn].iter().all(|lv| lv.level == Level::Privileged)
+        [self.enforce, self.audit, self.warn]
+            .iter()
+            .all(|lv| lv.level == Level::Privileged)
     }
 
     /// Upstream `Equivalent`: every mode equivalent.
@@ -136,7 +148,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn lv(level: Level, version: Version) -> LevelVersion {
@@ -170,34 +185,49 @@ mod tests {
         assert_eq!(p.audit.level, Level::Privileged);
         assert_eq!(p.warn, lv(Level::Privileged, Version::Latest));
         let texts: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        assert_eq!(texts, [
-            r#"metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: "strict": must be one of privileged, baseline, restricted"#,
-            r#"metadata.labels[pod-security.kubernetes.io/enforce-version]: Invalid value: "1.25": must be "latest" or "v1.x""#,
-            r#"metadata.labels[pod-security.kubernetes.io/audit]: Invalid value: "x": must be one of privileged, baseline, restricted"#,
-            r#"metadata.labels[pod-security.kubernetes.io/warn]: Invalid value: "y": must be one of privileged, baseline, restricted"#,
-            r#"metadata.labels[pod-security.kubernetes.io/warn-version]: Invalid value: "v1.x": must be "latest" or "v1.x""#,
-        ]);
+        assert_eq!(
+            texts,
+            [
+                r#"metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: "strict": must be one of privileged, baseline, restricted"#,
+                r#"metadata.labels[pod-security.kubernetes.io/enforce-version]: Invalid value: "1.25": must be "latest" or "v1.x""#,
+                r#"metadata.labels[pod-security.kubernetes.io/audit]: Invalid value: "x": must be one of privileged, baseline, restricted"#,
+                r#"metadata.labels[pod-security.kubernetes.io/warn]: Invalid value: "y": must be one of privileged, baseline, restricted"#,
+                r#"metadata.labels[pod-security.kubernetes.io/warn-version]: Invalid value: "v1.x": must be "latest" or "v1.x""#,
+            ]
+        );
     }
 
     #[test]
     fn warn_follows_a_stricter_valid_enforce() {
         let (p, _) = Policy::from_labels(
-            &labels(&[(ENFORCE_LEVEL_LABEL, "restricted"), (ENFORCE_VERSION_LABEL, "v1.30")]),
+            &labels(&[
+                (ENFORCE_LEVEL_LABEL, "restricted"),
+                (ENFORCE_VERSION_LABEL, "v1.30"),
+            ]),
             Policy::default(),
         );
         assert_eq!(p.warn, lv(Level::Restricted, Version::Minor(30)));
         let (p, _) = Policy::from_labels(
-            &labels(&[(ENFORCE_LEVEL_LABEL, "baseline"), (WARN_VERSION_LABEL, "v1.20")]),
+            &labels(&[
+                (ENFORCE_LEVEL_LABEL, "baseline"),
+                (WARN_VERSION_LABEL, "v1.20"),
+            ]),
             Policy::default(),
         );
         assert_eq!(p.warn, lv(Level::Baseline, Version::Minor(20)));
         let (p, _) = Policy::from_labels(
-            &labels(&[(ENFORCE_LEVEL_LABEL, "restricted"), (WARN_LEVEL_LABEL, "baseline")]),
+            &labels(&[
+                (ENFORCE_LEVEL_LABEL, "restricted"),
+                (WARN_LEVEL_LABEL, "baseline"),
+            ]),
             Policy::default(),
         );
         assert_eq!(p.warn.level, Level::Baseline);
         // An invalid enforce label (restricted by fallback) does not raise warn.
-        let (p, _) = Policy::from_labels(&labels(&[(ENFORCE_LEVEL_LABEL, "bogus")]), Policy::default());
+        let (p, _) = Policy::from_labels(
+            &labels(&[(ENFORCE_LEVEL_LABEL, "bogus")]),
+            Policy::default(),
+        );
         assert_eq!(p.warn.level, Level::Privileged);
     }
 

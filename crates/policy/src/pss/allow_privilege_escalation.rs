@@ -8,8 +8,16 @@ use crate::text::containers_phrase;
 pub(super) const CHECK: Check = Check {
     id: CheckId::AllowPrivilegeEscalation,
     versions: &[
-        VersionedCheck { minimum_minor: 8, check: allow_privilege_escalation_1_8, overrides: &[] },
-        VersionedCheck { minimum_minor: 25, check: allow_privilege_escalation_1_25, overrides: &[] },
+        VersionedCheck {
+            minimum_minor: 8,
+            check: allow_privilege_escalation_1_8,
+            overrides: &[],
+        },
+        VersionedCheck {
+            minimum_minor: 25,
+            check: allow_privilege_escalation_1_25,
+            overrides: &[],
+        },
     ],
 };
 
@@ -17,7 +25,11 @@ fn allow_privilege_escalation_1_8(_: &ObjectMeta, spec: &PodSpec) -> Option<Forb
     let mut names = Vec::new();
     let mut fields = Vec::new();
     for (path, c) in spec.containers_with_paths() {
-        if c.security_context.as_ref().and_then(|sc| sc.allow_privilege_escalation) != Some(false) {
+        if c.security_context
+            .as_ref()
+            .and_then(|sc| sc.allow_privilege_escalation)
+            != Some(false)
+        {
             names.push(c.name.as_str());
             fields.push(path.field("securityContext.allowPrivilegeEscalation"));
         }
@@ -47,28 +59,42 @@ mod tests {
 
     #[test]
     fn requires_explicit_false() {
-        assert_allowed(allow_privilege_escalation_1_8, json!({"spec": {"containers": [
-            {"name": "a", "securityContext": {"allowPrivilegeEscalation": false}}]}}));
-        let f = assert_forbidden(allow_privilege_escalation_1_8,
+        assert_allowed(
+            allow_privilege_escalation_1_8,
+            json!({"spec": {"containers": [
+            {"name": "a", "securityContext": {"allowPrivilegeEscalation": false}}]}}),
+        );
+        let f = assert_forbidden(
+            allow_privilege_escalation_1_8,
             json!({"spec": {"containers": [
                 {"name": "a"},
                 {"name": "b", "securityContext": {}},
                 {"name": "c", "securityContext": {"allowPrivilegeEscalation": true}},
                 {"name": "d", "securityContext": {"allowPrivilegeEscalation": false}}]}}),
             "allowPrivilegeEscalation != false",
-            r#"containers "a", "b", "c" must set securityContext.allowPrivilegeEscalation=false"#);
-        assert_eq!(f.fields[2], "spec.containers[2].securityContext.allowPrivilegeEscalation");
-        assert_forbidden(allow_privilege_escalation_1_8,
+            r#"containers "a", "b", "c" must set securityContext.allowPrivilegeEscalation=false"#,
+        );
+        assert_eq!(
+            f.fields[2],
+            "spec.containers[2].securityContext.allowPrivilegeEscalation"
+        );
+        assert_forbidden(
+            allow_privilege_escalation_1_8,
             json!({"spec": {"ephemeralContainers": [{"name": "e"}]}}),
             "allowPrivilegeEscalation != false",
-            r#"container "e" must set securityContext.allowPrivilegeEscalation=false"#);
+            r#"container "e" must set securityContext.allowPrivilegeEscalation=false"#,
+        );
     }
 
     #[test]
     fn windows_pods_are_exempt_from_1_25() {
         let pod = json!({"spec": {"os": {"name": "windows"}, "containers": [{"name": "a"}]}});
         assert_allowed(allow_privilege_escalation_1_25, pod.clone());
-        assert_forbidden(allow_privilege_escalation_1_8, pod, "allowPrivilegeEscalation != false",
-            r#"container "a" must set securityContext.allowPrivilegeEscalation=false"#);
+        assert_forbidden(
+            allow_privilege_escalation_1_8,
+            pod,
+            "allowPrivilegeEscalation != false",
+            r#"container "a" must set securityContext.allowPrivilegeEscalation=false"#,
+        );
     }
 }

@@ -7,7 +7,11 @@ use crate::text::{containers_phrase, go_quote, join_quote, pluralize, SortedSet}
 
 pub(super) const CHECK: Check = Check {
     id: CheckId::AppArmorProfile,
-    versions: &[VersionedCheck { minimum_minor: 0, check: app_armor_profile_1_0, overrides: &[] }],
+    versions: &[VersionedCheck {
+        minimum_minor: 0,
+        check: app_armor_profile_1_0,
+        overrides: &[],
+    }],
 };
 
 const ANNOTATION_PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
@@ -25,7 +29,11 @@ fn app_armor_profile_1_0(meta: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden>
     let mut bad_types = SortedSet::new();
     let mut fields = Vec::new();
 
-    if let Some(p) = spec.security_context.as_ref().and_then(|sc| sc.app_armor_profile.as_ref()) {
+    if let Some(p) = spec
+        .security_context
+        .as_ref()
+        .and_then(|sc| sc.app_armor_profile.as_ref())
+    {
         if !allowed_type(p) {
             setters.push("pod".to_string());
             bad_types.insert(p.type_.clone());
@@ -34,7 +42,11 @@ fn app_armor_profile_1_0(meta: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden>
     }
     let mut containers = Vec::new();
     for (path, c) in spec.containers_with_paths() {
-        if let Some(p) = c.security_context.as_ref().and_then(|sc| sc.app_armor_profile.as_ref()) {
+        if let Some(p) = c
+            .security_context
+            .as_ref()
+            .and_then(|sc| sc.app_armor_profile.as_ref())
+        {
             if !allowed_type(p) {
                 containers.push(c.name.as_str());
                 bad_types.insert(p.type_.clone());
@@ -61,7 +73,12 @@ fn app_armor_profile_1_0(meta: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden>
     }
 
     (!setters.is_empty()).then(|| Forbidden {
-        reason: pluralize("forbidden AppArmor profile", "forbidden AppArmor profiles", values.len()).into(),
+        reason: pluralize(
+            "forbidden AppArmor profile",
+            "forbidden AppArmor profiles",
+            values.len(),
+        )
+        .into(),
         detail: format!(
             "{} must not set AppArmor profile type to {}",
             setters.join(" and "),
@@ -79,7 +96,9 @@ mod tests {
 
     #[test]
     fn allows_default_localhost_and_empty_annotations_and_allowed_types() {
-        assert_allowed(app_armor_profile_1_0, json!({
+        assert_allowed(
+            app_armor_profile_1_0,
+            json!({
             "metadata": {"annotations": {
                 "container.apparmor.security.beta.kubernetes.io/a": "runtime/default",
                 "container.apparmor.security.beta.kubernetes.io/b": "localhost/sec-profile01",
@@ -87,7 +106,8 @@ mod tests {
                 "env": "unconfined"}},
             "spec": {
                 "securityContext": {"appArmorProfile": {"type": "RuntimeDefault"}},
-                "containers": [{"name": "a", "securityContext": {"appArmorProfile": {"type": "Localhost", "localhostProfile": "x"}}}]}}));
+                "containers": [{"name": "a", "securityContext": {"appArmorProfile": {"type": "Localhost", "localhostProfile": "x"}}}]}}),
+        );
     }
 
     #[test]
@@ -154,6 +174,9 @@ mod tests {
             "forbidden AppArmor profiles",
             r#"pod and containers "a", "b" and annotation must not set AppArmor profile type to "Bogus", "Unconfined", "container.apparmor.security.beta.kubernetes.io/x="unconfined"""#,
         );
-        assert_eq!(f.fields.last().map(String::as_str), Some("metadata.annotations[container.apparmor.security.beta.kubernetes.io/x]"));
+        assert_eq!(
+            f.fields.last().map(String::as_str),
+            Some("metadata.annotations[container.apparmor.security.beta.kubernetes.io/x]")
+        );
     }
 }

@@ -7,13 +7,28 @@ use crate::text::{containers_phrase, join_quote, SortedSet};
 
 pub(super) const CHECK: Check = Check {
     id: CheckId::CapabilitiesBaseline,
-    versions: &[VersionedCheck { minimum_minor: 0, check: capabilities_baseline_1_0, overrides: &[] }],
+    versions: &[VersionedCheck {
+        minimum_minor: 0,
+        check: capabilities_baseline_1_0,
+        overrides: &[],
+    }],
 };
 
 /// Capabilities a container may add under baseline (exact, case-sensitive names).
 pub(crate) const ALLOWED_1_0: &[&str] = &[
-    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
-    "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
 ];
 
 fn capabilities_baseline_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
@@ -21,7 +36,11 @@ fn capabilities_baseline_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden
     let mut capabilities = SortedSet::new();
     let mut fields = Vec::new();
     for (path, c) in spec.containers_with_paths() {
-        let Some(caps) = c.security_context.as_ref().and_then(|sc| sc.capabilities.as_ref()) else {
+        let Some(caps) = c
+            .security_context
+            .as_ref()
+            .and_then(|sc| sc.capabilities.as_ref())
+        else {
             continue;
         };
         let mut valid = true;
@@ -55,8 +74,11 @@ mod tests {
 
     #[test]
     fn allows_default_capabilities_and_any_drop() {
-        assert_allowed(capabilities_baseline_1_0, json!({"spec": {"containers": [{"name": "a", "securityContext": {
-            "capabilities": {"add": ALLOWED_1_0, "drop": ["ALL", "SYS_ADMIN"]}}}]}}));
+        assert_allowed(
+            capabilities_baseline_1_0,
+            json!({"spec": {"containers": [{"name": "a", "securityContext": {
+            "capabilities": {"add": ALLOWED_1_0, "drop": ["ALL", "SYS_ADMIN"]}}}]}}),
+        );
     }
 
     #[test]
@@ -81,10 +103,13 @@ mod tests {
             "non-default capabilities",
             r#"containers "a", "b" must not include "NET_RAW", "SYS_ADMIN" in securityContext.capabilities.add"#,
         );
-        assert_eq!(f.fields, [
-            "spec.containers[0].securityContext.capabilities.add[0]",
-            "spec.containers[0].securityContext.capabilities.add[2]",
-            "spec.containers[1].securityContext.capabilities.add[0]",
-        ]);
+        assert_eq!(
+            f.fields,
+            [
+                "spec.containers[0].securityContext.capabilities.add[0]",
+                "spec.containers[0].securityContext.capabilities.add[2]",
+                "spec.containers[1].securityContext.capabilities.add[0]",
+            ]
+        );
     }
 }

@@ -28,7 +28,11 @@ fn capabilities_restricted_1_22(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbid
     let mut forbidden = SortedSet::new();
     let mut fields = Vec::new();
     for (path, c) in spec.containers_with_paths() {
-        let Some(caps) = c.security_context.as_ref().and_then(|sc| sc.capabilities.as_ref()) else {
+        let Some(caps) = c
+            .security_context
+            .as_ref()
+            .and_then(|sc| sc.capabilities.as_ref())
+        else {
             missing_drop_all.push(c.name.as_str());
             fields.push(path.field("securityContext.capabilities.drop"));
             continue;
@@ -85,45 +89,58 @@ mod tests {
 
     #[test]
     fn drop_all_and_net_bind_service_pass() {
-        assert_allowed(capabilities_restricted_1_22, json!({"spec": {"containers": [{"name": "a", "securityContext": {
-            "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}}}]}}));
+        assert_allowed(
+            capabilities_restricted_1_22,
+            json!({"spec": {"containers": [{"name": "a", "securityContext": {
+            "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}}}]}}),
+        );
     }
 
     #[test]
     fn missing_drop_all() {
-        assert_forbidden(capabilities_restricted_1_22,
+        assert_forbidden(
+            capabilities_restricted_1_22,
             json!({"spec": {"containers": [
                 {"name": "a"},
                 {"name": "b", "securityContext": {"capabilities": {"drop": ["all", "NET_RAW"]}}},
                 {"name": "c", "securityContext": {"capabilities": {"drop": ["ALL"]}}}]}}),
             "unrestricted capabilities",
-            r#"containers "a", "b" must set securityContext.capabilities.drop=["ALL"]"#);
+            r#"containers "a", "b" must set securityContext.capabilities.drop=["ALL"]"#,
+        );
     }
 
     #[test]
     fn forbidden_adds() {
-        assert_forbidden(capabilities_restricted_1_22,
+        assert_forbidden(
+            capabilities_restricted_1_22,
             json!({"spec": {"containers": [
                 {"name": "a", "securityContext": {"capabilities": {"drop": ["ALL"], "add": ["CHOWN", "SYS_ADMIN", "NET_BIND_SERVICE"]}}}]}}),
             "unrestricted capabilities",
-            r#"container "a" must not include "CHOWN", "SYS_ADMIN" in securityContext.capabilities.add"#);
+            r#"container "a" must not include "CHOWN", "SYS_ADMIN" in securityContext.capabilities.add"#,
+        );
     }
 
     #[test]
     fn both_parts_joined_by_semicolon() {
-        assert_forbidden(capabilities_restricted_1_22,
+        assert_forbidden(
+            capabilities_restricted_1_22,
             json!({"spec": {"containers": [
                 {"name": "a", "securityContext": {"capabilities": {"add": ["FOO"]}}},
                 {"name": "b", "securityContext": {"capabilities": {"drop": ["ALL"], "add": ["BAR", "FOO"]}}}]}}),
             "unrestricted capabilities",
-            r#"container "a" must set securityContext.capabilities.drop=["ALL"]; containers "a", "b" must not include "BAR", "FOO" in securityContext.capabilities.add"#);
+            r#"container "a" must set securityContext.capabilities.drop=["ALL"]; containers "a", "b" must not include "BAR", "FOO" in securityContext.capabilities.add"#,
+        );
     }
 
     #[test]
     fn windows_pods_are_exempt_from_1_25() {
         let pod = json!({"spec": {"os": {"name": "windows"}, "containers": [{"name": "a"}]}});
         assert_allowed(capabilities_restricted_1_25, pod.clone());
-        assert_forbidden(capabilities_restricted_1_22, pod, "unrestricted capabilities",
-            r#"container "a" must set securityContext.capabilities.drop=["ALL"]"#);
+        assert_forbidden(
+            capabilities_restricted_1_22,
+            pod,
+            "unrestricted capabilities",
+            r#"container "a" must set securityContext.capabilities.drop=["ALL"]"#,
+        );
     }
 }

@@ -5,7 +5,11 @@ use crate::pod::{ObjectMeta, PodSpec};
 
 pub(super) const CHECK: Check = Check {
     id: CheckId::HostNamespaces,
-    versions: &[VersionedCheck { minimum_minor: 0, check: host_namespaces_1_0, overrides: &[] }],
+    versions: &[VersionedCheck {
+        minimum_minor: 0,
+        check: host_namespaces_1_0,
+        overrides: &[],
+    }],
 };
 
 fn host_namespaces_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
@@ -36,20 +40,41 @@ mod tests {
 
     #[test]
     fn allows_pod_namespaces() {
-        assert_allowed(host_namespaces_1_0, json!({"spec": {"hostNetwork": false, "containers": [{"name": "a"}]}}));
+        assert_allowed(
+            host_namespaces_1_0,
+            json!({"spec": {"hostNetwork": false, "containers": [{"name": "a"}]}}),
+        );
     }
 
     #[test]
     fn lists_each_host_namespace_in_fixed_order() {
-        assert_forbidden(host_namespaces_1_0, json!({"spec": {"hostIPC": true}}), "host namespaces", "hostIPC=true");
-        assert_forbidden(host_namespaces_1_0, json!({"spec": {"hostNetwork": true}}), "host namespaces", "hostNetwork=true");
-        assert_forbidden(host_namespaces_1_0, json!({"spec": {"hostPID": true}}), "host namespaces", "hostPID=true");
+        assert_forbidden(
+            host_namespaces_1_0,
+            json!({"spec": {"hostIPC": true}}),
+            "host namespaces",
+            "hostIPC=true",
+        );
+        assert_forbidden(
+            host_namespaces_1_0,
+            json!({"spec": {"hostNetwork": true}}),
+            "host namespaces",
+            "hostNetwork=true",
+        );
+        assert_forbidden(
+            host_namespaces_1_0,
+            json!({"spec": {"hostPID": true}}),
+            "host namespaces",
+            "hostPID=true",
+        );
         let f = assert_forbidden(
             host_namespaces_1_0,
             json!({"spec": {"hostIPC": true, "hostPID": true, "hostNetwork": true}}),
             "host namespaces",
             "hostNetwork=true, hostPID=true, hostIPC=true",
         );
-        assert_eq!(f.fields, ["spec.hostNetwork", "spec.hostPID", "spec.hostIPC"]);
+        assert_eq!(
+            f.fields,
+            ["spec.hostNetwork", "spec.hostPID", "spec.hostIPC"]
+        );
     }
 }

@@ -6,7 +6,11 @@ use crate::text::{join_quote, pluralize};
 
 pub(super) const CHECK: Check = Check {
     id: CheckId::HostPathVolumes,
-    versions: &[VersionedCheck { minimum_minor: 0, check: host_path_volumes_1_0, overrides: &[] }],
+    versions: &[VersionedCheck {
+        minimum_minor: 0,
+        check: host_path_volumes_1_0,
+        overrides: &[],
+    }],
 };
 
 fn host_path_volumes_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
@@ -20,7 +24,11 @@ fn host_path_volumes_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
     }
     (!names.is_empty()).then(|| Forbidden {
         reason: "hostPath volumes".into(),
-        detail: format!("{} {}", pluralize("volume", "volumes", names.len()), join_quote(&names)),
+        detail: format!(
+            "{} {}",
+            pluralize("volume", "volumes", names.len()),
+            join_quote(&names)
+        ),
         fields,
     })
 }
@@ -33,8 +41,11 @@ mod tests {
 
     #[test]
     fn allows_other_volumes() {
-        assert_allowed(host_path_volumes_1_0, json!({"spec": {"volumes": [
-            {"name": "a", "emptyDir": {}}, {"name": "b", "nfs": {"server": "x", "path": "/"}}]}}));
+        assert_allowed(
+            host_path_volumes_1_0,
+            json!({"spec": {"volumes": [
+            {"name": "a", "emptyDir": {}}, {"name": "b", "nfs": {"server": "x", "path": "/"}}]}}),
+        );
     }
 
     #[test]
@@ -52,6 +63,9 @@ mod tests {
             "hostPath volumes",
             r#"volumes "z", "b""#,
         );
-        assert_eq!(f.fields, ["spec.volumes[0].hostPath", "spec.volumes[2].hostPath"]);
+        assert_eq!(
+            f.fields,
+            ["spec.volumes[0].hostPath", "spec.volumes[2].hostPath"]
+        );
     }
 }

@@ -6,7 +6,11 @@ use crate::text::{containers_phrase, pluralize, SortedSet};
 
 pub(super) const CHECK: Check = Check {
     id: CheckId::HostPorts,
-    versions: &[VersionedCheck { minimum_minor: 0, check: host_ports_1_0, overrides: &[] }],
+    versions: &[VersionedCheck {
+        minimum_minor: 0,
+        check: host_ports_1_0,
+        overrides: &[],
+    }],
 };
 
 fn host_ports_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
@@ -48,8 +52,11 @@ mod tests {
 
     #[test]
     fn allows_container_ports_and_zero_host_ports() {
-        assert_allowed(host_ports_1_0, json!({"spec": {"containers": [
-            {"name": "a", "ports": [{"containerPort": 80}, {"containerPort": 81, "hostPort": 0}]}]}}));
+        assert_allowed(
+            host_ports_1_0,
+            json!({"spec": {"containers": [
+            {"name": "a", "ports": [{"containerPort": 80}, {"containerPort": 81, "hostPort": 0}]}]}}),
+        );
     }
 
     #[test]
@@ -75,12 +82,15 @@ mod tests {
             "hostPort",
             r#"containers "i", "a", "c" use hostPorts 10, 8080, 9"#,
         );
-        assert_eq!(f.fields, [
-            "spec.initContainers[0].ports[0].hostPort",
-            "spec.containers[0].ports[0].hostPort",
-            "spec.containers[2].ports[0].hostPort",
-            "spec.containers[2].ports[1].hostPort",
-        ]);
+        assert_eq!(
+            f.fields,
+            [
+                "spec.initContainers[0].ports[0].hostPort",
+                "spec.containers[0].ports[0].hostPort",
+                "spec.containers[2].ports[0].hostPort",
+                "spec.containers[2].ports[1].hostPort",
+            ]
+        );
     }
 
     #[test]

@@ -7,7 +7,11 @@ use crate::text::{join_quote, pluralize, SortedSet};
 
 pub(super) const CHECK: Check = Check {
     id: CheckId::HostProbesAndHostLifecycle,
-    versions: &[VersionedCheck { minimum_minor: 34, check: host_probes_and_host_lifecycle_1_34, overrides: &[] }],
+    versions: &[VersionedCheck {
+        minimum_minor: 34,
+        check: host_probes_and_host_lifecycle_1_34,
+        overrides: &[],
+    }],
 };
 
 fn host_probes_and_host_lifecycle_1_34(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
@@ -21,11 +25,23 @@ fn host_probes_and_host_lifecycle_1_34(_: &ObjectMeta, spec: &PodSpec) -> Option
             ("livenessProbe", c.liveness_probe.as_ref()),
             ("readinessProbe", c.readiness_probe.as_ref()),
             ("startupProbe", c.startup_probe.as_ref()),
-            ("lifecycle.postStart", lifecycle.and_then(|l| l.post_start.as_ref())),
-            ("lifecycle.preStop", lifecycle.and_then(|l| l.pre_stop.as_ref())),
+            (
+                "lifecycle.postStart",
+                lifecycle.and_then(|l| l.post_start.as_ref()),
+            ),
+            (
+                "lifecycle.preStop",
+                lifecycle.and_then(|l| l.pre_stop.as_ref()),
+            ),
         ];
         for (name, handler) in handlers {
-            let Some(Probe { http_get, tcp_socket }) = handler else { continue };
+            let Some(Probe {
+                http_get,
+                tcp_socket,
+            }) = handler
+            else {
+                continue;
+            };
             for (action, target) in [("httpGet", http_get), ("tcpSocket", tcp_socket)] {
                 if let Some(target) = target.as_ref().filter(|t| !t.host.is_empty()) {
                     containers.insert(c.name.clone());
@@ -42,7 +58,11 @@ fn host_probes_and_host_lifecycle_1_34(_: &ObjectMeta, spec: &PodSpec) -> Option
             pluralize("container", "containers", containers.len()),
             join_quote(&containers),
             pluralize("uses", "use", containers.len()),
-            pluralize("probe or lifecycle host", "probe or lifecycle hosts", hosts.len()),
+            pluralize(
+                "probe or lifecycle host",
+                "probe or lifecycle hosts",
+                hosts.len()
+            ),
             join_quote(&hosts)
         ),
         fields,
@@ -57,11 +77,14 @@ mod tests {
 
     #[test]
     fn allows_probes_without_host() {
-        assert_allowed(host_probes_and_host_lifecycle_1_34, json!({"spec": {"containers": [{
+        assert_allowed(
+            host_probes_and_host_lifecycle_1_34,
+            json!({"spec": {"containers": [{
             "name": "a",
             "livenessProbe": {"httpGet": {"port": 80}},
             "readinessProbe": {"tcpSocket": {"port": 80, "host": ""}},
-            "lifecycle": {"preStop": {"exec": {"command": ["x"]}}}}]}}));
+            "lifecycle": {"preStop": {"exec": {"command": ["x"]}}}}]}}),
+        );
     }
 
     #[test]

@@ -62,7 +62,10 @@ struct Check {
 
 impl Check {
     fn at(&self, minor: u32) -> Option<&VersionedCheck> {
-        self.versions.iter().rev().find(|v| v.minimum_minor <= minor)
+        self.versions
+            .iter()
+            .rev()
+            .find(|v| v.minimum_minor <= minor)
     }
 }
 
@@ -268,7 +271,10 @@ pub fn evaluate(level_version: LevelVersion, meta: &ObjectMeta, spec: &PodSpec) 
 
 /// The IDs of the checks that run at a level and version, in evaluation order.
 pub fn check_ids(level_version: LevelVersion) -> Vec<CheckId> {
-    checks_at(level_version).into_iter().map(|(id, _)| id).collect()
+    checks_at(level_version)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
 }
 
 fn checks_at(level_version: LevelVersion) -> Vec<(CheckId, &'static VersionedCheck)> {
@@ -283,7 +289,8 @@ fn checks_at(level_version: LevelVersion) -> Vec<(CheckId, &'static VersionedChe
         Level::Baseline => active(BASELINE).collect(),
         Level::Restricted => {
             let restricted: Vec<_> = active(RESTRICTED).collect();
-            let overridden = |id: &CheckId| restricted.iter().any(|(_, v)| v.overrides.contains(id));
+            let overridden =
+                |id: &CheckId| restricted.iter().any(|(_, v)| v.overrides.contains(id));
             active(BASELINE)
                 .filter(|(id, _)| !overridden(id))
                 .chain(restricted.iter().copied())
@@ -313,7 +320,10 @@ mod tests {
     #[test]
     fn versions_strictly_increase_and_only_restricted_checks_override_baseline_ones() {
         for check in BASELINE.iter().chain(RESTRICTED) {
-            assert!(check.versions.windows(2).all(|w| w[0].minimum_minor < w[1].minimum_minor));
+            assert!(check
+                .versions
+                .windows(2)
+                .all(|w| w[0].minimum_minor < w[1].minimum_minor));
             for v in check.versions {
                 assert!(v.minimum_minor <= NEWEST_MINOR);
                 for o in v.overrides {
@@ -343,30 +353,82 @@ mod tests {
         assert!(ids(Privileged, Version::Latest).is_empty());
         assert_eq!(
             ids(Baseline, Version::Minor(0)),
-            ["appArmorProfile", "capabilities_baseline", "hostNamespaces", "hostPathVolumes", "hostPorts",
-             "privileged", "procMount", "seLinuxOptions", "seccompProfile_baseline", "sysctls", "windowsHostProcess"]
+            [
+                "appArmorProfile",
+                "capabilities_baseline",
+                "hostNamespaces",
+                "hostPathVolumes",
+                "hostPorts",
+                "privileged",
+                "procMount",
+                "seLinuxOptions",
+                "seccompProfile_baseline",
+                "sysctls",
+                "windowsHostProcess"
+            ]
         );
         assert_eq!(
             ids(Restricted, Version::Minor(0)),
-            ["appArmorProfile", "capabilities_baseline", "hostNamespaces", "hostPorts", "privileged", "procMount",
-             "seLinuxOptions", "seccompProfile_baseline", "sysctls", "windowsHostProcess", "restrictedVolumes",
-             "runAsNonRoot"]
+            [
+                "appArmorProfile",
+                "capabilities_baseline",
+                "hostNamespaces",
+                "hostPorts",
+                "privileged",
+                "procMount",
+                "seLinuxOptions",
+                "seccompProfile_baseline",
+                "sysctls",
+                "windowsHostProcess",
+                "restrictedVolumes",
+                "runAsNonRoot"
+            ]
         );
         assert_eq!(
             ids(Restricted, Version::Minor(22)),
-            ["appArmorProfile", "hostNamespaces", "hostPorts", "privileged", "procMount", "seLinuxOptions",
-             "sysctls", "windowsHostProcess", "allowPrivilegeEscalation", "capabilities_restricted",
-             "restrictedVolumes", "runAsNonRoot", "seccompProfile_restricted"]
+            [
+                "appArmorProfile",
+                "hostNamespaces",
+                "hostPorts",
+                "privileged",
+                "procMount",
+                "seLinuxOptions",
+                "sysctls",
+                "windowsHostProcess",
+                "allowPrivilegeEscalation",
+                "capabilities_restricted",
+                "restrictedVolumes",
+                "runAsNonRoot",
+                "seccompProfile_restricted"
+            ]
         );
         assert_eq!(
             ids(Restricted, Version::Latest),
-            ["appArmorProfile", "hostNamespaces", "hostPorts", "hostProbesAndHostLifecycle", "privileged",
-             "seLinuxOptions", "sysctls", "windowsHostProcess", "allowPrivilegeEscalation",
-             "capabilities_restricted", "procMount_restricted", "restrictedVolumes", "runAsNonRoot", "runAsUser",
-             "seccompProfile_restricted"]
+            [
+                "appArmorProfile",
+                "hostNamespaces",
+                "hostPorts",
+                "hostProbesAndHostLifecycle",
+                "privileged",
+                "seLinuxOptions",
+                "sysctls",
+                "windowsHostProcess",
+                "allowPrivilegeEscalation",
+                "capabilities_restricted",
+                "procMount_restricted",
+                "restrictedVolumes",
+                "runAsNonRoot",
+                "runAsUser",
+                "seccompProfile_restricted"
+            ]
         );
-        assert_eq!(ids(Restricted, Version::Minor(99)), ids(Restricted, Version::Latest));
-        assert!(ids(Baseline, Version::Minor(33)).iter().all(|id| *id != "hostProbesAndHostLifecycle"));
+        assert_eq!(
+            ids(Restricted, Version::Minor(99)),
+            ids(Restricted, Version::Latest)
+        );
+        assert!(ids(Baseline, Version::Minor(33))
+            .iter()
+            .all(|id| *id != "hostProbesAndHostLifecycle"));
         assert!(ids(Baseline, Version::Minor(34)).contains(&"hostProbesAndHostLifecycle"));
     }
 
@@ -376,21 +438,41 @@ mod tests {
         let eval = Evaluation {
             level_version: lv,
             violations: vec![
-                Violation { check: CheckId::HostNamespaces, reason: "host namespaces".into(), detail: "hostNetwork=true".into(), fields: vec![] },
-                Violation { check: CheckId::Privileged, reason: "privileged".into(), detail: String::new(), fields: vec![] },
+                Violation {
+                    check: CheckId::HostNamespaces,
+                    reason: "host namespaces".into(),
+                    detail: "hostNetwork=true".into(),
+                    fields: vec![],
+                },
+                Violation {
+                    check: CheckId::Privileged,
+                    reason: "privileged".into(),
+                    detail: String::new(),
+                    fields: vec![],
+                },
             ],
         };
         assert_eq!(eval.forbidden_reason(), "host namespaces, privileged");
-        assert_eq!(eval.forbidden_detail(), "host namespaces (hostNetwork=true), privileged");
+        assert_eq!(
+            eval.forbidden_detail(),
+            "host namespaces (hostNetwork=true), privileged"
+        );
         assert_eq!(
             eval.deny_message().as_deref(),
-            Some(r#"violates PodSecurity "restricted:v1.99": host namespaces (hostNetwork=true), privileged"#)
+            Some(
+                r#"violates PodSecurity "restricted:v1.99": host namespaces (hostNetwork=true), privileged"#
+            )
         );
         assert_eq!(
             eval.warning_message().as_deref(),
-            Some(r#"would violate PodSecurity "restricted:v1.99": host namespaces (hostNetwork=true), privileged"#)
+            Some(
+                r#"would violate PodSecurity "restricted:v1.99": host namespaces (hostNetwork=true), privileged"#
+            )
         );
-        let allowed = Evaluation { level_version: lv, violations: vec![] };
+        let allowed = Evaluation {
+            level_version: lv,
+            violations: vec![],
+        };
         assert!(allowed.allowed());
         assert_eq!(allowed.deny_message(), None);
     }

@@ -6,7 +6,11 @@ use crate::text::containers_phrase;
 
 pub(super) const CHECK: Check = Check {
     id: CheckId::Privileged,
-    versions: &[VersionedCheck { minimum_minor: 0, check: privileged_1_0, overrides: &[] }],
+    versions: &[VersionedCheck {
+        minimum_minor: 0,
+        check: privileged_1_0,
+        overrides: &[],
+    }],
 };
 
 fn privileged_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
@@ -20,7 +24,10 @@ fn privileged_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
     }
     (!names.is_empty()).then(|| Forbidden {
         reason: "privileged".into(),
-        detail: format!("{} must not set securityContext.privileged=true", containers_phrase(&names)),
+        detail: format!(
+            "{} must not set securityContext.privileged=true",
+            containers_phrase(&names)
+        ),
         fields,
     })
 }
@@ -33,8 +40,11 @@ mod tests {
 
     #[test]
     fn allows_unset_and_false() {
-        assert_allowed(privileged_1_0, json!({"spec": {"containers": [
-            {"name": "a"}, {"name": "b", "securityContext": {"privileged": false}}]}}));
+        assert_allowed(
+            privileged_1_0,
+            json!({"spec": {"containers": [
+            {"name": "a"}, {"name": "b", "securityContext": {"privileged": false}}]}}),
+        );
     }
 
     #[test]
@@ -48,11 +58,14 @@ mod tests {
             "privileged",
             r#"containers "i", "a", "e" must not set securityContext.privileged=true"#,
         );
-        assert_eq!(f.fields, [
-            "spec.initContainers[0].securityContext.privileged",
-            "spec.containers[0].securityContext.privileged",
-            "spec.ephemeralContainers[0].securityContext.privileged",
-        ]);
+        assert_eq!(
+            f.fields,
+            [
+                "spec.initContainers[0].securityContext.privileged",
+                "spec.containers[0].securityContext.privileged",
+                "spec.ephemeralContainers[0].securityContext.privileged",
+            ]
+        );
         assert_forbidden(
             privileged_1_0,
             json!({"spec": {"containers": [{"name": "a", "securityContext": {"privileged": true}}]}}),

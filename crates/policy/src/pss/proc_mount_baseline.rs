@@ -8,8 +8,16 @@ use crate::text::{containers_phrase, join_quote, SortedSet};
 pub(super) const CHECK: Check = Check {
     id: CheckId::ProcMount,
     versions: &[
-        VersionedCheck { minimum_minor: 0, check: proc_mount_1_0, overrides: &[] },
-        VersionedCheck { minimum_minor: 35, check: proc_mount_1_35, overrides: &[] },
+        VersionedCheck {
+            minimum_minor: 0,
+            check: proc_mount_1_0,
+            overrides: &[],
+        },
+        VersionedCheck {
+            minimum_minor: 35,
+            check: proc_mount_1_35,
+            overrides: &[],
+        },
     ],
 };
 
@@ -19,7 +27,11 @@ pub(super) fn proc_mount_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden
     let mut types = SortedSet::new();
     let mut fields = Vec::new();
     for (path, c) in spec.containers_with_paths() {
-        let Some(proc_mount) = c.security_context.as_ref().and_then(|sc| sc.proc_mount.as_ref()) else {
+        let Some(proc_mount) = c
+            .security_context
+            .as_ref()
+            .and_then(|sc| sc.proc_mount.as_ref())
+        else {
             continue;
         };
         if proc_mount != "Default" {
@@ -54,30 +66,42 @@ mod tests {
 
     #[test]
     fn allows_default_and_unset() {
-        assert_allowed(proc_mount_1_0, json!({"spec": {"containers": [
-            {"name": "a"}, {"name": "b", "securityContext": {"procMount": "Default"}}]}}));
+        assert_allowed(
+            proc_mount_1_0,
+            json!({"spec": {"containers": [
+            {"name": "a"}, {"name": "b", "securityContext": {"procMount": "Default"}}]}}),
+        );
     }
 
     #[test]
     fn forbids_unmasked() {
-        assert_forbidden(proc_mount_1_0,
+        assert_forbidden(
+            proc_mount_1_0,
             json!({"spec": {"containers": [
                 {"name": "a", "securityContext": {"procMount": "Unmasked"}},
                 {"name": "b", "securityContext": {"procMount": "Default"}},
                 {"name": "c", "securityContext": {"procMount": "Other"}},
                 {"name": "d", "securityContext": {"procMount": "Unmasked"}}]}}),
             "procMount",
-            r#"containers "a", "c", "d" must not set securityContext.procMount to "Other", "Unmasked""#);
+            r#"containers "a", "c", "d" must not set securityContext.procMount to "Other", "Unmasked""#,
+        );
     }
 
     #[test]
     fn user_namespaces_relax_from_1_35_only() {
         let pod = json!({"spec": {"hostUsers": false, "containers": [{"name": "a", "securityContext": {"procMount": "Unmasked"}}]}});
         assert_allowed(proc_mount_1_35, pod.clone());
-        assert_forbidden(proc_mount_1_0, pod, "procMount",
-            r#"container "a" must not set securityContext.procMount to "Unmasked""#);
-        assert_forbidden(proc_mount_1_35,
+        assert_forbidden(
+            proc_mount_1_0,
+            pod,
+            "procMount",
+            r#"container "a" must not set securityContext.procMount to "Unmasked""#,
+        );
+        assert_forbidden(
+            proc_mount_1_35,
             json!({"spec": {"hostUsers": true, "containers": [{"name": "a", "securityContext": {"procMount": "Unmasked"}}]}}),
-            "procMount", r#"container "a" must not set securityContext.procMount to "Unmasked""#);
+            "procMount",
+            r#"container "a" must not set securityContext.procMount to "Unmasked""#,
+        );
     }
 }

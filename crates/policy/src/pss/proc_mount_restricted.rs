@@ -5,7 +5,11 @@ use super::{proc_mount_baseline::proc_mount_1_0, Check, CheckId, VersionedCheck}
 
 pub(super) const CHECK: Check = Check {
     id: CheckId::ProcMountRestricted,
-    versions: &[VersionedCheck { minimum_minor: 35, check: proc_mount_1_0, overrides: &[CheckId::ProcMount] }],
+    versions: &[VersionedCheck {
+        minimum_minor: 35,
+        check: proc_mount_1_0,
+        overrides: &[CheckId::ProcMount],
+    }],
 };
 
 #[cfg(test)]
@@ -18,12 +22,27 @@ mod tests {
     fn user_namespace_does_not_relax_restricted() {
         let (meta, spec) = pod(json!({"spec": {"hostUsers": false, "containers": [
             {"name": "a", "securityContext": {"procMount": "Unmasked"}}]}}));
-        let restricted = evaluate(LevelVersion::new(Level::Restricted, Version::Minor(35)), &meta, &spec);
-        let v: Vec<_> = restricted.violations.iter().filter(|v| v.reason == "procMount").collect();
+        let restricted = evaluate(
+            LevelVersion::new(Level::Restricted, Version::Minor(35)),
+            &meta,
+            &spec,
+        );
+        let v: Vec<_> = restricted
+            .violations
+            .iter()
+            .filter(|v| v.reason == "procMount")
+            .collect();
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].check, CheckId::ProcMountRestricted);
-        assert_eq!(v[0].detail, r#"container "a" must not set securityContext.procMount to "Unmasked""#);
-        let baseline = evaluate(LevelVersion::new(Level::Baseline, Version::Minor(35)), &meta, &spec);
+        assert_eq!(
+            v[0].detail,
+            r#"container "a" must not set securityContext.procMount to "Unmasked""#
+        );
+        let baseline = evaluate(
+            LevelVersion::new(Level::Baseline, Version::Minor(35)),
+            &meta,
+            &spec,
+        );
         assert!(baseline.allowed());
     }
 }

@@ -81,7 +81,11 @@ fn restricted_volumes_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
             pluralize("volume", "volumes", names.len()),
             join_quote(&names),
             pluralize("uses", "use", names.len()),
-            pluralize("restricted volume type", "restricted volume types", types.len()),
+            pluralize(
+                "restricted volume type",
+                "restricted volume types",
+                types.len()
+            ),
             join_quote(&types)
         ),
         fields,
@@ -101,47 +105,74 @@ mod tests {
             .enumerate()
             .map(|(i, t)| json!({"name": format!("v{i}"), t.field_name(): {}}))
             .collect();
-        assert_allowed(restricted_volumes_1_0, json!({"spec": {"volumes": volumes}}));
+        assert_allowed(
+            restricted_volumes_1_0,
+            json!({"spec": {"volumes": volumes}}),
+        );
     }
 
     #[test]
     fn every_forbidden_type_is_named_as_upstream_names_it() {
         let cases = [
-            ("hostPath", "hostPath"), ("gcePersistentDisk", "gcePersistentDisk"),
-            ("awsElasticBlockStore", "awsElasticBlockStore"), ("gitRepo", "gitRepo"), ("nfs", "nfs"),
-            ("iscsi", "iscsi"), ("glusterfs", "glusterfs"), ("rbd", "rbd"), ("flexVolume", "flexVolume"),
-            ("cinder", "cinder"), ("cephfs", "cephfs"), ("flocker", "flocker"), ("fc", "fc"),
-            ("azureFile", "azureFile"), ("vsphereVolume", "vsphereVolume"), ("quobyte", "quobyte"),
-            ("azureDisk", "azureDisk"), ("photonPersistentDisk", "photonPersistentDisk"),
-            ("portworxVolume", "portworxVolume"), ("scaleIO", "scaleIO"), ("storageos", "storageos"),
+            ("hostPath", "hostPath"),
+            ("gcePersistentDisk", "gcePersistentDisk"),
+            ("awsElasticBlockStore", "awsElasticBlockStore"),
+            ("gitRepo", "gitRepo"),
+            ("nfs", "nfs"),
+            ("iscsi", "iscsi"),
+            ("glusterfs", "glusterfs"),
+            ("rbd", "rbd"),
+            ("flexVolume", "flexVolume"),
+            ("cinder", "cinder"),
+            ("cephfs", "cephfs"),
+            ("flocker", "flocker"),
+            ("fc", "fc"),
+            ("azureFile", "azureFile"),
+            ("vsphereVolume", "vsphereVolume"),
+            ("quobyte", "quobyte"),
+            ("azureDisk", "azureDisk"),
+            ("photonPersistentDisk", "photonPersistentDisk"),
+            ("portworxVolume", "portworxVolume"),
+            ("scaleIO", "scaleIO"),
+            ("storageos", "storageos"),
         ];
         for (field, printed) in cases {
-            assert_forbidden(restricted_volumes_1_0,
+            assert_forbidden(
+                restricted_volumes_1_0,
                 json!({"spec": {"volumes": [{"name": "a", field: {}}]}}),
                 "restricted volume types",
-                &format!(r#"volume "a" uses restricted volume type "{printed}""#));
+                &format!(r#"volume "a" uses restricted volume type "{printed}""#),
+            );
         }
     }
 
     #[test]
     fn a_volume_without_source_is_unknown_before_defaulting() {
-        let f = assert_forbidden(restricted_volumes_1_0,
+        let f = assert_forbidden(
+            restricted_volumes_1_0,
             json!({"spec": {"volumes": [{"name": "a"}]}}),
-            "restricted volume types", r#"volume "a" uses restricted volume type "unknown""#);
+            "restricted volume types",
+            r#"volume "a" uses restricted volume type "unknown""#,
+        );
         assert_eq!(f.fields, ["spec.volumes[0]"]);
     }
 
     #[test]
     fn several_volumes_and_types() {
-        let f = assert_forbidden(restricted_volumes_1_0,
+        let f = assert_forbidden(
+            restricted_volumes_1_0,
             json!({"spec": {"volumes": [
                 {"name": "b", "nfs": {}}, {"name": "ok", "secret": {}}, {"name": "a", "hostPath": {"path": "/"}},
                 {"name": "c", "nfs": {}}]}}),
             "restricted volume types",
-            r#"volumes "b", "a", "c" use restricted volume types "hostPath", "nfs""#);
+            r#"volumes "b", "a", "c" use restricted volume types "hostPath", "nfs""#,
+        );
         assert_eq!(f.fields[1], "spec.volumes[2].hostPath");
-        assert_forbidden(restricted_volumes_1_0,
+        assert_forbidden(
+            restricted_volumes_1_0,
             json!({"spec": {"volumes": [{"name": "b", "nfs": {}}, {"name": "c", "nfs": {}}]}}),
-            "restricted volume types", r#"volumes "b", "c" use restricted volume type "nfs""#);
+            "restricted volume types",
+            r#"volumes "b", "c" use restricted volume type "nfs""#,
+        );
     }
 }

@@ -8,15 +8,26 @@ use crate::text::containers_phrase;
 pub(super) const CHECK: Check = Check {
     id: CheckId::RunAsNonRoot,
     versions: &[
-        VersionedCheck { minimum_minor: 0, check: run_as_non_root_1_0, overrides: &[] },
-        VersionedCheck { minimum_minor: 35, check: run_as_non_root_1_35, overrides: &[] },
+        VersionedCheck {
+            minimum_minor: 0,
+            check: run_as_non_root_1_0,
+            overrides: &[],
+        },
+        VersionedCheck {
+            minimum_minor: 35,
+            check: run_as_non_root_1_35,
+            overrides: &[],
+        },
     ],
 };
 
 fn run_as_non_root_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
     let mut setters = Vec::new();
     let mut explicit_fields = Vec::new();
-    let pod_value = spec.security_context.as_ref().and_then(|sc| sc.run_as_non_root);
+    let pod_value = spec
+        .security_context
+        .as_ref()
+        .and_then(|sc| sc.run_as_non_root);
     if pod_value == Some(false) {
         setters.push("pod".to_string());
         explicit_fields.push("spec.securityContext.runAsNonRoot".to_string());
@@ -25,7 +36,11 @@ fn run_as_non_root_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
     let mut implicit = Vec::new();
     let mut implicit_fields = Vec::new();
     for (path, c) in spec.containers_with_paths() {
-        match c.security_context.as_ref().and_then(|sc| sc.run_as_non_root) {
+        match c
+            .security_context
+            .as_ref()
+            .and_then(|sc| sc.run_as_non_root)
+        {
             Some(false) => {
                 explicit.push(c.name.as_str());
                 explicit_fields.push(path.field("securityContext.runAsNonRoot"));
@@ -44,7 +59,10 @@ fn run_as_non_root_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
     if !setters.is_empty() {
         return Some(Forbidden {
             reason: "runAsNonRoot != true".into(),
-            detail: format!("{} must not set securityContext.runAsNonRoot=false", setters.join(" and ")),
+            detail: format!(
+                "{} must not set securityContext.runAsNonRoot=false",
+                setters.join(" and ")
+            ),
             fields: explicit_fields,
         });
     }
@@ -73,40 +91,68 @@ mod tests {
 
     #[test]
     fn pod_or_every_container_true() {
-        assert_allowed(run_as_non_root_1_0, json!({"spec": {"securityContext": {"runAsNonRoot": true}, "containers": [{"name": "a"}]}}));
-        assert_allowed(run_as_non_root_1_0, json!({"spec": {"containers": [{"name": "a", "securityContext": {"runAsNonRoot": true}}]}}));
+        assert_allowed(
+            run_as_non_root_1_0,
+            json!({"spec": {"securityContext": {"runAsNonRoot": true}, "containers": [{"name": "a"}]}}),
+        );
+        assert_allowed(
+            run_as_non_root_1_0,
+            json!({"spec": {"containers": [{"name": "a", "securityContext": {"runAsNonRoot": true}}]}}),
+        );
     }
 
     #[test]
     fn explicit_false_takes_precedence() {
-        assert_forbidden(run_as_non_root_1_0,
+        assert_forbidden(
+            run_as_non_root_1_0,
             json!({"spec": {"securityContext": {"runAsNonRoot": false}, "containers": [{"name": "a"}]}}),
-            "runAsNonRoot != true", "pod must not set securityContext.runAsNonRoot=false");
-        assert_forbidden(run_as_non_root_1_0,
+            "runAsNonRoot != true",
+            "pod must not set securityContext.runAsNonRoot=false",
+        );
+        assert_forbidden(
+            run_as_non_root_1_0,
             json!({"spec": {"securityContext": {"runAsNonRoot": false}, "containers": [
                 {"name": "a", "securityContext": {"runAsNonRoot": false}},
                 {"name": "b", "securityContext": {"runAsNonRoot": false}},
                 {"name": "c"}]}}),
-            "runAsNonRoot != true", r#"pod and containers "a", "b" must not set securityContext.runAsNonRoot=false"#);
-        assert_forbidden(run_as_non_root_1_0,
+            "runAsNonRoot != true",
+            r#"pod and containers "a", "b" must not set securityContext.runAsNonRoot=false"#,
+        );
+        assert_forbidden(
+            run_as_non_root_1_0,
             json!({"spec": {"securityContext": {"runAsNonRoot": true}, "containers": [
                 {"name": "a", "securityContext": {"runAsNonRoot": false}}]}}),
-            "runAsNonRoot != true", r#"container "a" must not set securityContext.runAsNonRoot=false"#);
+            "runAsNonRoot != true",
+            r#"container "a" must not set securityContext.runAsNonRoot=false"#,
+        );
     }
 
     #[test]
     fn unset_everywhere() {
-        let f = assert_forbidden(run_as_non_root_1_0,
+        let f = assert_forbidden(
+            run_as_non_root_1_0,
             json!({"spec": {"containers": [{"name": "a"}, {"name": "b", "securityContext": {"runAsNonRoot": true}}, {"name": "c"}]}}),
-            "runAsNonRoot != true", r#"pod or containers "a", "c" must set securityContext.runAsNonRoot=true"#);
-        assert_eq!(f.fields, ["spec.containers[0].securityContext.runAsNonRoot", "spec.containers[2].securityContext.runAsNonRoot"]);
+            "runAsNonRoot != true",
+            r#"pod or containers "a", "c" must set securityContext.runAsNonRoot=true"#,
+        );
+        assert_eq!(
+            f.fields,
+            [
+                "spec.containers[0].securityContext.runAsNonRoot",
+                "spec.containers[2].securityContext.runAsNonRoot"
+            ]
+        );
     }
 
     #[test]
     fn user_namespaces_relax_from_1_35() {
         let pod = json!({"spec": {"hostUsers": false, "containers": [{"name": "a"}]}});
         assert_allowed(run_as_non_root_1_35, pod.clone());
-        assert_forbidden(run_as_non_root_1_0, pod, "runAsNonRoot != true",
-            r#"pod or container "a" must set securityContext.runAsNonRoot=true"#);
+        assert_forbidden(
+            run_as_non_root_1_0,
+            pod,
+            "runAsNonRoot != true",
+            r#"pod or container "a" must set securityContext.runAsNonRoot=true"#,
+        );
     }
 }

@@ -8,8 +8,16 @@ use crate::text::containers_phrase;
 pub(super) const CHECK: Check = Check {
     id: CheckId::RunAsUser,
     versions: &[
-        VersionedCheck { minimum_minor: 23, check: run_as_user_1_23, overrides: &[] },
-        VersionedCheck { minimum_minor: 35, check: run_as_user_1_35, overrides: &[] },
+        VersionedCheck {
+            minimum_minor: 23,
+            check: run_as_user_1_23,
+            overrides: &[],
+        },
+        VersionedCheck {
+            minimum_minor: 35,
+            check: run_as_user_1_35,
+            overrides: &[],
+        },
     ],
 };
 
@@ -52,27 +60,45 @@ mod tests {
 
     #[test]
     fn allows_non_zero_and_unset() {
-        assert_allowed(run_as_user_1_23, json!({"spec": {"securityContext": {"runAsUser": 1000}, "containers": [
-            {"name": "a"}, {"name": "b", "securityContext": {"runAsUser": 1}}]}}));
+        assert_allowed(
+            run_as_user_1_23,
+            json!({"spec": {"securityContext": {"runAsUser": 1000}, "containers": [
+            {"name": "a"}, {"name": "b", "securityContext": {"runAsUser": 1}}]}}),
+        );
     }
 
     #[test]
     fn forbids_root() {
-        assert_forbidden(run_as_user_1_23, json!({"spec": {"securityContext": {"runAsUser": 0}}}),
-            "runAsUser=0", "pod must not set runAsUser=0");
-        assert_forbidden(run_as_user_1_23,
+        assert_forbidden(
+            run_as_user_1_23,
+            json!({"spec": {"securityContext": {"runAsUser": 0}}}),
+            "runAsUser=0",
+            "pod must not set runAsUser=0",
+        );
+        assert_forbidden(
+            run_as_user_1_23,
             json!({"spec": {"securityContext": {"runAsUser": 0}, "containers": [
                 {"name": "a", "securityContext": {"runAsUser": 0}}, {"name": "b", "securityContext": {"runAsUser": 0}}]}}),
-            "runAsUser=0", r#"pod and containers "a", "b" must not set runAsUser=0"#);
-        assert_forbidden(run_as_user_1_23,
+            "runAsUser=0",
+            r#"pod and containers "a", "b" must not set runAsUser=0"#,
+        );
+        assert_forbidden(
+            run_as_user_1_23,
             json!({"spec": {"initContainers": [{"name": "i", "securityContext": {"runAsUser": 0}}]}}),
-            "runAsUser=0", r#"container "i" must not set runAsUser=0"#);
+            "runAsUser=0",
+            r#"container "i" must not set runAsUser=0"#,
+        );
     }
 
     #[test]
     fn user_namespaces_relax_from_1_35() {
         let pod = json!({"spec": {"hostUsers": false, "securityContext": {"runAsUser": 0}}});
         assert_allowed(run_as_user_1_35, pod.clone());
-        assert_forbidden(run_as_user_1_23, pod, "runAsUser=0", "pod must not set runAsUser=0");
+        assert_forbidden(
+            run_as_user_1_23,
+            pod,
+            "runAsUser=0",
+            "pod must not set runAsUser=0",
+        );
     }
 }

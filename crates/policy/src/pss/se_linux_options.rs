@@ -7,13 +7,27 @@ use crate::text::{containers_phrase, join_quote, pluralize, SortedSet};
 pub(super) const CHECK: Check = Check {
     id: CheckId::SeLinuxOptions,
     versions: &[
-        VersionedCheck { minimum_minor: 0, check: se_linux_options_1_0, overrides: &[] },
-        VersionedCheck { minimum_minor: 31, check: se_linux_options_1_31, overrides: &[] },
+        VersionedCheck {
+            minimum_minor: 0,
+            check: se_linux_options_1_0,
+            overrides: &[],
+        },
+        VersionedCheck {
+            minimum_minor: 31,
+            check: se_linux_options_1_31,
+            overrides: &[],
+        },
     ],
 };
 
 const ALLOWED_TYPES_1_0: &[&str] = &["", "container_t", "container_init_t", "container_kvm_t"];
-const ALLOWED_TYPES_1_31: &[&str] = &["", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"];
+const ALLOWED_TYPES_1_31: &[&str] = &[
+    "",
+    "container_t",
+    "container_init_t",
+    "container_kvm_t",
+    "container_engine_t",
+];
 
 fn se_linux_options_1_0(meta: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
     se_linux_options(meta, spec, ALLOWED_TYPES_1_0)
@@ -57,15 +71,27 @@ impl Findings {
 fn se_linux_options(_: &ObjectMeta, spec: &PodSpec, allowed_types: &[&str]) -> Option<Forbidden> {
     let mut found = Findings::default();
     let mut setters = Vec::new();
-    if let Some(opts) = spec.security_context.as_ref().and_then(|sc| sc.se_linux_options.as_ref()) {
+    if let Some(opts) = spec
+        .security_context
+        .as_ref()
+        .and_then(|sc| sc.se_linux_options.as_ref())
+    {
         if found.inspect(opts, "spec.securityContext.seLinuxOptions", allowed_types) {
             setters.push("pod".to_string());
         }
     }
     let mut containers = Vec::new();
     for (path, c) in spec.containers_with_paths() {
-        if let Some(opts) = c.security_context.as_ref().and_then(|sc| sc.se_linux_options.as_ref()) {
-            if found.inspect(opts, &path.field("securityContext.seLinuxOptions"), allowed_types) {
+        if let Some(opts) = c
+            .security_context
+            .as_ref()
+            .and_then(|sc| sc.se_linux_options.as_ref())
+        {
+            if found.inspect(
+                opts,
+                &path.field("securityContext.seLinuxOptions"),
+                allowed_types,
+            ) {
                 containers.push(c.name.as_str());
             }
         }
@@ -110,40 +136,57 @@ mod tests {
     #[test]
     fn allows_container_types_and_any_level() {
         for t in ["", "container_t", "container_init_t", "container_kvm_t"] {
-            assert_allowed(se_linux_options_1_0, json!({"spec": {
+            assert_allowed(
+                se_linux_options_1_0,
+                json!({"spec": {
                 "securityContext": {"seLinuxOptions": {"type": t, "level": "s0:c1,c2"}},
-                "containers": [{"name": "a", "securityContext": {"seLinuxOptions": {"type": t}}}]}}));
+                "containers": [{"name": "a", "securityContext": {"seLinuxOptions": {"type": t}}}]}}),
+            );
         }
     }
 
     #[test]
     fn container_engine_t_is_allowed_from_1_31() {
         let pod = json!({"spec": {"containers": [{"name": "a", "securityContext": {"seLinuxOptions": {"type": "container_engine_t"}}}]}});
-        assert_forbidden(se_linux_options_1_0, pod.clone(), "seLinuxOptions",
-            r#"container "a" set forbidden securityContext.seLinuxOptions: type "container_engine_t""#);
+        assert_forbidden(
+            se_linux_options_1_0,
+            pod.clone(),
+            "seLinuxOptions",
+            r#"container "a" set forbidden securityContext.seLinuxOptions: type "container_engine_t""#,
+        );
         assert_allowed(se_linux_options_1_31, pod);
     }
 
     #[test]
     fn pod_type() {
-        assert_forbidden(se_linux_options_1_0,
+        assert_forbidden(
+            se_linux_options_1_0,
             json!({"spec": {"securityContext": {"seLinuxOptions": {"type": "foo"}}}}),
-            "seLinuxOptions", r#"pod set forbidden securityContext.seLinuxOptions: type "foo""#);
+            "seLinuxOptions",
+            r#"pod set forbidden securityContext.seLinuxOptions: type "foo""#,
+        );
     }
 
     #[test]
     fn user_and_role() {
-        assert_forbidden(se_linux_options_1_0,
+        assert_forbidden(
+            se_linux_options_1_0,
             json!({"spec": {"securityContext": {"seLinuxOptions": {"user": "u"}}}}),
-            "seLinuxOptions", "pod set forbidden securityContext.seLinuxOptions: user may not be set");
-        assert_forbidden(se_linux_options_1_0,
+            "seLinuxOptions",
+            "pod set forbidden securityContext.seLinuxOptions: user may not be set",
+        );
+        assert_forbidden(
+            se_linux_options_1_0,
             json!({"spec": {"containers": [{"name": "a", "securityContext": {"seLinuxOptions": {"role": "r"}}}]}}),
-            "seLinuxOptions", r#"container "a" set forbidden securityContext.seLinuxOptions: role may not be set"#);
+            "seLinuxOptions",
+            r#"container "a" set forbidden securityContext.seLinuxOptions: role may not be set"#,
+        );
     }
 
     #[test]
     fn everything_at_once() {
-        let f = assert_forbidden(se_linux_options_1_0,
+        let f = assert_forbidden(
+            se_linux_options_1_0,
             json!({"spec": {
                 "securityContext": {"seLinuxOptions": {"type": "bar", "user": "u", "role": "r"}},
                 "containers": [
@@ -151,11 +194,15 @@ mod tests {
                     {"name": "b", "securityContext": {"seLinuxOptions": {"type": "bar"}}},
                     {"name": "c", "securityContext": {"seLinuxOptions": {"type": "container_t"}}}]}}),
             "seLinuxOptions",
-            r#"pod and containers "a", "b" set forbidden securityContext.seLinuxOptions: types "bar", "foo"; user may not be set; role may not be set"#);
-        assert_eq!(f.fields[..3], [
-            "spec.securityContext.seLinuxOptions.type".to_string(),
-            "spec.securityContext.seLinuxOptions.user".to_string(),
-            "spec.securityContext.seLinuxOptions.role".to_string(),
-        ]);
+            r#"pod and containers "a", "b" set forbidden securityContext.seLinuxOptions: types "bar", "foo"; user may not be set; role may not be set"#,
+        );
+        assert_eq!(
+            f.fields[..3],
+            [
+                "spec.securityContext.seLinuxOptions.type".to_string(),
+                "spec.securityContext.seLinuxOptions.user".to_string(),
+                "spec.securityContext.seLinuxOptions.role".to_string(),
+            ]
+        );
     }
 }

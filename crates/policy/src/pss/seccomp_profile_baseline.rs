@@ -8,8 +8,16 @@ use crate::text::{containers_phrase, go_quote, join_quote, pluralize, SortedSet}
 pub(super) const CHECK: Check = Check {
     id: CheckId::SeccompProfileBaseline,
     versions: &[
-        VersionedCheck { minimum_minor: 0, check: seccomp_profile_baseline_1_0, overrides: &[] },
-        VersionedCheck { minimum_minor: 19, check: seccomp_profile_baseline_1_19, overrides: &[] },
+        VersionedCheck {
+            minimum_minor: 0,
+            check: seccomp_profile_baseline_1_0,
+            overrides: &[],
+        },
+        VersionedCheck {
+            minimum_minor: 19,
+            check: seccomp_profile_baseline_1_19,
+            overrides: &[],
+        },
     ],
 };
 
@@ -55,7 +63,11 @@ fn seccomp_profile_baseline_1_19(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbi
     let mut setters = Vec::new();
     let mut bad_types = SortedSet::new();
     let mut fields = Vec::new();
-    if let Some(p) = spec.security_context.as_ref().and_then(|sc| sc.seccomp_profile.as_ref()) {
+    if let Some(p) = spec
+        .security_context
+        .as_ref()
+        .and_then(|sc| sc.seccomp_profile.as_ref())
+    {
         if !valid_type(p) {
             setters.push("pod".to_string());
             bad_types.insert(p.type_.clone());
@@ -64,7 +76,11 @@ fn seccomp_profile_baseline_1_19(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbi
     }
     let mut containers = Vec::new();
     for (path, c) in spec.containers_with_paths() {
-        if let Some(p) = c.security_context.as_ref().and_then(|sc| sc.seccomp_profile.as_ref()) {
+        if let Some(p) = c
+            .security_context
+            .as_ref()
+            .and_then(|sc| sc.seccomp_profile.as_ref())
+        {
             if !valid_type(p) {
                 containers.push(c.name.as_str());
                 bad_types.insert(p.type_.clone());
@@ -94,28 +110,37 @@ mod tests {
 
     #[test]
     fn annotations_allow_defaults_and_localhost() {
-        assert_allowed(seccomp_profile_baseline_1_0, json!({
+        assert_allowed(
+            seccomp_profile_baseline_1_0,
+            json!({
             "metadata": {"annotations": {
                 "seccomp.security.alpha.kubernetes.io/pod": "runtime/default",
                 "container.seccomp.security.alpha.kubernetes.io/a": "docker/default",
                 "container.seccomp.security.alpha.kubernetes.io/b": "localhost/x"}},
-            "spec": {"containers": [{"name": "a"}, {"name": "b"}]}}));
+            "spec": {"containers": [{"name": "a"}, {"name": "b"}]}}),
+        );
     }
 
     #[test]
     fn annotations_for_absent_containers_are_ignored() {
-        assert_allowed(seccomp_profile_baseline_1_0, json!({
+        assert_allowed(
+            seccomp_profile_baseline_1_0,
+            json!({
             "metadata": {"annotations": {"container.seccomp.security.alpha.kubernetes.io/gone": "unconfined"}},
-            "spec": {"containers": [{"name": "a"}]}}));
+            "spec": {"containers": [{"name": "a"}]}}),
+        );
     }
 
     #[test]
     fn forbidden_annotations_sorted_and_quoted() {
-        assert_forbidden(seccomp_profile_baseline_1_0,
+        assert_forbidden(
+            seccomp_profile_baseline_1_0,
             json!({"metadata": {"annotations": {"seccomp.security.alpha.kubernetes.io/pod": "unconfined"}}}),
             "seccompProfile",
-            r#"forbidden annotation seccomp.security.alpha.kubernetes.io/pod="unconfined""#);
-        assert_forbidden(seccomp_profile_baseline_1_0,
+            r#"forbidden annotation seccomp.security.alpha.kubernetes.io/pod="unconfined""#,
+        );
+        assert_forbidden(
+            seccomp_profile_baseline_1_0,
             json!({
                 "metadata": {"annotations": {
                     "seccomp.security.alpha.kubernetes.io/pod": "unconfined",
@@ -123,30 +148,42 @@ mod tests {
                     "container.seccomp.security.alpha.kubernetes.io/a": "bogus"}},
                 "spec": {"initContainers": [{"name": "b"}], "containers": [{"name": "a"}]}}),
             "seccompProfile",
-            r#"forbidden annotations container.seccomp.security.alpha.kubernetes.io/a="bogus", container.seccomp.security.alpha.kubernetes.io/b="", seccomp.security.alpha.kubernetes.io/pod="unconfined""#);
+            r#"forbidden annotations container.seccomp.security.alpha.kubernetes.io/a="bogus", container.seccomp.security.alpha.kubernetes.io/b="", seccomp.security.alpha.kubernetes.io/pod="unconfined""#,
+        );
     }
 
     #[test]
     fn fields_from_1_19_ignore_annotations() {
-        assert_allowed(seccomp_profile_baseline_1_19, json!({
+        assert_allowed(
+            seccomp_profile_baseline_1_19,
+            json!({
             "metadata": {"annotations": {"seccomp.security.alpha.kubernetes.io/pod": "unconfined"}},
             "spec": {"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-                     "containers": [{"name": "a", "securityContext": {"seccompProfile": {"type": "Localhost", "localhostProfile": "p"}}}, {"name": "b"}]}}));
+                     "containers": [{"name": "a", "securityContext": {"seccompProfile": {"type": "Localhost", "localhostProfile": "p"}}}, {"name": "b"}]}}),
+        );
     }
 
     #[test]
     fn unconfined_fields() {
-        assert_forbidden(seccomp_profile_baseline_1_19,
+        assert_forbidden(
+            seccomp_profile_baseline_1_19,
             json!({"spec": {"securityContext": {"seccompProfile": {"type": "Unconfined"}}}}),
-            "seccompProfile", r#"pod must not set securityContext.seccompProfile.type to "Unconfined""#);
-        let f = assert_forbidden(seccomp_profile_baseline_1_19,
+            "seccompProfile",
+            r#"pod must not set securityContext.seccompProfile.type to "Unconfined""#,
+        );
+        let f = assert_forbidden(
+            seccomp_profile_baseline_1_19,
             json!({"spec": {
                 "securityContext": {"seccompProfile": {"type": "Unconfined"}},
                 "containers": [
                     {"name": "a", "securityContext": {"seccompProfile": {"type": "Unconfined"}}},
                     {"name": "b", "securityContext": {"seccompProfile": {"type": "Bogus"}}}]}}),
             "seccompProfile",
-            r#"pod and containers "a", "b" must not set securityContext.seccompProfile.type to "Bogus", "Unconfined""#);
-        assert_eq!(f.fields[1], "spec.containers[0].securityContext.seccompProfile.type");
+            r#"pod and containers "a", "b" must not set securityContext.seccompProfile.type to "Bogus", "Unconfined""#,
+        );
+        assert_eq!(
+            f.fields[1],
+            "spec.containers[0].securityContext.seccompProfile.type"
+        );
     }
 }

@@ -28,7 +28,11 @@ fn seccomp_profile_restricted_1_19(_: &ObjectMeta, spec: &PodSpec) -> Option<For
     let mut bad_types = SortedSet::new();
     let mut explicit_fields = Vec::new();
     let mut pod_sets_valid_profile = false;
-    if let Some(p) = spec.security_context.as_ref().and_then(|sc| sc.seccomp_profile.as_ref()) {
+    if let Some(p) = spec
+        .security_context
+        .as_ref()
+        .and_then(|sc| sc.seccomp_profile.as_ref())
+    {
         if valid_type(p) {
             pod_sets_valid_profile = true;
         } else {
@@ -42,7 +46,11 @@ fn seccomp_profile_restricted_1_19(_: &ObjectMeta, spec: &PodSpec) -> Option<For
     let mut implicit = Vec::new();
     let mut implicit_fields = Vec::new();
     for (path, c) in spec.containers_with_paths() {
-        match c.security_context.as_ref().and_then(|sc| sc.seccomp_profile.as_ref()) {
+        match c
+            .security_context
+            .as_ref()
+            .and_then(|sc| sc.seccomp_profile.as_ref())
+        {
             Some(p) if !valid_type(p) => {
                 explicit.push(c.name.as_str());
                 bad_types.insert(p.type_.clone());
@@ -95,45 +103,71 @@ mod tests {
 
     #[test]
     fn pod_level_profile_covers_containers() {
-        assert_allowed(seccomp_profile_restricted_1_19, json!({"spec": {
+        assert_allowed(
+            seccomp_profile_restricted_1_19,
+            json!({"spec": {
             "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [{"name": "a"}, {"name": "b", "securityContext": {"seccompProfile": {"type": "Localhost"}}}]}}));
+            "containers": [{"name": "a"}, {"name": "b", "securityContext": {"seccompProfile": {"type": "Localhost"}}}]}}),
+        );
     }
 
     #[test]
     fn every_container_needs_a_profile_without_a_pod_one() {
-        let f = assert_forbidden(seccomp_profile_restricted_1_19,
+        let f = assert_forbidden(
+            seccomp_profile_restricted_1_19,
             json!({"spec": {"initContainers": [{"name": "i"}], "containers": [
                 {"name": "a"}, {"name": "b", "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}]}}),
             "seccompProfile",
-            r#"pod or containers "i", "a" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#);
-        assert_eq!(f.fields, ["spec.initContainers[0].securityContext.seccompProfile.type", "spec.containers[0].securityContext.seccompProfile.type"]);
-        assert_forbidden(seccomp_profile_restricted_1_19,
+            r#"pod or containers "i", "a" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#,
+        );
+        assert_eq!(
+            f.fields,
+            [
+                "spec.initContainers[0].securityContext.seccompProfile.type",
+                "spec.containers[0].securityContext.seccompProfile.type"
+            ]
+        );
+        assert_forbidden(
+            seccomp_profile_restricted_1_19,
             json!({"spec": {"containers": [{"name": "a"}]}}),
             "seccompProfile",
-            r#"pod or container "a" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#);
+            r#"pod or container "a" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#,
+        );
     }
 
     #[test]
     fn explicit_bad_values_take_precedence() {
-        assert_forbidden(seccomp_profile_restricted_1_19,
+        assert_forbidden(
+            seccomp_profile_restricted_1_19,
             json!({"spec": {"securityContext": {"seccompProfile": {"type": "Unconfined"}}, "containers": [{"name": "a"}]}}),
-            "seccompProfile", r#"pod must not set securityContext.seccompProfile.type to "Unconfined""#);
-        assert_forbidden(seccomp_profile_restricted_1_19,
+            "seccompProfile",
+            r#"pod must not set securityContext.seccompProfile.type to "Unconfined""#,
+        );
+        assert_forbidden(
+            seccomp_profile_restricted_1_19,
             json!({"spec": {"containers": [
                 {"name": "a", "securityContext": {"seccompProfile": {"type": "Unconfined"}}},
                 {"name": "b"}]}}),
-            "seccompProfile", r#"container "a" must not set securityContext.seccompProfile.type to "Unconfined""#);
+            "seccompProfile",
+            r#"container "a" must not set securityContext.seccompProfile.type to "Unconfined""#,
+        );
     }
 
     #[test]
     fn windows_pods_are_exempt_from_1_25() {
         let pod = json!({"spec": {"os": {"name": "windows"}, "containers": [{"name": "a"}]}});
         assert_allowed(seccomp_profile_restricted_1_25, pod.clone());
-        assert_forbidden(seccomp_profile_restricted_1_19, pod, "seccompProfile",
-            r#"pod or container "a" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#);
-        assert_forbidden(seccomp_profile_restricted_1_25,
-            json!({"spec": {"os": {"name": "linux"}, "containers": [{"name": "a"}]}}), "seccompProfile",
-            r#"pod or container "a" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#);
+        assert_forbidden(
+            seccomp_profile_restricted_1_19,
+            pod,
+            "seccompProfile",
+            r#"pod or container "a" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#,
+        );
+        assert_forbidden(
+            seccomp_profile_restricted_1_25,
+            json!({"spec": {"os": {"name": "linux"}, "containers": [{"name": "a"}]}}),
+            "seccompProfile",
+            r#"pod or container "a" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#,
+        );
     }
 }

@@ -7,11 +7,31 @@ use crate::pod::{ObjectMeta, PodSpec};
 pub(super) const CHECK: Check = Check {
     id: CheckId::Sysctls,
     versions: &[
-        VersionedCheck { minimum_minor: 0, check: sysctls_1_0, overrides: &[] },
-        VersionedCheck { minimum_minor: 27, check: sysctls_1_27, overrides: &[] },
-        VersionedCheck { minimum_minor: 29, check: sysctls_1_29, overrides: &[] },
-        VersionedCheck { minimum_minor: 32, check: sysctls_1_32, overrides: &[] },
-        VersionedCheck { minimum_minor: 37, check: sysctls_1_37, overrides: &[] },
+        VersionedCheck {
+            minimum_minor: 0,
+            check: sysctls_1_0,
+            overrides: &[],
+        },
+        VersionedCheck {
+            minimum_minor: 27,
+            check: sysctls_1_27,
+            overrides: &[],
+        },
+        VersionedCheck {
+            minimum_minor: 29,
+            check: sysctls_1_29,
+            overrides: &[],
+        },
+        VersionedCheck {
+            minimum_minor: 32,
+            check: sysctls_1_32,
+            overrides: &[],
+        },
+        VersionedCheck {
+            minimum_minor: 37,
+            check: sysctls_1_37,
+            overrides: &[],
+        },
     ],
 };
 
@@ -31,7 +51,10 @@ const ADDED_1_29: &[&str] = &[
     "net.ipv4.tcp_keepalive_probes",
 ];
 const ADDED_1_32: &[&str] = &["net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem"];
-const ADDED_1_37: &[&str] = &["net.ipv4.tcp_slow_start_after_idle", "net.ipv4.tcp_notsent_lowat"];
+const ADDED_1_37: &[&str] = &[
+    "net.ipv4.tcp_slow_start_after_idle",
+    "net.ipv4.tcp_notsent_lowat",
+];
 
 fn sysctls_1_0(meta: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
     sysctls(meta, spec, &[ADDED_1_0])
@@ -46,7 +69,11 @@ fn sysctls_1_32(meta: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
     sysctls(meta, spec, &[ADDED_1_0, ADDED_1_27, ADDED_1_29, ADDED_1_32])
 }
 fn sysctls_1_37(meta: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
-    sysctls(meta, spec, &[ADDED_1_0, ADDED_1_27, ADDED_1_29, ADDED_1_32, ADDED_1_37])
+    sysctls(
+        meta,
+        spec,
+        &[ADDED_1_0, ADDED_1_27, ADDED_1_29, ADDED_1_32, ADDED_1_37],
+    )
 }
 
 fn sysctls(_: &ObjectMeta, spec: &PodSpec, allowed: &[&[&str]]) -> Option<Forbidden> {
@@ -54,7 +81,11 @@ fn sysctls(_: &ObjectMeta, spec: &PodSpec, allowed: &[&[&str]]) -> Option<Forbid
     // Spec order, duplicates kept: upstream lists them as it meets them.
     let mut names = Vec::new();
     let mut fields = Vec::new();
-    let listed = spec.security_context.as_ref().map(|sc| sc.sysctls.as_slice()).unwrap_or_default();
+    let listed = spec
+        .security_context
+        .as_ref()
+        .map(|sc| sc.sysctls.as_slice())
+        .unwrap_or_default();
     for (i, sysctl) in listed.iter().enumerate() {
         if !is_allowed(&sysctl.name) {
             names.push(sysctl.name.as_str());
@@ -75,29 +106,66 @@ mod tests {
     use serde_json::json;
 
     fn with_sysctls(names: &[&str]) -> serde_json::Value {
-        let list: Vec<_> = names.iter().map(|n| json!({"name": n, "value": "1"})).collect();
+        let list: Vec<_> = names
+            .iter()
+            .map(|n| json!({"name": n, "value": "1"}))
+            .collect();
         json!({"spec": {"securityContext": {"sysctls": list}}})
     }
 
     #[test]
     fn safe_set_grows_by_version() {
         assert_allowed(sysctls_1_0, with_sysctls(ADDED_1_0));
-        assert_forbidden(sysctls_1_0, with_sysctls(ADDED_1_27), "forbidden sysctls", "net.ipv4.ip_local_reserved_ports");
+        assert_forbidden(
+            sysctls_1_0,
+            with_sysctls(ADDED_1_27),
+            "forbidden sysctls",
+            "net.ipv4.ip_local_reserved_ports",
+        );
         assert_allowed(sysctls_1_27, with_sysctls(ADDED_1_27));
-        assert_forbidden(sysctls_1_27, with_sysctls(&["net.ipv4.tcp_fin_timeout"]), "forbidden sysctls", "net.ipv4.tcp_fin_timeout");
+        assert_forbidden(
+            sysctls_1_27,
+            with_sysctls(&["net.ipv4.tcp_fin_timeout"]),
+            "forbidden sysctls",
+            "net.ipv4.tcp_fin_timeout",
+        );
         assert_allowed(sysctls_1_29, with_sysctls(ADDED_1_29));
-        assert_forbidden(sysctls_1_29, with_sysctls(ADDED_1_32), "forbidden sysctls", "net.ipv4.tcp_rmem, net.ipv4.tcp_wmem");
+        assert_forbidden(
+            sysctls_1_29,
+            with_sysctls(ADDED_1_32),
+            "forbidden sysctls",
+            "net.ipv4.tcp_rmem, net.ipv4.tcp_wmem",
+        );
         assert_allowed(sysctls_1_32, with_sysctls(ADDED_1_32));
-        assert_forbidden(sysctls_1_32, with_sysctls(ADDED_1_37), "forbidden sysctls",
-            "net.ipv4.tcp_slow_start_after_idle, net.ipv4.tcp_notsent_lowat");
+        assert_forbidden(
+            sysctls_1_32,
+            with_sysctls(ADDED_1_37),
+            "forbidden sysctls",
+            "net.ipv4.tcp_slow_start_after_idle, net.ipv4.tcp_notsent_lowat",
+        );
         assert_allowed(sysctls_1_37, with_sysctls(ADDED_1_37));
     }
 
     #[test]
     fn spec_order_and_duplicates_are_kept() {
-        let f = assert_forbidden(sysctls_1_37,
-            with_sysctls(&["kernel.msgmax", "a", "kernel.shm_rmid_forced", "kernel.msgmax"]),
-            "forbidden sysctls", "kernel.msgmax, a, kernel.msgmax");
-        assert_eq!(f.fields, ["spec.securityContext.sysctls[0].name", "spec.securityContext.sysctls[1].name", "spec.securityContext.sysctls[3].name"]);
+        let f = assert_forbidden(
+            sysctls_1_37,
+            with_sysctls(&[
+                "kernel.msgmax",
+                "a",
+                "kernel.shm_rmid_forced",
+                "kernel.msgmax",
+            ]),
+            "forbidden sysctls",
+            "kernel.msgmax, a, kernel.msgmax",
+        );
+        assert_eq!(
+            f.fields,
+            [
+                "spec.securityContext.sysctls[0].name",
+                "spec.securityContext.sysctls[1].name",
+                "spec.securityContext.sysctls[3].name"
+            ]
+        );
     }
 }

@@ -30,13 +30,21 @@ pub(crate) fn assert_allowed(check: CheckFn, json: serde_json::Value) {
 /// Asserts that `check` forbids the pod with exactly this reason and detail, and returns the
 /// verdict so the caller can look at the field paths.
 #[track_caller]
-pub(crate) fn assert_forbidden(check: CheckFn, json: serde_json::Value, reason: &str, detail: &str) -> Forbidden {
+pub(crate) fn assert_forbidden(
+    check: CheckFn,
+    json: serde_json::Value,
+    reason: &str,
+    detail: &str,
+) -> Forbidden {
     let (meta, spec) = pod(json.clone());
     let Some(f) = check(&meta, &spec) else {
         panic!("expected forbidden ({reason}: {detail}), got allowed for {json}");
     };
     assert_eq!(f.reason, reason, "reason for {json}");
     assert_eq!(f.detail, detail, "detail for {json}");
-    assert!(!f.fields.is_empty(), "a violation names the fields at fault: {json}");
+    assert!(
+        !f.fields.is_empty(),
+        "a violation names the fields at fault: {json}"
+    );
     f
 }

@@ -6,7 +6,11 @@ use crate::text::containers_phrase;
 
 pub(super) const CHECK: Check = Check {
     id: CheckId::WindowsHostProcess,
-    versions: &[VersionedCheck { minimum_minor: 0, check: windows_host_process_1_0, overrides: &[] }],
+    versions: &[VersionedCheck {
+        minimum_minor: 0,
+        check: windows_host_process_1_0,
+        overrides: &[],
+    }],
 };
 
 fn host_process(options: Option<&WindowsOptions>) -> bool {
@@ -17,15 +21,26 @@ fn windows_host_process_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden>
     let mut fields = Vec::new();
     let mut names = Vec::new();
     for (path, c) in spec.containers_with_paths() {
-        if host_process(c.security_context.as_ref().and_then(|sc| sc.windows_options.as_ref())) {
+        if host_process(
+            c.security_context
+                .as_ref()
+                .and_then(|sc| sc.windows_options.as_ref()),
+        ) {
             names.push(c.name.as_str());
             fields.push(path.field("securityContext.windowsOptions.hostProcess"));
         }
     }
     let mut setters = Vec::new();
-    if host_process(spec.security_context.as_ref().and_then(|sc| sc.windows_options.as_ref())) {
+    if host_process(
+        spec.security_context
+            .as_ref()
+            .and_then(|sc| sc.windows_options.as_ref()),
+    ) {
         setters.push("pod".to_string());
-        fields.insert(0, "spec.securityContext.windowsOptions.hostProcess".to_string());
+        fields.insert(
+            0,
+            "spec.securityContext.windowsOptions.hostProcess".to_string(),
+        );
     }
     if !names.is_empty() {
         setters.push(containers_phrase(&names));
@@ -48,26 +63,41 @@ mod tests {
 
     #[test]
     fn allows_unset_and_false() {
-        assert_allowed(windows_host_process_1_0, json!({"spec": {
+        assert_allowed(
+            windows_host_process_1_0,
+            json!({"spec": {
             "securityContext": {"windowsOptions": {"hostProcess": false}},
-            "containers": [{"name": "a", "securityContext": {"windowsOptions": {"runAsUserName": "x"}}}]}}));
+            "containers": [{"name": "a", "securityContext": {"windowsOptions": {"runAsUserName": "x"}}}]}}),
+        );
     }
 
     #[test]
     fn pod_and_containers() {
-        assert_forbidden(windows_host_process_1_0,
+        assert_forbidden(
+            windows_host_process_1_0,
             json!({"spec": {"securityContext": {"windowsOptions": {"hostProcess": true}}}}),
-            "hostProcess", "pod must not set securityContext.windowsOptions.hostProcess=true");
-        assert_forbidden(windows_host_process_1_0,
+            "hostProcess",
+            "pod must not set securityContext.windowsOptions.hostProcess=true",
+        );
+        assert_forbidden(
+            windows_host_process_1_0,
             json!({"spec": {"containers": [{"name": "a", "securityContext": {"windowsOptions": {"hostProcess": true}}}]}}),
-            "hostProcess", r#"container "a" must not set securityContext.windowsOptions.hostProcess=true"#);
-        let f = assert_forbidden(windows_host_process_1_0,
+            "hostProcess",
+            r#"container "a" must not set securityContext.windowsOptions.hostProcess=true"#,
+        );
+        let f = assert_forbidden(
+            windows_host_process_1_0,
             json!({"spec": {
                 "securityContext": {"windowsOptions": {"hostProcess": true}},
                 "containers": [
                     {"name": "a", "securityContext": {"windowsOptions": {"hostProcess": true}}},
                     {"name": "b", "securityContext": {"windowsOptions": {"hostProcess": true}}}]}}),
-            "hostProcess", r#"pod and containers "a", "b" must not set securityContext.windowsOptions.hostProcess=true"#);
-        assert_eq!(f.fields[0], "spec.securityContext.windowsOptions.hostProcess");
+            "hostProcess",
+            r#"pod and containers "a", "b" must not set securityContext.windowsOptions.hostProcess=true"#,
+        );
+        assert_eq!(
+            f.fields[0],
+            "spec.securityContext.windowsOptions.hostProcess"
+        );
     }
 }
