@@ -53,9 +53,34 @@ fn main() {
     );
     let restricted = LevelVersion::new(Level::Restricted, Version::Latest);
     let baseline = LevelVersion::new(Level::Baseline, Version::Latest);
-    time("restricted:latest, hardened pod (allowed)", restricted, &meta, &hardened);
-    time("restricted:latest, kubectl-run nginx (denied)", restricted, &meta, &nginx);
-    time("baseline:latest, kubectl-run nginx (allowed)", baseline, &meta, &nginx);
-    time("restricted:latest, privileged agent (denied)", restricted, &meta, &privileged);
-    time("restricted:v1.22, hardened pod (allowed)", LevelVersion::new(Level::Restricted, Version::Minor(22)), &meta, &hardened);
+    time(
+        "restricted:latest, hardened pod (allowed)",
+        restricted,
+        &meta,
+        &hardened,
+    );
+    time(
+        "restricted:latest, kubectl-run nginx (denied)",
+        restricted,
+        &meta,
+        &nginx,
+    );
+    time(
+        "baseline:latest, kubectl-run nginx (allowed)",
+        baseline,
+        &meta,
+        &nginx,
+    );
+    time(
+        "restricted:latest, privileged agent (denied)",
+        restricted,
+        &meta,
+        &privileged,
+    );
+    time(
+        "restricted:v1.22, hardened pod (allowed)",
+        LevelVersion::new(Level::Restricted, Version::Minor(22)),
+        &meta,
+        &hardened,
+    );
 }

@@ -97,4 +97,24 @@ mod tests {
             r#"container "a" must set securityContext.allowPrivilegeEscalation=false"#,
         );
     }
+
+    #[test]
+    fn linux_and_unset_os_pods_are_checked_from_1_25() {
+        assert_forbidden(
+            allow_privilege_escalation_1_25,
+            json!({"spec": {"containers": [
+                {"name": "a"},
+                {"name": "b", "securityContext": {"allowPrivilegeEscalation": null}},
+                {"name": "c", "securityContext": {"allowPrivilegeEscalation": true}},
+                {"name": "d", "securityContext": {"allowPrivilegeEscalation": false}}]}}),
+            "allowPrivilegeEscalation != false",
+            r#"containers "a", "b", "c" must set securityContext.allowPrivilegeEscalation=false"#,
+        );
+        assert_forbidden(
+            allow_privilege_escalation_1_25,
+            json!({"spec": {"os": {"name": "linux"}, "containers": [{"name": "a"}]}}),
+            "allowPrivilegeEscalation != false",
+            r#"container "a" must set securityContext.allowPrivilegeEscalation=false"#,
+        );
+    }
 }

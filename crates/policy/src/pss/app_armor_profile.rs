@@ -179,4 +179,33 @@ mod tests {
             Some("metadata.annotations[container.apparmor.security.beta.kubernetes.io/x]")
         );
     }
+
+    #[test]
+    fn unconfined_regular_container_under_allowed_pod_profile() {
+        let f = assert_forbidden(
+            app_armor_profile_1_0,
+            json!({"spec": {
+                "securityContext": {"appArmorProfile": {"type": "RuntimeDefault"}},
+                "containers": [{"name": "foo", "securityContext": {"appArmorProfile": {"type": "Unconfined"}}}]}}),
+            "forbidden AppArmor profile",
+            r#"container "foo" must not set AppArmor profile type to "Unconfined""#,
+        );
+        assert_eq!(
+            f.fields,
+            ["spec.containers[0].securityContext.appArmorProfile.type"]
+        );
+    }
+
+    #[test]
+    fn allows_pods_without_apparmor_settings() {
+        assert_allowed(app_armor_profile_1_0, json!({}));
+        assert_allowed(
+            app_armor_profile_1_0,
+            json!({"metadata": {"annotations": {"env": "dev"}}}),
+        );
+        assert_allowed(
+            app_armor_profile_1_0,
+            json!({"spec": {"containers": [{"name": "foo", "securityContext": {"appArmorProfile": {"type": "RuntimeDefault"}}}]}}),
+        );
+    }
 }

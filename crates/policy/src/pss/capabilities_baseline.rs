@@ -112,4 +112,16 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn capabilities_from_several_containers_are_merged() {
+        assert_forbidden(
+            capabilities_baseline_1_0,
+            json!({"spec": {"containers": [
+                {"name": "a", "securityContext": {"capabilities": {"add": ["FOO", "BAR"]}}},
+                {"name": "b", "securityContext": {"capabilities": {"add": ["BAR", "BAZ"]}}}]}}),
+            "non-default capabilities",
+            r#"containers "a", "b" must not include "BAR", "BAZ", "FOO" in securityContext.capabilities.add"#,
+        );
+    }
 }

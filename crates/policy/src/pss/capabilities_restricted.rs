@@ -143,4 +143,29 @@ mod tests {
             r#"container "a" must set securityContext.capabilities.drop=["ALL"]"#,
         );
     }
+
+    #[test]
+    fn several_containers_both_parts_sorted_caps() {
+        let pod = json!({"spec": {"containers": [
+            {"name": "a", "securityContext": {"capabilities": {"add": ["FOO", "BAR"]}}},
+            {"name": "b", "securityContext": {"capabilities": {"add": ["BAR", "BAZ"]}}},
+            {"name": "c", "securityContext": {"capabilities": {
+                "add": ["NET_BIND_SERVICE", "CHOWN"], "drop": ["ALL", "FOO"]}}}]}});
+        let checks: [crate::pss::CheckFn; 2] =
+            [capabilities_restricted_1_22, capabilities_restricted_1_25];
+        for check in checks {
+            assert_forbidden(
+                check,
+                pod.clone(),
+                "unrestricted capabilities",
+                r#"containers "a", "b" must set securityContext.capabilities.drop=["ALL"]; containers "a", "b", "c" must not include "BAR", "BAZ", "CHOWN", "FOO" in securityContext.capabilities.add"#,
+            );
+        }
+        assert_forbidden(
+            capabilities_restricted_1_25,
+            json!({"spec": {"os": {"name": "linux"}, "containers": [{"name": "a"}]}}),
+            "unrestricted capabilities",
+            r#"container "a" must set securityContext.capabilities.drop=["ALL"]"#,
+        );
+    }
 }

@@ -68,4 +68,15 @@ mod tests {
             ["spec.volumes[0].hostPath", "spec.volumes[2].hostPath"]
         );
     }
+
+    #[test]
+    fn empty_host_path_sources_count() {
+        assert_forbidden(
+            host_path_volumes_1_0,
+            json!({"spec": {"volumes": [
+                {"name": "a", "hostPath": {}}, {"name": "b", "hostPath": {}}, {"name": "c", "emptyDir": {}}]}}),
+            "hostPath volumes",
+            r#"volumes "a", "b""#,
+        );
+    }
 }

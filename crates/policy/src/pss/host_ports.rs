@@ -103,4 +103,25 @@ mod tests {
             r#"containers "a", "b" use hostPort 80"#,
         );
     }
+
+    #[test]
+    fn zero_host_ports_beside_real_ones_are_ignored() {
+        assert_forbidden(
+            host_ports_1_0,
+            json!({"spec": {"containers": [
+                {"name": "a", "ports": [{"hostPort": 0}]},
+                {"name": "b", "ports": [{"hostPort": 0}, {"hostPort": 20}]}]}}),
+            "hostPort",
+            r#"container "b" uses hostPort 20"#,
+        );
+        assert_forbidden(
+            host_ports_1_0,
+            json!({"spec": {"containers": [
+                {"name": "a", "ports": [{"hostPort": 0}]},
+                {"name": "b", "ports": [{"hostPort": 0}, {"hostPort": 10}, {"hostPort": 20}]},
+                {"name": "c", "ports": [{"hostPort": 0}, {"hostPort": 10}, {"hostPort": 30}]}]}}),
+            "hostPort",
+            r#"containers "b", "c" use hostPorts 10, 20, 30"#,
+        );
+    }
 }

@@ -112,4 +112,92 @@ mod tests {
             r#"containers "a", "m", "z" use probe or lifecycle hosts "a.example", "b.example", "c.example""#,
         );
     }
+
+    #[test]
+    fn allows_handlers_with_unset_host() {
+        assert_allowed(
+            host_probes_and_host_lifecycle_1_34,
+            json!({"spec": {"containers": [{
+                "name": "a",
+                "livenessProbe": {"httpGet": {}},
+                "readinessProbe": {"tcpSocket": {}},
+                "lifecycle": {"postStart": {"httpGet": {}}}}]}}),
+        );
+    }
+
+    #[test]
+    fn every_handler_and_container_kind_is_checked() {
+        let cases = [
+            (
+                json!({"containers": [{"name": "a",
+                    "livenessProbe": {"httpGet": {"host": "127.0.0.1"}},
+                    "readinessProbe": {"tcpSocket": {"host": "::1"}},
+                    "startupProbe": {"httpGet": {"host": "localhost"}}}]}),
+                r#"container "a" uses probe or lifecycle hosts "127.0.0.1", "::1", "localhost""#,
+            ),
+            (
+                json!({"containers": [{"name": "a", "livenessProbe": {"httpGet": {"host": "invalid.host"}}}]}),
+                r#"container "a" uses probe or lifecycle host "invalid.host""#,
+            ),
+            (
+                json!({"containers": [{"name": "b", "readinessProbe": {"tcpSocket": {"host": "invalid.host"}}}]}),
+                r#"container "b" uses probe or lifecycle host "invalid.host""#,
+            ),
+            (
+                json!({"containers": [{"name": "c", "startupProbe": {"httpGet": {"host": "invalid.host"}}}]}),
+                r#"container "c" uses probe or lifecycle host "invalid.host""#,
+            ),
+            (
+                json!({"containers": [{"name": "d", "lifecycle": {"postStart": {"tcpSocket": {"host": "invalid.host"}}}}]}),
+                r#"container "d" uses probe or lifecycle host "invalid.host""#,
+            ),
+            (
+                json!({"containers": [{"name": "e", "lifecycle": {"preStop": {"httpGet": {"host": "another.invalid.host"}}}}]}),
+                r#"container "e" uses probe or lifecycle host "another.invalid.host""#,
+            ),
+            (
+                json!({"containers": [
+                    {"name": "valid"},
+                    {"name": "invalid1", "livenessProbe": {"httpGet": {"host": "a.com"}}},
+                    {"name": "invalid2", "lifecycle": {"preStop": {"tcpSocket": {"host": "b.com"}}},
+                     "startupProbe": {"httpGet": {"host": "a.com"}}}]}),
+                r#"containers "invalid1", "invalid2" use probe or lifecycle hosts "a.com", "b.com""#,
+            ),
+            (
+                json!({"containers": [{"name": "a", "livenessProbe": {"httpGet": {"host": "8.8.8.8"}}}]}),
+                r#"container "a" uses probe or lifecycle host "8.8.8.8""#,
+            ),
+            (
+                json!({"containers": [{"name": "a", "livenessProbe": {"tcpSocket": {"host": "2001:4860:4860::8888"}}}]}),
+                r#"container "a" uses probe or lifecycle host "2001:4860:4860::8888""#,
+            ),
+            (
+                json!({"initContainers": [{"name": "init", "livenessProbe": {"httpGet": {"host": "invalid.init.host"}}}]}),
+                r#"container "init" uses probe or lifecycle host "invalid.init.host""#,
+            ),
+        ];
+        for (spec, detail) in cases {
+            assert_forbidden(
+                host_probes_and_host_lifecycle_1_34,
+                json!({ "spec": spec }),
+                "probe or lifecycle host",
+                detail,
+            );
+        }
+    }
+
+    #[test]
+    fn applies_from_1_34_and_at_latest() {
+        use crate::level::{Level, LevelVersion, Version};
+        use crate::pss::{evaluate, testing::pod, CheckId};
+        let (meta, spec) = pod(json!({"spec": {"containers": [
+            {"name": "a", "startupProbe": {"httpGet": {"host": "localhost"}}}]}}));
+        let at =
+            |version: Version| evaluate(LevelVersion::new(Level::Baseline, version), &meta, &spec);
+        assert!(at(Version::Minor(33)).allowed());
+        for version in [Version::Minor(34), Version::Latest] {
+            let checks: Vec<CheckId> = at(version).violations.iter().map(|v| v.check).collect();
+            assert_eq!(checks, [CheckId::HostProbesAndHostLifecycle]);
+        }
+    }
 }

@@ -278,22 +278,41 @@ pub fn check_ids(level_version: LevelVersion) -> Vec<CheckId> {
 }
 
 fn checks_at(level_version: LevelVersion) -> Vec<(CheckId, &'static VersionedCheck)> {
-    let minor = level_version.version.effective_minor();
+    select(
+        BASELINE,
+        RESTRICTED,
+        level_version.level,
+        level_version.version.effective_minor(),
+    )
+}
+
+/// Upstream `populate` + `EvaluatePod` for one level and minor: at that minor, each check's
+/// newest version; restricted adds its checks after the baseline ones it does not override
+/// at that minor.
+fn select(
+    baseline: &'static [Check],
+    restricted: &'static [Check],
+    level: Level,
+    minor: u32,
+) -> Vec<(CheckId, &'static VersionedCheck)> {
     let active = |checks: &'static [Check]| {
         checks
             .iter()
             .filter_map(move |c| c.at(minor).map(|v| (c.id, v)))
     };
-    match level_version.level {
+    match level {
         Level::Privileged => Vec::new(),
-        Level::Baseline => active(BASELINE).collect(),
+        Level::Baseline => active(baseline).collect(),
         Level::Restricted => {
-            let restricted: Vec<_> = active(RESTRICTED).collect();
-            let overridden =
-                |id: &CheckId| restricted.iter().any(|(_, v)| v.overrides.contains(id));
-            active(BASELINE)
+            let active_restricted: Vec<_> = active(restricted).collect();
+            let overridden = |id: &CheckId| {
+                active_restricted
+                    .iter()
+                    .any(|(_, v)| v.overrides.contains(id))
+            };
+            active(baseline)
                 .filter(|(id, _)| !overridden(id))
-                .chain(restricted.iter().copied())
+                .chain(active_restricted.iter().copied())
                 .collect()
         }
     }
@@ -475,5 +494,157 @@ mod tests {
         };
         assert!(allowed.allowed());
         assert_eq!(allowed.deny_message(), None);
+    }
+
+    // Upstream's registry tests run the selection on synthetic checks: baseline `a`..`d` and
+    // restricted `e`..`i`. Real IDs stand in for them; they sort in the same order per level.
+    fn allows_all(_: &ObjectMeta, _: &PodSpec) -> Option<Forbidden> {
+        None
+    }
+
+    macro_rules! versions {
+        ($($minor:literal $(=> $o:ident)?),*) => {
+            &[$(VersionedCheck {
+                minimum_minor: $minor,
+                check: allows_all,
+                overrides: &[$(CheckId::$o)?],
+            }),*]
+        };
+    }
+
+    const SYN_BASELINE: &[Check] = &[
+        Check {
+            id: CheckId::AppArmorProfile,
+            versions: versions![0],
+        },
+        Check {
+            id: CheckId::CapabilitiesBaseline,
+            versions: versions![10],
+        },
+        Check {
+            id: CheckId::HostNamespaces,
+            versions: versions![0, 5, 10],
+        },
+        Check {
+            id: CheckId::HostPathVolumes,
+            versions: versions![11, 15, 20],
+        },
+    ];
+
+    const SYN_RESTRICTED: &[Check] = &[
+        Check {
+            id: CheckId::AllowPrivilegeEscalation,
+            versions: versions![0],
+        },
+        Check {
+            id: CheckId::CapabilitiesRestricted,
+            versions: versions![12, 16, 21],
+        },
+        Check {
+            id: CheckId::ProcMountRestricted,
+            versions: versions![10 => AppArmorProfile],
+        },
+        Check {
+            id: CheckId::RestrictedVolumes,
+            versions: versions![0 => CapabilitiesBaseline],
+        },
+        Check {
+            id: CheckId::RunAsNonRoot,
+            versions: versions![10 => HostNamespaces, 21 => HostPathVolumes],
+        },
+    ];
+
+    #[track_caller]
+    fn assert_selects(
+        baseline: &'static [Check],
+        restricted: &'static [Check],
+        level: Level,
+        version: &str,
+        expected: &[&str],
+    ) {
+        let minor = Version::parse(version).unwrap().effective_minor();
+        let got: Vec<String> = select(baseline, restricted, level, minor)
+            .into_iter()
+            .map(|(id, v)| {
+                let name = match id {
+                    CheckId::AppArmorProfile => "a",
+                    CheckId::CapabilitiesBaseline => "b",
+                    CheckId::HostNamespaces => "c",
+                    CheckId::HostPathVolumes => "d",
+                    CheckId::AllowPrivilegeEscalation => "e",
+                    CheckId::CapabilitiesRestricted => "f",
+                    CheckId::ProcMountRestricted => "g",
+                    CheckId::RestrictedVolumes => "h",
+                    CheckId::RunAsNonRoot => "i",
+                    other => panic!("unexpected {other}"),
+                };
+                format!("{name}:v1.{}", v.minimum_minor)
+            })
+            .collect();
+        assert_eq!(got, expected, "{level}:{version}");
+    }
+
+    #[test]
+    fn selects_versions_and_overrides_like_upstream_registry() {
+        use Level::*;
+        let (b, r) = (SYN_BASELINE, SYN_RESTRICTED);
+        assert_selects(b, r, Privileged, "v1.0", &[]);
+        assert_selects(b, r, Privileged, "latest", &[]);
+        assert_selects(b, r, Baseline, "v1.0", &["a:v1.0", "c:v1.0"]);
+        assert_selects(b, r, Baseline, "v1.4", &["a:v1.0", "c:v1.0"]);
+        assert_selects(b, r, Baseline, "v1.5", &["a:v1.0", "c:v1.5"]);
+        assert_selects(b, r, Baseline, "v1.10", &["a:v1.0", "b:v1.10", "c:v1.10"]);
+        let at_11 = ["a:v1.0", "b:v1.10", "c:v1.10", "d:v1.11"];
+        assert_selects(b, r, Baseline, "v1.11", &at_11);
+        let newest = ["a:v1.0", "b:v1.10", "c:v1.10", "d:v1.20"];
+        assert_selects(b, r, Baseline, "latest", &newest);
+        let early = ["a:v1.0", "c:v1.0", "e:v1.0", "h:v1.0"];
+        assert_selects(b, r, Restricted, "v1.0", &early);
+        assert_selects(b, r, Restricted, "v1.4", &early);
+        let at_5 = ["a:v1.0", "c:v1.5", "e:v1.0", "h:v1.0"];
+        assert_selects(b, r, Restricted, "v1.5", &at_5);
+        let at_10 = ["e:v1.0", "g:v1.10", "h:v1.0", "i:v1.10"];
+        assert_selects(b, r, Restricted, "v1.10", &at_10);
+        let at_11 = ["d:v1.11", "e:v1.0", "g:v1.10", "h:v1.0", "i:v1.10"];
+        assert_selects(b, r, Restricted, "v1.11", &at_11);
+        // i's newest version overrides only d, so c comes back.
+        let newest = [
+            "c:v1.10", "e:v1.0", "f:v1.21", "g:v1.10", "h:v1.0", "i:v1.21",
+        ];
+        assert_selects(b, r, Restricted, "latest", &newest);
+        assert_selects(b, r, Restricted, "v1.10000", &newest);
+    }
+
+    #[test]
+    fn selects_with_only_one_level_registered() {
+        use Level::*;
+        // Upstream's restricted-only registry has e..h, without the multi-override `i`.
+        let r: &'static [Check] = &SYN_RESTRICTED[..4];
+        for version in ["v1.0", "v1.10", "latest"] {
+            assert_selects(&[], r, Baseline, version, &[]);
+        }
+        assert_selects(&[], r, Restricted, "v1.0", &["e:v1.0", "h:v1.0"]);
+        let at_10 = ["e:v1.0", "g:v1.10", "h:v1.0"];
+        assert_selects(&[], r, Restricted, "v1.10", &at_10);
+        let newest = ["e:v1.0", "f:v1.21", "g:v1.10", "h:v1.0"];
+        assert_selects(&[], r, Restricted, "latest", &newest);
+        assert_selects(&[], r, Restricted, "v1.10000", &newest);
+
+        let b = SYN_BASELINE;
+        let cases: [(&str, &[&str]); 6] = [
+            ("v1.0", &["a:v1.0", "c:v1.0"]),
+            ("v1.4", &["a:v1.0", "c:v1.0"]),
+            ("v1.5", &["a:v1.0", "c:v1.5"]),
+            ("v1.10", &["a:v1.0", "b:v1.10", "c:v1.10"]),
+            ("v1.11", &["a:v1.0", "b:v1.10", "c:v1.10", "d:v1.11"]),
+            ("latest", &["a:v1.0", "b:v1.10", "c:v1.10", "d:v1.20"]),
+        ];
+        for (version, expected) in cases {
+            assert_selects(b, &[], Baseline, version, expected);
+            assert_selects(b, &[], Restricted, version, expected);
+        }
+        for level in Level::ALL {
+            assert_selects(&[], &[], level, "latest", &[]);
+        }
     }
 }

@@ -73,4 +73,19 @@ mod tests {
             r#"container "a" must not set securityContext.privileged=true"#,
         );
     }
+
+    #[test]
+    fn only_explicit_true_counts() {
+        assert_forbidden(
+            privileged_1_0,
+            json!({"spec": {"containers": [
+                {"name": "a"},
+                {"name": "b", "securityContext": {}},
+                {"name": "c", "securityContext": {"privileged": false}},
+                {"name": "d", "securityContext": {"privileged": true}},
+                {"name": "e", "securityContext": {"privileged": true}}]}}),
+            "privileged",
+            r#"containers "d", "e" must not set securityContext.privileged=true"#,
+        );
+    }
 }

@@ -104,4 +104,24 @@ mod tests {
             r#"container "a" must not set securityContext.procMount to "Unmasked""#,
         );
     }
+
+    #[test]
+    fn types_sort_byte_wise_and_userns_relaxes_every_value() {
+        let containers = json!([
+            {"name": "a"},
+            {"name": "b", "securityContext": {}},
+            {"name": "c", "securityContext": {"procMount": "Default"}},
+            {"name": "d", "securityContext": {"procMount": "Unmasked"}},
+            {"name": "e", "securityContext": {"procMount": "other"}}]);
+        assert_forbidden(
+            proc_mount_1_35,
+            json!({"spec": {"hostUsers": true, "containers": containers.clone()}}),
+            "procMount",
+            r#"containers "d", "e" must not set securityContext.procMount to "Unmasked", "other""#,
+        );
+        assert_allowed(
+            proc_mount_1_35,
+            json!({"spec": {"hostUsers": false, "containers": containers}}),
+        );
+    }
 }

@@ -45,4 +45,22 @@ mod tests {
         );
         assert!(baseline.allowed());
     }
+
+    #[test]
+    fn forbids_non_default_types_whatever_host_users() {
+        let check = super::CHECK.versions[0].check;
+        for host_users in [true, false] {
+            crate::pss::testing::assert_forbidden(
+                check,
+                json!({"spec": {"hostUsers": host_users, "containers": [
+                    {"name": "a"},
+                    {"name": "b", "securityContext": {}},
+                    {"name": "c", "securityContext": {"procMount": "Default"}},
+                    {"name": "d", "securityContext": {"procMount": "Unmasked"}},
+                    {"name": "e", "securityContext": {"procMount": "other"}}]}}),
+                "procMount",
+                r#"containers "d", "e" must not set securityContext.procMount to "Unmasked", "other""#,
+            );
+        }
+    }
 }

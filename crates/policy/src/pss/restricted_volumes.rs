@@ -175,4 +175,58 @@ mod tests {
             r#"volumes "b", "c" use restricted volume type "nfs""#,
         );
     }
+
+    #[test]
+    fn allowed_restricted_and_unknown_together() {
+        let allowed = [
+            "emptyDir",
+            "secret",
+            "persistentVolumeClaim",
+            "downwardAPI",
+            "configMap",
+            "projected",
+            "csi",
+            "ephemeral",
+            "image",
+        ];
+        let restricted = [
+            "hostPath",
+            "gcePersistentDisk",
+            "awsElasticBlockStore",
+            "gitRepo",
+            "nfs",
+            "iscsi",
+            "glusterfs",
+            "rbd",
+            "flexVolume",
+            "cinder",
+            "cephfs",
+            "flocker",
+            "fc",
+            "azureFile",
+            "vsphereVolume",
+            "quobyte",
+            "azureDisk",
+            "photonPersistentDisk",
+            "portworxVolume",
+            "scaleIO",
+            "storageos",
+        ];
+        let mut volumes = Vec::new();
+        for (i, t) in allowed.into_iter().enumerate() {
+            volumes.push(json!({"name": format!("a{}", i + 1), t: {}}));
+        }
+        for (i, t) in restricted.into_iter().enumerate() {
+            volumes.push(json!({"name": format!("b{}", i + 1), t: {}}));
+        }
+        volumes.push(json!({"name": "c1"}));
+        let f = assert_forbidden(
+            restricted_volumes_1_0,
+            json!({"spec": {"volumes": volumes}}),
+            "restricted volume types",
+            r#"volumes "b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8", "b9", "b10", "b11", "b12", "b13", "b14", "b15", "b16", "b17", "b18", "b19", "b20", "b21", "c1" use restricted volume types "awsElasticBlockStore", "azureDisk", "azureFile", "cephfs", "cinder", "fc", "flexVolume", "flocker", "gcePersistentDisk", "gitRepo", "glusterfs", "hostPath", "iscsi", "nfs", "photonPersistentDisk", "portworxVolume", "quobyte", "rbd", "scaleIO", "storageos", "unknown", "vsphereVolume""#,
+        );
+        assert_eq!(f.fields.len(), 22);
+        assert_eq!(f.fields[0], "spec.volumes[9].hostPath");
+    }
 }

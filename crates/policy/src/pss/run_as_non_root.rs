@@ -155,4 +155,49 @@ mod tests {
             r#"pod or container "a" must set securityContext.runAsNonRoot=true"#,
         );
     }
+
+    #[test]
+    fn cases_at_1_35() {
+        let reason = "runAsNonRoot != true";
+        assert_forbidden(
+            run_as_non_root_1_35,
+            json!({"spec": {"containers": [{"name": "a"}]}}),
+            reason,
+            r#"pod or container "a" must set securityContext.runAsNonRoot=true"#,
+        );
+        assert_forbidden(
+            run_as_non_root_1_35,
+            json!({"spec": {"securityContext": {"runAsNonRoot": false}, "containers": [{"name": "a"}]}}),
+            reason,
+            "pod must not set securityContext.runAsNonRoot=false",
+        );
+        assert_forbidden(
+            run_as_non_root_1_35,
+            json!({"spec": {"securityContext": {"runAsNonRoot": true}, "containers": [
+                {"name": "a"},
+                {"name": "b", "securityContext": {}},
+                {"name": "c", "securityContext": {"runAsNonRoot": false}},
+                {"name": "d", "securityContext": {"runAsNonRoot": false}},
+                {"name": "e", "securityContext": {"runAsNonRoot": true}},
+                {"name": "f", "securityContext": {"runAsNonRoot": true}}]}}),
+            reason,
+            r#"containers "c", "d" must not set securityContext.runAsNonRoot=false"#,
+        );
+        assert_forbidden(
+            run_as_non_root_1_35,
+            json!({"spec": {"containers": [
+                {"name": "a"},
+                {"name": "b", "securityContext": {}},
+                {"name": "d", "securityContext": {"runAsNonRoot": true}},
+                {"name": "e", "securityContext": {"runAsNonRoot": true}}]}}),
+            reason,
+            r#"pod or containers "a", "b" must set securityContext.runAsNonRoot=true"#,
+        );
+        assert_allowed(run_as_non_root_1_35, json!({"spec": {"hostUsers": false}}));
+        assert_allowed(
+            run_as_non_root_1_35,
+            json!({"spec": {"hostUsers": false, "securityContext": {"runAsNonRoot": false},
+                "containers": [{"name": "a", "securityContext": {"runAsNonRoot": false}}]}}),
+        );
+    }
 }

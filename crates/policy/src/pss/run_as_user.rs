@@ -101,4 +101,48 @@ mod tests {
             "pod must not set runAsUser=0",
         );
     }
+
+    #[test]
+    fn cases_at_1_35() {
+        assert_forbidden(
+            run_as_user_1_35,
+            json!({"spec": {"securityContext": {"runAsUser": 0}, "containers": [{"name": "a"}]}}),
+            "runAsUser=0",
+            "pod must not set runAsUser=0",
+        );
+        assert_allowed(
+            run_as_user_1_35,
+            json!({"spec": {"securityContext": {"runAsUser": 1000}, "containers": [{"name": "a"}]}}),
+        );
+        assert_allowed(
+            run_as_user_1_35,
+            json!({"spec": {"securityContext": {}, "containers": [{"name": "a"}]}}),
+        );
+        assert_forbidden(
+            run_as_user_1_35,
+            json!({"spec": {"securityContext": {"runAsUser": 1000}, "containers": [
+                {"name": "a"},
+                {"name": "b", "securityContext": {}},
+                {"name": "c", "securityContext": {"runAsUser": 0}},
+                {"name": "d", "securityContext": {"runAsUser": 0}},
+                {"name": "e", "securityContext": {"runAsUser": 1}},
+                {"name": "f", "securityContext": {"runAsUser": 1}}]}}),
+            "runAsUser=0",
+            r#"containers "c", "d" must not set runAsUser=0"#,
+        );
+        assert_allowed(
+            run_as_user_1_35,
+            json!({"spec": {"containers": [
+                {"name": "c", "securityContext": {"runAsUser": 1}},
+                {"name": "d", "securityContext": {"runAsUser": 2}},
+                {"name": "e", "securityContext": {"runAsUser": 3}},
+                {"name": "f", "securityContext": {"runAsUser": 4}}]}}),
+        );
+        assert_allowed(run_as_user_1_35, json!({"spec": {"hostUsers": false}}));
+        assert_allowed(
+            run_as_user_1_35,
+            json!({"spec": {"hostUsers": false, "containers": [
+                {"name": "a", "securityContext": {"runAsUser": 0}}]}}),
+        );
+    }
 }

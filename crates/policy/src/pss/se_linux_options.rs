@@ -205,4 +205,54 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn upstream_shapes_at_1_31() {
+        let allowed_containers = json!([
+            {"name": "a", "securityContext": {"seLinuxOptions": {"type": "container_t"}}},
+            {"name": "b", "securityContext": {"seLinuxOptions": {"type": "container_init_t"}}},
+            {"name": "c", "securityContext": {"seLinuxOptions": {"type": "container_kvm_t"}}},
+            {"name": "d", "securityContext": {"seLinuxOptions": {"type": "container_engine_t"}}}]);
+        let mut all_containers = allowed_containers.as_array().unwrap().clone();
+        all_containers.extend([
+            json!({"name": "e", "securityContext": {"seLinuxOptions": {"type": "bar"}}}),
+            json!({"name": "f", "securityContext": {"seLinuxOptions": {"user": "bar"}}}),
+            json!({"name": "g", "securityContext": {"seLinuxOptions": {"role": "baz"}}}),
+        ]);
+        let bad_pod = json!({"seLinuxOptions": {"type": "foo", "user": "bar", "role": "baz"}});
+        let cases = [
+            (
+                json!({"securityContext": bad_pod.clone(), "containers": all_containers.clone()}),
+                r#"pod and containers "e", "f", "g" set forbidden securityContext.seLinuxOptions: types "bar", "foo"; user may not be set; role may not be set"#,
+            ),
+            (
+                json!({"securityContext": bad_pod, "containers": allowed_containers}),
+                r#"pod set forbidden securityContext.seLinuxOptions: type "foo"; user may not be set; role may not be set"#,
+            ),
+            (
+                json!({"securityContext": {"seLinuxOptions": {}}, "containers": all_containers}),
+                r#"containers "e", "f", "g" set forbidden securityContext.seLinuxOptions: type "bar"; user may not be set; role may not be set"#,
+            ),
+            (
+                json!({"securityContext": {"seLinuxOptions": {"type": "bad"}}}),
+                r#"pod set forbidden securityContext.seLinuxOptions: type "bad""#,
+            ),
+            (
+                json!({"securityContext": {"seLinuxOptions": {"user": "bad"}}}),
+                "pod set forbidden securityContext.seLinuxOptions: user may not be set",
+            ),
+            (
+                json!({"securityContext": {"seLinuxOptions": {"role": "bad"}}}),
+                "pod set forbidden securityContext.seLinuxOptions: role may not be set",
+            ),
+        ];
+        for (spec, detail) in cases {
+            assert_forbidden(
+                se_linux_options_1_31,
+                json!({ "spec": spec }),
+                "seLinuxOptions",
+                detail,
+            );
+        }
+    }
 }

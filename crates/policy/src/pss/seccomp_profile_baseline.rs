@@ -186,4 +186,65 @@ mod tests {
             "spec.containers[0].securityContext.seccompProfile.type"
         );
     }
+
+    #[test]
+    fn container_annotations_with_and_without_pod_annotation() {
+        let spec = json!({"containers": [{"name": "a"}, {"name": "b"}, {"name": "c"}]});
+        assert_forbidden(
+            seccomp_profile_baseline_1_0,
+            json!({
+                "metadata": {"annotations": {
+                    "container.seccomp.security.alpha.kubernetes.io/a": "unconfined",
+                    "container.seccomp.security.alpha.kubernetes.io/b": "unknown"}},
+                "spec": spec.clone()}),
+            "seccompProfile",
+            r#"forbidden annotations container.seccomp.security.alpha.kubernetes.io/a="unconfined", container.seccomp.security.alpha.kubernetes.io/b="unknown""#,
+        );
+        assert_forbidden(
+            seccomp_profile_baseline_1_0,
+            json!({
+                "metadata": {"annotations": {
+                    "seccomp.security.alpha.kubernetes.io/pod": "unconfined",
+                    "container.seccomp.security.alpha.kubernetes.io/a": "unconfined",
+                    "container.seccomp.security.alpha.kubernetes.io/b": "unknown"}},
+                "spec": spec}),
+            "seccompProfile",
+            r#"forbidden annotations container.seccomp.security.alpha.kubernetes.io/a="unconfined", container.seccomp.security.alpha.kubernetes.io/b="unknown", seccomp.security.alpha.kubernetes.io/pod="unconfined""#,
+        );
+    }
+
+    #[test]
+    fn fields_pod_and_container_setters_at_1_19() {
+        let containers = json!([
+            {"name": "a"},
+            {"name": "b", "securityContext": {}},
+            {"name": "c", "securityContext": {"seccompProfile": {"type": "Unconfined"}}},
+            {"name": "d", "securityContext": {"seccompProfile": {"type": "Unconfined"}}},
+            {"name": "e", "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}},
+            {"name": "f", "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}]);
+        assert_forbidden(
+            seccomp_profile_baseline_1_19,
+            json!({"spec": {
+                "securityContext": {"seccompProfile": {"type": "Unconfined"}},
+                "containers": [{"name": "a"}]}}),
+            "seccompProfile",
+            r#"pod must not set securityContext.seccompProfile.type to "Unconfined""#,
+        );
+        assert_forbidden(
+            seccomp_profile_baseline_1_19,
+            json!({"spec": {
+                "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                "containers": containers.clone()}}),
+            "seccompProfile",
+            r#"containers "c", "d" must not set securityContext.seccompProfile.type to "Unconfined""#,
+        );
+        assert_forbidden(
+            seccomp_profile_baseline_1_19,
+            json!({"spec": {
+                "securityContext": {"seccompProfile": {"type": "Unconfined"}},
+                "containers": containers}}),
+            "seccompProfile",
+            r#"pod and containers "c", "d" must not set securityContext.seccompProfile.type to "Unconfined""#,
+        );
+    }
 }

@@ -170,4 +170,49 @@ mod tests {
             r#"pod or container "a" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#,
         );
     }
+
+    #[test]
+    fn cases_at_1_19_and_1_25() {
+        let checks: [crate::pss::CheckFn; 2] = [
+            seccomp_profile_restricted_1_19,
+            seccomp_profile_restricted_1_25,
+        ];
+        for check in checks {
+            assert_forbidden(
+                check,
+                json!({"spec": {"containers": [{"name": "a"}]}}),
+                "seccompProfile",
+                r#"pod or container "a" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#,
+            );
+            assert_forbidden(
+                check,
+                json!({"spec": {"securityContext": {"seccompProfile": {"type": "Unconfined"}},
+                    "containers": [{"name": "a"}]}}),
+                "seccompProfile",
+                r#"pod must not set securityContext.seccompProfile.type to "Unconfined""#,
+            );
+            assert_forbidden(
+                check,
+                json!({"spec": {"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}, "containers": [
+                    {"name": "a"},
+                    {"name": "b", "securityContext": {}},
+                    {"name": "c", "securityContext": {"seccompProfile": {"type": "Unconfined"}}},
+                    {"name": "d", "securityContext": {"seccompProfile": {"type": "Unconfined"}}},
+                    {"name": "e", "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}},
+                    {"name": "f", "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}]}}),
+                "seccompProfile",
+                r#"containers "c", "d" must not set securityContext.seccompProfile.type to "Unconfined""#,
+            );
+            assert_forbidden(
+                check,
+                json!({"spec": {"containers": [
+                    {"name": "a"},
+                    {"name": "b", "securityContext": {}},
+                    {"name": "d", "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}},
+                    {"name": "e", "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}]}}),
+                "seccompProfile",
+                r#"pod or containers "a", "b" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#,
+            );
+        }
+    }
 }

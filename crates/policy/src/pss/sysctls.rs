@@ -168,4 +168,37 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn unknown_sysctls_are_forbidden_at_every_version() {
+        let checks: [fn(&ObjectMeta, &PodSpec) -> Option<Forbidden>; 5] = [
+            sysctls_1_0,
+            sysctls_1_27,
+            sysctls_1_29,
+            sysctls_1_32,
+            sysctls_1_37,
+        ];
+        for check in checks {
+            assert_forbidden(
+                check,
+                with_sysctls(&["a", "b"]),
+                "forbidden sysctls",
+                "a, b",
+            );
+        }
+    }
+
+    #[test]
+    fn v1_0_forbids_each_later_addition() {
+        for set in [ADDED_1_27, ADDED_1_29, ADDED_1_32, ADDED_1_37] {
+            for &name in set {
+                assert_forbidden(
+                    sysctls_1_0,
+                    with_sysctls(&[name]),
+                    "forbidden sysctls",
+                    name,
+                );
+            }
+        }
+    }
 }

@@ -100,4 +100,22 @@ mod tests {
             "spec.securityContext.windowsOptions.hostProcess"
         );
     }
+
+    #[test]
+    fn only_explicit_true_counts() {
+        assert_forbidden(
+            windows_host_process_1_0,
+            json!({"spec": {
+                "securityContext": {"windowsOptions": {"hostProcess": true}},
+                "containers": [
+                    {"name": "a"},
+                    {"name": "b", "securityContext": {}},
+                    {"name": "c", "securityContext": {"windowsOptions": {}}},
+                    {"name": "d", "securityContext": {"windowsOptions": {"hostProcess": false}}},
+                    {"name": "e", "securityContext": {"windowsOptions": {"hostProcess": true}}},
+                    {"name": "f", "securityContext": {"windowsOptions": {"hostProcess": true}}}]}}),
+            "hostProcess",
+            r#"pod and containers "e", "f" must not set securityContext.windowsOptions.hostProcess=true"#,
+        );
+    }
 }
