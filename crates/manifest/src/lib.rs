@@ -7,5 +7,7 @@
 pub mod object;
 pub mod source;
 
-pub use object::{classify, Namespace, Object, ObjectError, Workload, WorkloadKind};
+pub use object::{
+    classify, decode_workload_json, Namespace, Object, ObjectError, Workload, WorkloadKind,
+};
 pub use source::{decode, DecodeError, Format, Limits, Located};

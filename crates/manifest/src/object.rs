@@ -283,12 +283,6 @@ struct MetaOnly {
 }
 
 #[derive(Deserialize)]
-struct PodObject {
-    #[serde(default)]
-    spec: Option<PodSpec>,
-}
-
-#[derive(Deserialize)]
 struct TemplateSpec {
     #[serde(default)]
     metadata: Option<ObjectMeta>,
@@ -303,106 +297,139 @@ struct WithTemplate {
 }
 
 #[derive(Deserialize)]
-struct TemplateObject {
+#[serde(rename_all = "camelCase")]
+struct CronJobSpec {
+    #[serde(default)]
+    job_template: Option<JobTemplate>,
+}
+
+#[derive(Deserialize)]
+struct JobTemplate {
     #[serde(default)]
     spec: Option<WithTemplate>,
 }
 
+/// Every pod-bearing kind in one shape: whichever of these fields the kind uses is set.
 #[derive(Deserialize)]
-struct PodTemplateObject {
+struct AnyWorkload {
+    #[serde(default)]
+    metadata: Option<ObjectMeta>,
+    /// Pod: the pod spec. Controllers: `spec.template` (or `spec.jobTemplate`), read by
+    /// [`decode_workload`] per kind from the raw value.
+    #[serde(default)]
+    spec: Option<Box<serde_json::value::RawValue>>,
+    /// PodTemplate.
     #[serde(default)]
     template: Option<TemplateSpec>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CronJobSpec {
-    #[serde(default)]
-    job_template: Option<TemplateObject>,
-}
+type PathError = serde_path_to_error::Error<serde_json::Error>;
 
-#[derive(Deserialize)]
-struct CronJobObject {
-    #[serde(default)]
-    spec: Option<CronJobSpec>,
-}
-
-fn invalid(
-    kind: WorkloadKind,
-    name: &str,
-    err: serde_path_to_error::Error<serde_json::Error>,
-) -> ObjectError {
-    let path = err.path().to_string();
+fn invalid(kind: WorkloadKind, name: &str, err: PathError, prefix: &str) -> ObjectError {
+    let inner = err.path().to_string();
+    let path = match (prefix, inner.as_str()) {
+        ("", ".") => "(root)".to_string(),
+        ("", p) => p.to_string(),
+        (pre, ".") => pre.to_string(),
+        (pre, p) => format!("{pre}.{p}"),
+    };
     ObjectError::InvalidField {
         kind,
         name: name.to_string(),
-        path: if path == "." { "(root)".into() } else { path },
+        path,
         message: err.into_inner().to_string(),
     }
 }
 
 fn decode_meta(value: &Value, kind: WorkloadKind) -> Result<ObjectMeta, ObjectError> {
     let meta: MetaOnly =
-        serde_path_to_error::deserialize(value).map_err(|e| invalid(kind, "", e))?;
+        serde_path_to_error::deserialize(value).map_err(|e| invalid(kind, "", e, ""))?;
     Ok(meta.metadata.unwrap_or_default())
 }
 
 fn decode_workload(kind: WorkloadKind, value: Value) -> Result<Workload, ObjectError> {
-    let meta = decode_meta(&value, kind)?;
+    // Value -> text is cheap next to YAML parsing, and lets offline input and admission
+    // requests share one decoder.
+    let text = value.to_string();
+    decode_workload_json(kind, &text)
+}
+
+/// Decodes a pod-bearing object of a known kind from JSON (an AdmissionReview's `object`, or
+/// a manifest), and applies the API server's verdict-changing defaults.
+pub fn decode_workload_json(kind: WorkloadKind, json: &str) -> Result<Workload, ObjectError> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    let any: AnyWorkload =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| invalid(kind, "", e, ""))?;
+    let meta = any.metadata.unwrap_or_default();
     let name = if meta.name.is_empty() {
         meta.generate_name.clone()
     } else {
         meta.name.clone()
     };
-    let required = |path: &str, why: &'static str| ObjectError::Required {
+    let err = |prefix: &str| {
+        let name = name.clone();
+        let prefix = prefix.to_string();
+        move |e: PathError| invalid(kind, &name, e, &prefix)
+    };
+    let spec_json = any.spec.as_deref().map(|r| r.get());
+    let (pod_meta, pod_spec) = match kind {
+        WorkloadKind::Pod => {
+            let spec = spec_json
+                .map(|s| {
+                    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(s))
+                })
+                .transpose()
+                .map_err(err("spec"))?;
+            (Some(meta.clone()), spec)
+        }
+        WorkloadKind::PodTemplate => any
+            .template
+            .map(|t| (t.metadata, t.spec))
+            .unwrap_or_default(),
+        WorkloadKind::CronJob => {
+            let spec: Option<CronJobSpec> = spec_json
+                .map(|s| {
+                    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(s))
+                })
+                .transpose()
+                .map_err(err("spec"))?;
+            spec.and_then(|s| s.job_template)
+                .and_then(|j| j.spec)
+                .and_then(|s| s.template)
+                .map(|t| (t.metadata, t.spec))
+                .unwrap_or_default()
+        }
+        _ => {
+            let spec: Option<WithTemplate> = spec_json
+                .map(|s| {
+                    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(s))
+                })
+                .transpose()
+                .map_err(err("spec"))?;
+            spec.and_then(|s| s.template)
+                .map(|t| (t.metadata, t.spec))
+                .unwrap_or_default()
+        }
+    };
+    let required = |path: String, why: &'static str| ObjectError::Required {
         kind,
         name: name.clone(),
-        path: path.to_string(),
+        path,
         why,
     };
-    let decode = |v: &Value| -> Result<(Option<ObjectMeta>, Option<PodSpec>), ObjectError> {
-        let err = |e| invalid(kind, &name, e);
-        Ok(match kind {
-            WorkloadKind::Pod => {
-                let p: PodObject = serde_path_to_error::deserialize(v).map_err(err)?;
-                (Some(meta.clone()), p.spec)
-            }
-            WorkloadKind::PodTemplate => {
-                let p: PodTemplateObject = serde_path_to_error::deserialize(v).map_err(err)?;
-                p.template.map(|t| (t.metadata, t.spec)).unwrap_or_default()
-            }
-            WorkloadKind::CronJob => {
-                let c: CronJobObject = serde_path_to_error::deserialize(v).map_err(err)?;
-                c.spec
-                    .and_then(|s| s.job_template)
-                    .and_then(|j| j.spec)
-                    .and_then(|s| s.template)
-                    .map(|t| (t.metadata, t.spec))
-                    .unwrap_or_default()
-            }
-            _ => {
-                let o: TemplateObject = serde_path_to_error::deserialize(v).map_err(err)?;
-                o.spec
-                    .and_then(|s| s.template)
-                    .map(|t| (t.metadata, t.spec))
-                    .unwrap_or_default()
-            }
-        })
-    };
-    let (pod_meta, pod_spec) = decode(&value)?;
     let spec_path = match kind.template_path() {
         "" => "spec".to_string(),
         prefix => format!("{prefix}.spec"),
     };
     let Some(mut pod_spec) = pod_spec else {
         return Err(required(
-            &spec_path,
+            spec_path,
             "the object has no pod spec to evaluate",
         ));
     };
     if pod_spec.containers.is_empty() {
         return Err(required(
-            &format!("{spec_path}.containers"),
+            format!("{spec_path}.containers"),
             "a pod needs at least one container (the API server rejects it otherwise)",
         ));
     }
