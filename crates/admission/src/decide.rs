@@ -1,0 +1,677 @@
+//! The decisions of upstream Pod Security Admission (`admission/admission.go`), for pods, pod
+//! controllers and namespaces, plus podsec's `--enforce-templates` extension.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use podsec_manifest::{decode_workload_json, ObjectError, WorkloadKind};
+use podsec_policy::namespace_policy::{
+    AUDIT_LEVEL_LABEL, AUDIT_VERSION_LABEL, ENFORCE_LEVEL_LABEL, ENFORCE_VERSION_LABEL,
+    WARN_LEVEL_LABEL, WARN_VERSION_LABEL,
+};
+use podsec_policy::{
+    evaluate, Evaluation, LabelError, Level, LevelVersion, ObjectMeta, PodSpec, Policy,
+};
+use serde::Deserialize;
+
+use crate::config::Configuration;
+use crate::metrics::{MetricDecision, Mode, Recorder, RequestLabels};
+use crate::review::{aggregate, AdmissionRequest, Decision, Operation, Status};
+use crate::view::{ClusterView, ExistingPod};
+
+/// Upstream's audit annotation keys (kube-apiserver prefixes them with the webhook's name).
+pub const ENFORCE_POLICY_ANNOTATION: &str = "enforce-policy";
+pub const AUDIT_VIOLATIONS_ANNOTATION: &str = "audit-violations";
+pub const EXEMPT_ANNOTATION: &str = "exempt";
+pub const ERROR_ANNOTATION: &str = "error";
+
+/// Pod subresources that cannot change what a pod runs; any other one is evaluated as a pod,
+/// so a version-skewed webhook fails safe on subresources it does not know.
+const IGNORED_POD_SUBRESOURCES: [&str; 8] = [
+    "exec",
+    "attach",
+    "binding",
+    "eviction",
+    "log",
+    "portforward",
+    "proxy",
+    "status",
+];
+
+/// Without a request deadline, the namespace dry run gets this long.
+const DEFAULT_NAMESPACE_CHECK_BUDGET: Duration = Duration::from_secs(5);
+
+/// podsec's own admission options, beyond the upstream configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Deny pod controllers (Deployment, …) whose template the namespace's enforce level
+    /// forbids, instead of only warning as upstream does.
+    pub enforce_templates: bool,
+    /// Check at most this many existing pods when a namespace's enforce level tightens
+    /// (upstream: 3000). `None`: all of them, within half the request's remaining time.
+    pub namespace_pod_limit: Option<usize>,
+}
+
+/// Turns AdmissionReview requests into decisions.
+#[derive(Debug, Clone, Default)]
+pub struct Admission {
+    config: Configuration,
+    options: Options,
+}
+
+fn request_labels<'a>(req: &'a AdmissionRequest<'_>) -> RequestLabels<'a> {
+    let resource = match (req.resource.group.as_str(), req.resource.resource.as_str()) {
+        ("", "pods") => "pod",
+        ("", "namespaces") => "namespace",
+        _ => "controller",
+    };
+    RequestLabels {
+        operation: req.operation.label(),
+        resource,
+        subresource: &req.sub_resource,
+    }
+}
+
+/// `errorResponse`: deny with `status`, and annotate `error: <status message>[: <err>]`.
+fn error_decision(status: Status, err: Option<&str>) -> Decision {
+    let detail = match err {
+        Some(e) => format!("{}: {e}", status.message),
+        None => status.message.clone(),
+    };
+    Decision::deny(status).with_annotation(ERROR_ANNOTATION, detail)
+}
+
+#[derive(Deserialize)]
+struct NamespaceObject {
+    #[serde(default)]
+    metadata: NamespaceMetadata,
+}
+
+#[derive(Deserialize, Default)]
+struct NamespaceMetadata {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+}
+
+fn decode_namespace(
+    raw: Option<&serde_json::value::RawValue>,
+) -> Result<NamespaceMetadata, String> {
+    let raw = raw.ok_or("the request has no object")?;
+    serde_json::from_str::<NamespaceObject>(raw.get())
+        .map(|n| n.metadata)
+        .map_err(|e| e.to_string())
+}
+
+/// The pod-bearing kind served at a resource, as upstream's default pod spec extractor knows.
+fn workload_kind(group: &str, resource: &str) -> Option<WorkloadKind> {
+    Some(match (group, resource) {
+        ("", "pods") => WorkloadKind::Pod,
+        ("", "replicationcontrollers") => WorkloadKind::ReplicationController,
+        ("", "podtemplates") => WorkloadKind::PodTemplate,
+        ("apps", "replicasets") => WorkloadKind::ReplicaSet,
+        ("apps", "deployments") => WorkloadKind::Deployment,
+        ("apps", "statefulsets") => WorkloadKind::StatefulSet,
+        ("apps", "daemonsets") => WorkloadKind::DaemonSet,
+        ("batch", "jobs") => WorkloadKind::Job,
+        ("batch", "cronjobs") => WorkloadKind::CronJob,
+        _ => return None,
+    })
+}
+
+impl Admission {
+    pub fn new(config: Configuration, options: Options) -> Admission {
+        Admission { config, options }
+    }
+
+    pub fn config(&self) -> &Configuration {
+        &self.config
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The namespace's policy: its labels over the configured defaults.
+    pub fn policy_for(&self, labels: &BTreeMap<String, String>) -> (Policy, Vec<LabelError>) {
+        Policy::from_labels(labels, self.config.defaults)
+    }
+
+    fn exempt_namespace(&self, namespace: &str) -> bool {
+        !namespace.is_empty() && self.config.exemptions.namespaces.contains(namespace)
+    }
+
+    fn exempt_user(&self, username: &str) -> bool {
+        !username.is_empty() && self.config.exemptions.usernames.contains(username)
+    }
+
+    fn exempt_runtime_class(&self, spec: &PodSpec) -> bool {
+        spec.runtime_class_name
+            .as_deref()
+            .is_some_and(|rc| !rc.is_empty() && self.config.exemptions.runtime_classes.contains(rc))
+    }
+
+    /// Decides one request. `deadline` is when the API server stops waiting (from `?timeout=`).
+    pub async fn validate(
+        &self,
+        req: &AdmissionRequest<'_>,
+        view: &dyn ClusterView,
+        metrics: &dyn Recorder,
+        deadline: Option<Instant>,
+    ) -> Decision {
+        match (req.resource.group.as_str(), req.resource.resource.as_str()) {
+            ("", "namespaces") => self.validate_namespace(req, view, deadline).await,
+            ("", "pods") => self.validate_pod(req, view, metrics).await,
+            _ => self.validate_pod_controller(req, view, metrics).await,
+        }
+    }
+
+    async fn validate_pod(
+        &self,
+        req: &AdmissionRequest<'_>,
+        view: &dyn ClusterView,
+        metrics: &dyn Recorder,
+    ) -> Decision {
+        let labels = request_labels(req);
+        if IGNORED_POD_SUBRESOURCES.contains(&req.sub_resource.as_str()) {
+            return Decision::allow();
+        }
+        if self.exempt_namespace(&req.namespace) {
+            metrics.exemption(labels);
+            return Decision::allow().with_annotation(EXEMPT_ANNOTATION, "namespace");
+        }
+        if self.exempt_user(&req.user_info.username) {
+            metrics.exemption(labels);
+            return Decision::allow().with_annotation(EXEMPT_ANNOTATION, "user");
+        }
+        let namespace = match view.namespace(&req.namespace).await {
+            Ok(Some(ns)) => ns,
+            lookup => {
+                metrics.error(true, labels);
+                let err = match lookup {
+                    Err(e) => e.to_string(),
+                    _ => format!(
+                        "namespaces {} not found",
+                        podsec_policy::go_quote(&req.namespace)
+                    ),
+                };
+                let status = Status::internal(&format!(
+                    "failed to lookup namespace {}",
+                    podsec_policy::go_quote(&req.namespace)
+                ));
+                return error_decision(status, Some(&err));
+            }
+        };
+        let (policy, policy_errors) = self.policy_for(&namespace.labels);
+        if policy_errors.is_empty() && policy.fully_privileged() {
+            metrics.evaluation(MetricDecision::Allow, policy.enforce, Mode::Enforce, labels);
+            return Decision::allow()
+                .with_annotation(ENFORCE_POLICY_ANNOTATION, "privileged:latest");
+        }
+        let pod = match req
+            .object
+            .map(|o| decode_workload_json(WorkloadKind::Pod, o.get()))
+        {
+            Some(Ok(pod)) => pod,
+            failure => {
+                metrics.error(true, labels);
+                let err = failure.and_then(Result::err).map(|e| e.to_string());
+                return error_decision(
+                    Status::bad_request("failed to decode object"),
+                    err.as_deref(),
+                );
+            }
+        };
+        if req.operation == Operation::Update {
+            let old = match req
+                .old_object
+                .map(|o| decode_workload_json(WorkloadKind::Pod, o.get()))
+            {
+                Some(Ok(old)) => old,
+                failure => {
+                    metrics.error(true, labels);
+                    let err = failure.and_then(Result::err).map(|e| e.to_string());
+                    return error_decision(
+                        Status::bad_request("failed to decode old object"),
+                        err.as_deref(),
+                    );
+                }
+            };
+            if !significant_pod_update(&pod.pod_spec, &old.pod_spec) {
+                return Decision::allow();
+            }
+        }
+        self.evaluate_pod(
+            policy,
+            &policy_errors,
+            &pod.pod_meta,
+            &pod.pod_spec,
+            req,
+            metrics,
+            true,
+        )
+    }
+
+    async fn validate_pod_controller(
+        &self,
+        req: &AdmissionRequest<'_>,
+        view: &dyn ClusterView,
+        metrics: &dyn Recorder,
+    ) -> Decision {
+        let labels = request_labels(req);
+        if !req.sub_resource.is_empty() {
+            return Decision::allow();
+        }
+        if self.exempt_namespace(&req.namespace) {
+            metrics.exemption(labels);
+            return Decision::allow().with_annotation(EXEMPT_ANNOTATION, "namespace");
+        }
+        if self.exempt_user(&req.user_info.username) {
+            metrics.exemption(labels);
+            return Decision::allow().with_annotation(EXEMPT_ANNOTATION, "user");
+        }
+        let namespace = match view.namespace(&req.namespace).await {
+            Ok(Some(ns)) => ns,
+            lookup => {
+                // Controllers are advisory: fail open, but say why in the audit log.
+                metrics.error(true, labels);
+                let err = match lookup {
+                    Err(e) => e.to_string(),
+                    _ => format!(
+                        "namespaces {} not found",
+                        podsec_policy::go_quote(&req.namespace)
+                    ),
+                };
+                let message = format!(
+                    "failed to lookup namespace {}: {err}",
+                    podsec_policy::go_quote(&req.namespace)
+                );
+                return Decision::allow().with_annotation(ERROR_ANNOTATION, message);
+            }
+        };
+        let (policy, policy_errors) = self.policy_for(&namespace.labels);
+        let enforce = self.options.enforce_templates;
+        let nothing_to_do = policy.warn.level == Level::Privileged
+            && policy.audit.level == Level::Privileged
+            && (!enforce || policy.enforce.level == Level::Privileged);
+        if policy_errors.is_empty() && nothing_to_do {
+            return Decision::allow();
+        }
+        let Some(kind) = workload_kind(&req.resource.group, &req.resource.resource) else {
+            metrics.error(true, labels);
+            let message = format!(
+                "failed to extract pod template: unexpected object type: {}/{}, Kind={}",
+                req.kind.group, req.kind.version, req.kind.kind
+            );
+            return Decision::allow().with_annotation(ERROR_ANNOTATION, message);
+        };
+        let workload = match req.object.map(|o| decode_workload_json(kind, o.get())) {
+            Some(Ok(w)) => w,
+            // A controller without a pod template has nothing to evaluate.
+            Some(Err(ObjectError::Required { .. })) => return Decision::allow(),
+            failure => {
+                metrics.error(true, labels);
+                let err = failure
+                    .and_then(Result::err)
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| "no object".into());
+                return Decision::allow()
+                    .with_annotation(ERROR_ANNOTATION, format!("failed to decode object: {err}"));
+            }
+        };
+        self.evaluate_pod(
+            policy,
+            &policy_errors,
+            &workload.pod_meta,
+            &workload.pod_spec,
+            req,
+            metrics,
+            enforce,
+        )
+    }
+
+    /// Upstream `EvaluatePod`: enforce (only when `enforce`), then audit, then warn (only if
+    /// still allowed), each level/version evaluated once.
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate_pod(
+        &self,
+        policy: Policy,
+        policy_errors: &[LabelError],
+        meta: &ObjectMeta,
+        spec: &PodSpec,
+        req: &AdmissionRequest<'_>,
+        metrics: &dyn Recorder,
+        enforce: bool,
+    ) -> Decision {
+        let labels = request_labels(req);
+        if self.exempt_runtime_class(spec) {
+            metrics.exemption(labels);
+            return Decision::allow().with_annotation(EXEMPT_ANNOTATION, "runtimeClass");
+        }
+        let mut annotations = BTreeMap::new();
+        if !policy_errors.is_empty() {
+            let texts: Vec<String> = policy_errors.iter().map(ToString::to_string).collect();
+            annotations.insert(
+                ERROR_ANNOTATION.to_string(),
+                format!("Failed to parse policy: {}", aggregate(&texts)),
+            );
+            metrics.error(false, labels);
+        }
+        let mut cache: Vec<Evaluation> = Vec::with_capacity(3);
+        let mut evaluate_cached = |lv: LevelVersion| -> Evaluation {
+            if let Some(e) = cache.iter().find(|e| e.level_version == lv) {
+                return e.clone();
+            }
+            let e = evaluate(lv, meta, spec);
+            cache.push(e.clone());
+            e
+        };
+        let mut decision = Decision::allow();
+        if enforce {
+            annotations.insert(
+                ENFORCE_POLICY_ANNOTATION.to_string(),
+                policy.enforce.to_string(),
+            );
+            let result = evaluate_cached(policy.enforce);
+            match result.deny_message() {
+                Some(message) => {
+                    decision = Decision::deny(Status::forbidden(
+                        &req.resource.group,
+                        &req.resource.resource,
+                        &req.name,
+                        &message,
+                    ));
+                    metrics.evaluation(MetricDecision::Deny, policy.enforce, Mode::Enforce, labels);
+                }
+                None => {
+                    metrics.evaluation(MetricDecision::Allow, policy.enforce, Mode::Enforce, labels)
+                }
+            }
+        }
+        if let Some(message) = evaluate_cached(policy.audit).warning_message() {
+            annotations.insert(AUDIT_VIOLATIONS_ANNOTATION.to_string(), message);
+            metrics.evaluation(MetricDecision::Deny, policy.audit, Mode::Audit, labels);
+        }
+        // No warnings on a request that is denied anyway.
+        if decision.allowed {
+            if let Some(message) = evaluate_cached(policy.warn).warning_message() {
+                decision.warnings.push(message);
+                metrics.evaluation(MetricDecision::Deny, policy.warn, Mode::Warn, labels);
+            }
+        }
+        decision.audit_annotations = annotations;
+        decision
+    }
+
+    async fn validate_namespace(
+        &self,
+        req: &AdmissionRequest<'_>,
+        view: &dyn ClusterView,
+        deadline: Option<Instant>,
+    ) -> Decision {
+        if !req.sub_resource.is_empty() {
+            return Decision::allow();
+        }
+        let namespace = match decode_namespace(req.object) {
+            Ok(ns) => ns,
+            Err(e) => {
+                return error_decision(Status::bad_request("failed to decode object"), Some(&e))
+            }
+        };
+        let new_labels = namespace.labels.unwrap_or_default();
+        let (new_policy, new_errors) = self.policy_for(&new_labels);
+        let invalid = |errors: &[LabelError]| {
+            let fields: Vec<(String, String)> = errors
+                .iter()
+                .map(|e| {
+                    let text = e.to_string();
+                    let (field, body) = text.split_once(": ").unwrap_or(("", &text));
+                    (field.to_string(), body.to_string())
+                })
+                .collect();
+            Decision::deny(Status::invalid(
+                &req.kind.group,
+                &req.kind.kind,
+                &req.name,
+                &fields,
+            ))
+        };
+        match req.operation {
+            Operation::Create => {
+                if !new_errors.is_empty() {
+                    return invalid(&new_errors);
+                }
+                self.exempt_namespace_decision(
+                    &req.namespace,
+                    &namespace.name,
+                    new_policy,
+                    &new_labels,
+                )
+            }
+            Operation::Update => {
+                let old = match decode_namespace(req.old_object) {
+                    Ok(ns) => ns,
+                    Err(e) => {
+                        return error_decision(
+                            Status::bad_request("failed to decode  old object"),
+                            Some(&e),
+                        )
+                    }
+                };
+                let (old_policy, old_errors) = self.policy_for(&old.labels.unwrap_or_default());
+                if !new_errors.is_empty() && (old_errors.is_empty() || new_errors != old_errors) {
+                    return invalid(&new_errors);
+                }
+                let (new, old) = (new_policy.enforce, old_policy.enforce);
+                let relaxed_or_same = new.version == old.version && new.level <= old.level;
+                if new == old || new.level == Level::Privileged || relaxed_or_same {
+                    return Decision::allow();
+                }
+                if self.exempt_namespace(&req.namespace) {
+                    return self.exempt_namespace_decision(
+                        &req.namespace,
+                        &namespace.name,
+                        new_policy,
+                        &new_labels,
+                    );
+                }
+                let warnings = match view.pods(&namespace.name).await {
+                    Ok(pods) => {
+                        self.evaluate_pods_in_namespace(&namespace.name, new, pods, deadline)
+                    }
+                    Err(_) => vec![
+                        "failed to list pods while checking new PodSecurity enforce level"
+                            .to_string(),
+                    ],
+                };
+                Decision {
+                    warnings,
+                    ..Decision::allow()
+                }
+            }
+            _ => Decision::allow(),
+        }
+    }
+
+    fn exempt_namespace_decision(
+        &self,
+        exempt: &str,
+        name: &str,
+        policy: Policy,
+        labels: &BTreeMap<String, String>,
+    ) -> Decision {
+        let mut decision = Decision::allow();
+        if self.exempt_namespace(exempt) {
+            if let Some(w) = self.exempt_namespace_warning(name, policy, labels) {
+                decision.warnings.push(w);
+            }
+        }
+        decision
+    }
+
+    /// Upstream `exemptNamespaceWarning`: only non-privileged modes whose labels are set.
+    fn exempt_namespace_warning(
+        &self,
+        name: &str,
+        policy: Policy,
+        labels: &BTreeMap<String, String>,
+    ) -> Option<String> {
+        if policy.fully_privileged() || policy.equivalent(&self.config.defaults) {
+            return None;
+        }
+        let mut parts = Vec::new();
+        for (mode, lv, level_label, version_label) in [
+            (
+                "enforce",
+                policy.enforce,
+                ENFORCE_LEVEL_LABEL,
+                ENFORCE_VERSION_LABEL,
+            ),
+            (
+                "audit",
+                policy.audit,
+                AUDIT_LEVEL_LABEL,
+                AUDIT_VERSION_LABEL,
+            ),
+            ("warn", policy.warn, WARN_LEVEL_LABEL, WARN_VERSION_LABEL),
+        ] {
+            if lv.level != Level::Privileged
+                && (labels.contains_key(level_label) || labels.contains_key(version_label))
+            {
+                parts.push(format!("{mode}={lv}"));
+            }
+        }
+        Some(format!(
+            "namespace {} is exempt from Pod Security, and the policy ({}) will be ignored",
+            podsec_policy::go_quote(name),
+            parts.join(", ")
+        ))
+    }
+
+    /// Upstream `EvaluatePodsInNamespace`: the warnings for existing pods that the new enforce
+    /// level would reject, grouped by reason. Unlike upstream (3000 pods, 1 s), every pod is
+    /// checked unless a limit is configured, within half of the request's remaining time.
+    pub fn evaluate_pods_in_namespace(
+        &self,
+        namespace: &str,
+        enforce: LevelVersion,
+        pods: Vec<ExistingPod>,
+        deadline: Option<Instant>,
+    ) -> Vec<String> {
+        let start = Instant::now();
+        let budget = deadline.map_or(DEFAULT_NAMESPACE_CHECK_BUDGET, |d| {
+            d.saturating_duration_since(start) / 2
+        });
+        let stop_at = start + budget;
+        let mut pods = self.prioritize_pods(pods);
+        let total = pods.len();
+        if let Some(limit) = self.options.namespace_pod_limit {
+            pods.truncate(limit);
+        }
+        let mut checked = pods.len();
+        // Reason -> (smallest pod name, count), in first-seen order.
+        let mut groups: Vec<(String, String, usize)> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for (i, pod) in pods.iter().enumerate() {
+            let result = evaluate(enforce, &pod.meta, &pod.spec);
+            if !result.allowed() {
+                let reason = result.forbidden_reason();
+                match index.get(&reason) {
+                    Some(&g) => {
+                        let group = &mut groups[g];
+                        if pod.meta.name < group.1 {
+                            group.1 = pod.meta.name.clone();
+                        }
+                        group.2 += 1;
+                    }
+                    None => {
+                        index.insert(reason.clone(), groups.len());
+                        groups.push((reason, pod.meta.name.clone(), 1));
+                    }
+                }
+            }
+            if Instant::now() >= stop_at {
+                checked = i + 1;
+                break;
+            }
+        }
+        let mut warnings = Vec::new();
+        if checked < total {
+            warnings.push(format!(
+                "new PodSecurity enforce level only checked against the first {checked} of {total} existing pods"
+            ));
+        }
+        if !groups.is_empty() {
+            warnings.push(format!(
+                "existing pods in namespace {} violate the new PodSecurity enforce level {}",
+                podsec_policy::go_quote(namespace),
+                podsec_policy::go_quote(&enforce.to_string())
+            ));
+        }
+        let mut lines: Vec<String> = groups
+            .into_iter()
+            .map(|(reason, name, count)| match count {
+                1 => format!("{name}: {reason}"),
+                2 => format!("{name} (and 1 other pod): {reason}"),
+                n => format!("{name} (and {} other pods): {reason}", n - 1),
+            })
+            .collect();
+        lines.sort();
+        warnings.extend(lines);
+        warnings
+    }
+
+    /// Drops exempt-runtime-class pods; puts unowned pods and the first pod of each controller
+    /// first, further replicas last.
+    fn prioritize_pods(&self, pods: Vec<ExistingPod>) -> Vec<ExistingPod> {
+        let mut first = Vec::with_capacity(pods.len());
+        let mut replicas = Vec::new();
+        let mut seen_controllers: HashSet<String> = HashSet::new();
+        for pod in pods {
+            if self.exempt_runtime_class(&pod.spec) {
+                continue;
+            }
+            let controller = pod
+                .meta
+                .owner_references
+                .iter()
+                .find(|o| o.controller == Some(true));
+            match controller {
+                None => first.push(pod),
+                Some(c) if seen_controllers.contains(&c.uid) => replicas.push(pod),
+                Some(c) => {
+                    seen_controllers.insert(c.uid.clone());
+                    first.push(pod);
+                }
+            }
+        }
+        first.extend(replicas);
+        first
+    }
+}
+
+/// Upstream `isSignificantPodUpdate`: only container counts and images (and new or changed
+/// ephemeral containers) can change a verdict on update, since other pod fields are immutable.
+fn significant_pod_update(new: &PodSpec, old: &PodSpec) -> bool {
+    if new.containers.len() != old.containers.len()
+        || new.init_containers.len() != old.init_containers.len()
+    {
+        return true;
+    }
+    let image_changed = |a: &[podsec_policy::pod::Container],
+                         b: &[podsec_policy::pod::Container]| {
+        a.iter().zip(b).any(|(x, y)| x.image != y.image)
+    };
+    if image_changed(&new.containers, &old.containers)
+        || image_changed(&new.init_containers, &old.init_containers)
+    {
+        return true;
+    }
+    new.ephemeral_containers.iter().any(|c| {
+        match old.ephemeral_containers.iter().find(|o| o.name == c.name) {
+            None => true,
+            Some(o) => o.image != c.image,
+        }
+    })
+}

@@ -1,0 +1,20 @@
+//! podsec's admission layer: AdmissionReview requests in, decisions out, exactly as upstream
+//! Pod Security Admission decides them. No HTTP and no Kubernetes client: cluster state comes
+//! through [`ClusterView`], metrics go out through [`Recorder`].
+
+pub mod config;
+mod decide;
+pub mod metrics;
+pub mod review;
+pub mod view;
+
+pub use config::{ConfigError, Configuration, Exemptions};
+pub use decide::{
+    Admission, Options, AUDIT_VIOLATIONS_ANNOTATION, ENFORCE_POLICY_ANNOTATION, ERROR_ANNOTATION,
+    EXEMPT_ANNOTATION,
+};
+pub use metrics::{MetricDecision, Mode, NoMetrics, Recorder, RequestLabels};
+pub use review::{
+    parse_review, review_response, AdmissionRequest, Decision, ReviewError, ReviewVersion, Status,
+};
+pub use view::{BoxFuture, ClusterView, ExistingPod, NamespaceMeta, ViewError};

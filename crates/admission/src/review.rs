@@ -1,0 +1,504 @@
+//! AdmissionReview (`admission.k8s.io/v1`, and `v1beta1` answered in kind): the request
+//! podsec reads and the response it writes. Objects stay raw JSON until a decision needs them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Which AdmissionReview version a request came in; the answer uses the same one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewVersion {
+    V1,
+    V1beta1,
+}
+
+impl ReviewVersion {
+    pub fn api_version(self) -> &'static str {
+        match self {
+            ReviewVersion::V1 => "admission.k8s.io/v1",
+            ReviewVersion::V1beta1 => "admission.k8s.io/v1beta1",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct GroupVersionKind {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct GroupVersionResource {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub resource: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct UserInfo {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub uid: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+    Connect,
+}
+
+impl Operation {
+    /// The metrics label upstream uses (`create`, `update`, …).
+    pub fn label(self) -> &'static str {
+        match self {
+            Operation::Create => "create",
+            Operation::Update => "update",
+            Operation::Delete => "delete",
+            Operation::Connect => "connect",
+        }
+    }
+}
+
+/// The request of an AdmissionReview. `object` and `oldObject` borrow the request body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionRequest<'a> {
+    pub uid: String,
+    #[serde(default)]
+    pub kind: GroupVersionKind,
+    #[serde(default)]
+    pub resource: GroupVersionResource,
+    #[serde(default)]
+    pub sub_resource: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+    pub operation: Operation,
+    #[serde(default)]
+    pub user_info: UserInfo,
+    #[serde(default, borrow)]
+    pub object: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub old_object: Option<&'a RawValue>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewIn<'a> {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(borrow)]
+    request: Option<AdmissionRequest<'a>>,
+}
+
+/// Why an HTTP body is not an AdmissionReview podsec can answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReviewError {
+    #[error("unable to decode the request: {0}")]
+    Decode(String),
+    #[error("unexpected AdmissionReview kind: {0}")]
+    UnexpectedKind(String),
+    #[error("the AdmissionReview has no request")]
+    MissingRequest,
+    #[error("the AdmissionReview request has no uid")]
+    MissingUid,
+}
+
+/// Parses an AdmissionReview body.
+pub fn parse_review(body: &[u8]) -> Result<(ReviewVersion, AdmissionRequest<'_>), ReviewError> {
+    let review: ReviewIn =
+        serde_json::from_slice(body).map_err(|e| ReviewError::Decode(e.to_string()))?;
+    let version = match (review.api_version.as_str(), review.kind.as_str()) {
+        ("admission.k8s.io/v1", "AdmissionReview") => ReviewVersion::V1,
+        ("admission.k8s.io/v1beta1", "AdmissionReview") => ReviewVersion::V1beta1,
+        (api_version, kind) => {
+            return Err(ReviewError::UnexpectedKind(format!(
+                "{api_version}, Kind={kind}"
+            )));
+        }
+    };
+    let request = review.request.ok_or(ReviewError::MissingRequest)?;
+    if request.uid.is_empty() {
+        return Err(ReviewError::MissingUid);
+    }
+    Ok((version, request))
+}
+
+/// A Kubernetes `metav1.Status`, as the API server returns it to the client on denial.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub metadata: BTreeMap<String, String>,
+    pub status: String,
+    pub message: String,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<StatusDetails>,
+    pub code: u16,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusDetails {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub group: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<StatusCause>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCause {
+    #[serde(rename = "reason", default, skip_serializing_if = "String::is_empty")]
+    pub type_: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub field: String,
+}
+
+impl Status {
+    fn failure(code: u16, reason: &str, message: String, details: Option<StatusDetails>) -> Status {
+        Status {
+            metadata: BTreeMap::new(),
+            status: "Failure".into(),
+            message,
+            reason: reason.into(),
+            details,
+            code,
+        }
+    }
+
+    /// `apierrors.NewForbidden(resource, name, err)`.
+    pub fn forbidden(group: &str, resource: &str, name: &str, err: &str) -> Status {
+        let qualified = qualified(resource, group);
+        let message = if qualified.is_empty() {
+            format!("forbidden: {err}")
+        } else if name.is_empty() {
+            format!("{qualified} is forbidden: {err}")
+        } else {
+            format!(
+                "{qualified} {} is forbidden: {err}",
+                podsec_policy::go_quote(name)
+            )
+        };
+        let details = StatusDetails {
+            name: name.into(),
+            group: group.into(),
+            kind: resource.into(),
+            causes: vec![],
+        };
+        Status::failure(403, "Forbidden", message, Some(details))
+    }
+
+    /// `apierrors.NewInvalid(kind, name, errs)`: `causes` holds each field error.
+    pub fn invalid(group: &str, kind: &str, name: &str, errors: &[(String, String)]) -> Status {
+        let qualified = qualified(kind, group);
+        let texts: Vec<String> = errors
+            .iter()
+            .map(|(field, body)| format!("{field}: {body}"))
+            .collect();
+        let message = format!(
+            "{qualified} {} is invalid: {}",
+            podsec_policy::go_quote(name),
+            aggregate(&texts)
+        );
+        let causes = errors
+            .iter()
+            .map(|(field, body)| StatusCause {
+                type_: "FieldValueInvalid".into(),
+                message: body.clone(),
+                field: field.clone(),
+            })
+            .collect();
+        let details = StatusDetails {
+            name: name.into(),
+            group: group.into(),
+            kind: kind.into(),
+            causes,
+        };
+        Status::failure(422, "Invalid", message, Some(details))
+    }
+
+    /// `apierrors.NewBadRequest(reason)`.
+    pub fn bad_request(message: &str) -> Status {
+        Status::failure(400, "BadRequest", message.into(), None)
+    }
+
+    /// `apierrors.NewInternalError(err)`.
+    pub fn internal(err: &str) -> Status {
+        let details = StatusDetails {
+            causes: vec![StatusCause {
+                type_: String::new(),
+                message: err.into(),
+                field: String::new(),
+            }],
+            ..StatusDetails::default()
+        };
+        Status::failure(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {err}"),
+            Some(details),
+        )
+    }
+}
+
+/// `schema.GroupResource.String()` / `GroupKind.String()`: `name` or `name.group`.
+fn qualified(name: &str, group: &str) -> String {
+    if group.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}.{group}")
+    }
+}
+
+/// `utilerrors.NewAggregate(errs).Error()`: one message alone, several in brackets.
+pub fn aggregate(messages: &[String]) -> String {
+    let mut unique: Vec<&String> = Vec::new();
+    for m in messages {
+        if !unique.contains(&m) {
+            unique.push(m);
+        }
+    }
+    match unique.as_slice() {
+        [one] => (*one).clone(),
+        many => format!(
+            "[{}]",
+            many.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// An admission decision, before the request's UID is attached.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub status: Option<Status>,
+    pub warnings: Vec<String>,
+    /// Keys without the webhook prefix: kube-apiserver adds `<webhook name>/`.
+    pub audit_annotations: BTreeMap<String, String>,
+    /// A JSON patch (RFC 6902) to apply, for mutating decisions.
+    pub patch: Option<serde_json::Value>,
+}
+
+impl Decision {
+    pub fn allow() -> Decision {
+        Decision {
+            allowed: true,
+            ..Decision::default()
+        }
+    }
+
+    pub fn deny(status: Status) -> Decision {
+        Decision {
+            allowed: false,
+            status: Some(status),
+            ..Decision::default()
+        }
+    }
+
+    pub fn with_annotation(mut self, key: &str, value: impl Into<String>) -> Decision {
+        self.audit_annotations.insert(key.into(), value.into());
+        self
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseOut<'a> {
+    uid: &'a str,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'a Status>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    audit_annotations: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewOut<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    response: ResponseOut<'a>,
+}
+
+/// Serializes the AdmissionReview answering request `uid`.
+pub fn review_response(version: ReviewVersion, uid: &str, decision: &Decision) -> Vec<u8> {
+    let patch = decision
+        .patch
+        .as_ref()
+        .map(|p| base64_encode(p.to_string().as_bytes()));
+    let review = ReviewOut {
+        api_version: version.api_version(),
+        kind: "AdmissionReview",
+        response: ResponseOut {
+            uid,
+            allowed: decision.allowed,
+            status: decision.status.as_ref(),
+            patch_type: patch.as_ref().map(|_| "JSONPatch"),
+            patch,
+            audit_annotations: &decision.audit_annotations,
+            warnings: &decision.warnings,
+        },
+    };
+    // Serializing these plain structs cannot fail; an empty body would be a bug worth seeing.
+    serde_json::to_vec(&review).unwrap_or_default()
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_v1_and_v1beta1_and_rejects_others() {
+        let body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1","kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},"namespace":"ns","operation":"CREATE","userInfo":{"username":"alice","groups":["g"]},"object":{"a":1}}}"#;
+        let (v, r) = parse_review(body).expect("valid review");
+        assert_eq!(v, ReviewVersion::V1);
+        assert_eq!(r.uid, "u1");
+        assert_eq!(r.resource.resource, "pods");
+        assert_eq!(r.operation, Operation::Create);
+        assert_eq!(r.user_info.username, "alice");
+        assert_eq!(r.object.map(|o| o.get()), Some(r#"{"a":1}"#));
+        let beta = body.to_vec().iter().map(|b| *b).collect::<Vec<u8>>();
+        let beta = String::from_utf8(beta)
+            .expect("utf8")
+            .replace("admission.k8s.io/v1\"", "admission.k8s.io/v1beta1\"");
+        assert_eq!(
+            parse_review(beta.as_bytes()).map(|(v, _)| v),
+            Ok(ReviewVersion::V1beta1)
+        );
+        let wrong = br#"{"apiVersion":"v1","kind":"Pod"}"#;
+        assert_eq!(
+            parse_review(wrong).map(|_| ()),
+            Err(ReviewError::UnexpectedKind("v1, Kind=Pod".into()))
+        );
+        let no_uid = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"","operation":"CREATE"}}"#;
+        assert_eq!(
+            parse_review(no_uid).map(|_| ()),
+            Err(ReviewError::MissingUid)
+        );
+        assert!(matches!(
+            parse_review(b"{not json"),
+            Err(ReviewError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn statuses_match_apimachinery() {
+        let s = Status::forbidden(
+            "",
+            "pods",
+            "nginx",
+            "violates PodSecurity \"restricted:latest\": x",
+        );
+        assert_eq!(
+            s.message,
+            r#"pods "nginx" is forbidden: violates PodSecurity "restricted:latest": x"#
+        );
+        assert_eq!(s.code, 403);
+        let s = Status::forbidden("", "pods", "", "e");
+        assert_eq!(s.message, "pods is forbidden: e");
+        let s = Status::forbidden("apps", "deployments", "web", "e");
+        assert_eq!(s.message, r#"deployments.apps "web" is forbidden: e"#);
+        let json = serde_json::to_value(Status::forbidden("", "pods", "p", "e")).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"metadata": {}, "status": "Failure", "message": "pods \"p\" is forbidden: e", "reason": "Forbidden", "details": {"name": "p", "kind": "pods"}, "code": 403})
+        );
+        let s = Status::invalid(
+            "",
+            "Namespace",
+            "ns",
+            &[(
+                "metadata.labels[x]".into(),
+                "Invalid value: \"y\": bad".into(),
+            )],
+        );
+        assert_eq!(
+            s.message,
+            r#"Namespace "ns" is invalid: metadata.labels[x]: Invalid value: "y": bad"#
+        );
+        let s = Status::internal(r#"failed to lookup namespace "x""#);
+        assert_eq!(
+            s.message,
+            r#"Internal error occurred: failed to lookup namespace "x""#
+        );
+        assert_eq!(aggregate(&["a".into(), "b".into(), "a".into()]), "[a, b]");
+    }
+
+    #[test]
+    fn response_echoes_uid_and_encodes_patches() {
+        let d = Decision::allow().with_annotation("enforce-policy", "restricted:latest");
+        let out: serde_json::Value =
+            serde_json::from_slice(&review_response(ReviewVersion::V1, "abc", &d)).expect("json");
+        assert_eq!(
+            out,
+            serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "response": {"uid": "abc", "allowed": true, "auditAnnotations": {"enforce-policy": "restricted:latest"}}})
+        );
+        let mut d = Decision::allow();
+        d.patch = Some(serde_json::json!([{"op": "add", "path": "/a", "value": 1}]));
+        let out: serde_json::Value =
+            serde_json::from_slice(&review_response(ReviewVersion::V1beta1, "x", &d))
+                .expect("json");
+        assert_eq!(out["apiVersion"], "admission.k8s.io/v1beta1");
+        assert_eq!(out["response"]["patchType"], "JSONPatch");
+        assert_eq!(
+            out["response"]["patch"],
+            "W3sib3AiOiJhZGQiLCJwYXRoIjoiL2EiLCJ2YWx1ZSI6MX1d"
+        );
+        assert_eq!(base64_encode(b"ab"), "YWI=");
+        assert_eq!(base64_encode(b"a"), "YQ==");
+    }
+}

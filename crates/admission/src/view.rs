@@ -1,0 +1,41 @@
+//! What admission needs to know about the cluster, behind one small trait. Two real sources
+//! implement it (in `podsec-cluster`): a directory of manifests and the live API.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use podsec_policy::{ObjectMeta, PodSpec};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A namespace's name and labels.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NamespaceMeta {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A pod that exists in the cluster.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExistingPod {
+    pub meta: ObjectMeta,
+    pub spec: PodSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ViewError(pub String);
+
+/// The cluster state admission decisions read.
+pub trait ClusterView: Send + Sync {
+    /// The namespace, or `None` if it does not exist.
+    fn namespace<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<NamespaceMeta>, ViewError>>;
+
+    /// The pods of a namespace, for the dry run of a new enforce level.
+    fn pods<'a>(&'a self, namespace: &'a str)
+        -> BoxFuture<'a, Result<Vec<ExistingPod>, ViewError>>;
+}
