@@ -478,7 +478,7 @@ impl Admission {
                 }
                 let warnings = match view.pods(&namespace.name).await {
                     Ok(pods) => {
-                        self.evaluate_pods_in_namespace(&namespace.name, new, pods, deadline)
+                        self.evaluate_pods_in_namespace(&namespace.name, new, &pods, deadline)
                     }
                     Err(_) => vec![
                         "failed to list pods while checking new PodSecurity enforce level"
@@ -556,7 +556,7 @@ impl Admission {
         &self,
         namespace: &str,
         enforce: LevelVersion,
-        pods: Vec<ExistingPod>,
+        pods: &[ExistingPod],
         deadline: Option<Instant>,
     ) -> Vec<String> {
         let start = Instant::now();
@@ -624,7 +624,7 @@ impl Admission {
 
     /// Drops exempt-runtime-class pods; puts unowned pods and the first pod of each controller
     /// first, further replicas last.
-    fn prioritize_pods(&self, pods: Vec<ExistingPod>) -> Vec<ExistingPod> {
+    fn prioritize_pods<'p>(&self, pods: &'p [ExistingPod]) -> Vec<&'p ExistingPod> {
         let mut first = Vec::with_capacity(pods.len());
         let mut replicas = Vec::new();
         let mut seen_controllers: HashSet<String> = HashSet::new();

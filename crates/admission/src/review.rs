@@ -375,7 +375,8 @@ pub fn review_response(version: ReviewVersion, uid: &str, decision: &Decision) -
     serde_json::to_vec(&review).unwrap_or_default()
 }
 
-fn base64_encode(bytes: &[u8]) -> String {
+/// Standard base64 with padding (patches and `caBundle` values).
+pub fn base64_encode(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
@@ -410,8 +411,7 @@ mod tests {
         assert_eq!(r.operation, Operation::Create);
         assert_eq!(r.user_info.username, "alice");
         assert_eq!(r.object.map(|o| o.get()), Some(r#"{"a":1}"#));
-        let beta = body.to_vec().iter().map(|b| *b).collect::<Vec<u8>>();
-        let beta = String::from_utf8(beta)
+        let beta = String::from_utf8(body.to_vec())
             .expect("utf8")
             .replace("admission.k8s.io/v1\"", "admission.k8s.io/v1beta1\"");
         assert_eq!(

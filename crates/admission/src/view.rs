@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use podsec_policy::{ObjectMeta, PodSpec};
 
@@ -35,7 +36,10 @@ pub trait ClusterView: Send + Sync {
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<NamespaceMeta>, ViewError>>;
 
-    /// The pods of a namespace, for the dry run of a new enforce level.
-    fn pods<'a>(&'a self, namespace: &'a str)
-        -> BoxFuture<'a, Result<Vec<ExistingPod>, ViewError>>;
+    /// The pods of a namespace, for the dry run of a new enforce level. Shared, so a source
+    /// that already holds them in memory hands them over without copying.
+    fn pods<'a>(
+        &'a self,
+        namespace: &'a str,
+    ) -> BoxFuture<'a, Result<Arc<Vec<ExistingPod>>, ViewError>>;
 }

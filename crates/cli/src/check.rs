@@ -6,8 +6,8 @@ use podsec_manifest::{classify, decode, Format, Limits, Object, Workload};
 use podsec_policy::namespace_policy::{ENFORCE_LEVEL_LABEL, ENFORCE_VERSION_LABEL};
 use podsec_policy::{evaluate, Level, LevelVersion, Policy, Version};
 
-use crate::inputs::read_inputs;
 use crate::report::{ErrorEntry, ObjectResult, Report, Summary, ViolationEntry};
+use podsec_cluster::files::read_paths;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -46,7 +46,7 @@ struct Pending {
 
 /// Reads, classifies and evaluates everything; never stops at the first bad document.
 pub fn run(args: &Args) -> Report {
-    let (inputs, read_errors) = read_inputs(&args.paths);
+    let (inputs, read_errors) = read_paths(&args.paths);
     let mut errors: Vec<ErrorEntry> = read_errors
         .into_iter()
         .map(|e| ErrorEntry {

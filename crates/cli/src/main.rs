@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
-mod inputs;
 mod report;
+mod serve;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     /// Check manifests against the Pod Security Standards, offline.
     Check(check::Args),
+    /// Serve the admission webhook (AdmissionReview over HTTPS).
+    Serve(Box<serve::Args>),
 }
 
 fn main() -> ExitCode {
@@ -47,5 +49,6 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             report.write(args.output, &mut out, color)?;
             Ok(report.exit_code())
         }
+        Command::Serve(args) => serve::run(*args),
     }
 }

@@ -1,0 +1,12 @@
+//! Cluster state for podsec, behind the admission crate's [`podsec_admission::ClusterView`]:
+//! a directory of manifests ([`DirSource`], the default, reloaded on change) or the live API
+//! ([`LiveCluster`], kube-rs watchers).
+
+mod dir;
+pub mod files;
+mod live;
+mod state;
+
+pub use dir::{DirError, DirSource, LoadReport};
+pub use live::{connect, LiveCluster};
+pub use state::{ClusterState, LoadError};

@@ -1,0 +1,264 @@
+//! The podsec admission webhook server: rustls HTTPS, upstream PSA's HTTP contract, metrics,
+//! health, and live reload of configuration, certificates and directory state.
+
+mod app;
+mod metrics;
+mod tls;
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum_server::Handle;
+use podsec_admission::{Admission, ClusterView, Configuration};
+use podsec_cluster::{DirSource, LiveCluster};
+
+pub use app::{parse_go_duration, router, AppState, MAX_REQUEST_BYTES};
+pub use metrics::Metrics;
+pub use tls::{self_signed, SelfSigned};
+
+/// Where the serving certificate comes from.
+#[derive(Debug, Clone)]
+pub enum TlsOptions {
+    /// PEM files, reloaded when they change.
+    Files { cert: PathBuf, key: PathBuf },
+    /// A CA and serving certificate generated at start, for development.
+    SelfSigned { hosts: Vec<String> },
+}
+
+/// Where cluster state comes from.
+#[derive(Debug, Clone)]
+pub enum StateOptions {
+    /// A directory of Namespace and Pod manifests, reloaded when it changes.
+    Dir(PathBuf),
+    /// The Kubernetes API: this kubeconfig, or the in-cluster service account if `None`.
+    Live { kubeconfig: Option<PathBuf> },
+}
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub bind: SocketAddr,
+    pub tls: TlsOptions,
+    /// A PodSecurityConfiguration (or AdmissionConfiguration) file; none means upstream's
+    /// defaults (privileged, latest; no exemptions).
+    pub config: Option<PathBuf>,
+    pub state: StateOptions,
+    pub admission: podsec_admission::Options,
+    /// How often configuration, certificate and state files are checked for changes.
+    pub reload_interval: Duration,
+    /// Serve `POST /null` (parse and allow) for benchmarks.
+    pub null_endpoint: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot read the configuration file {path}: {message}")]
+    ConfigRead { path: String, message: String },
+    #[error("invalid configuration in {path}: {source}")]
+    Config {
+        path: String,
+        source: podsec_admission::ConfigError,
+    },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    State(#[from] podsec_cluster::DirError),
+    #[error("cannot connect to the Kubernetes API: {0}")]
+    Kube(String),
+    #[error("cannot listen on {addr}: {message}")]
+    Bind { addr: SocketAddr, message: String },
+}
+
+/// Reads and validates a configuration file; `path:` entries of an AdmissionConfiguration are
+/// resolved relative to the file's directory.
+pub fn load_configuration(path: &Path) -> Result<Configuration, ServeError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ServeError::ConfigRead {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let read = |p: &str| std::fs::read_to_string(base.join(p)).map_err(|e| e.to_string());
+    Configuration::parse(&text, &read).map_err(|source| ServeError::Config {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// A started server.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    /// The generated CA, with `--self-signed`: the webhook configuration's `caBundle`.
+    pub ca_pem: Option<String>,
+    pub state: Arc<AppState>,
+    handle: Handle<SocketAddr>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting connections and waits up to `grace` for in-flight requests to finish.
+    pub async fn shutdown(self, grace: Duration) -> std::io::Result<()> {
+        self.handle.graceful_shutdown(Some(grace));
+        let result = match self.server.await {
+            Ok(r) => r,
+            Err(e) => Err(std::io::Error::other(e)),
+        };
+        for task in self.background {
+            task.abort();
+        }
+        result
+    }
+}
+
+fn file_hash(path: &Path) -> Option<u64> {
+    let mut h = DefaultHasher::new();
+    std::fs::read(path).ok()?.hash(&mut h);
+    Some(h.finish())
+}
+
+/// Starts the server: loads configuration, state and certificates, binds, and spawns the
+/// reload tasks. Returns once it is listening.
+pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
+    // One TLS crypto provider for the whole process (kube-rs uses ring too).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let metrics = Arc::new(Metrics::new());
+    let configuration = match &opts.config {
+        Some(path) => load_configuration(path)?,
+        None => Configuration::default(),
+    };
+    let mut background = Vec::new();
+
+    let (view, ready): (Arc<dyn ClusterView>, Arc<dyn Fn() -> bool + Send + Sync>) = match &opts
+        .state
+    {
+        StateOptions::Dir(dir) => {
+            let (source, report) = DirSource::open(dir)?;
+            for e in &report.errors {
+                tracing::warn!(error = %e, "skipped a state document");
+            }
+            tracing::info!(dir = %dir.display(), namespaces = report.namespaces, pods = report.pods, "loaded cluster state");
+            let m = Arc::clone(&metrics);
+            background.push(
+                Arc::clone(&source).watch(opts.reload_interval, move |report| {
+                    m.reloaded("state", report.errors.is_empty());
+                    for e in &report.errors {
+                        tracing::warn!(error = %e, "skipped a state document");
+                    }
+                    tracing::info!(
+                        namespaces = report.namespaces,
+                        pods = report.pods,
+                        "reloaded cluster state"
+                    );
+                }),
+            );
+            (source, Arc::new(|| true))
+        }
+        StateOptions::Live { kubeconfig } => {
+            let client = podsec_cluster::connect(kubeconfig.as_deref())
+                .await
+                .map_err(|e| ServeError::Kube(e.to_string()))?;
+            let (live, driver) = LiveCluster::start(client);
+            background.push(tokio::spawn(driver));
+            let probe = live.clone();
+            (Arc::new(live), Arc::new(move || probe.is_ready()))
+        }
+    };
+
+    let state = Arc::new(AppState {
+        admission: RwLock::new(Arc::new(Admission::new(
+            configuration,
+            opts.admission.clone(),
+        ))),
+        view,
+        metrics: Arc::clone(&metrics),
+        ready,
+    });
+
+    if let Some(path) = opts.config.clone() {
+        let state = Arc::clone(&state);
+        let options = opts.admission.clone();
+        let interval = opts.reload_interval;
+        background.push(tokio::spawn(async move {
+            let mut last = file_hash(&path);
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let now = file_hash(&path);
+                if now.is_none() || now == last {
+                    continue;
+                }
+                last = now;
+                match load_configuration(&path) {
+                    Ok(config) => {
+                        state.replace_admission(Admission::new(config, options.clone()));
+                        state.metrics.reloaded("configuration", true);
+                        tracing::info!(config = %path.display(), "configuration reloaded");
+                    }
+                    Err(e) => {
+                        state.metrics.reloaded("configuration", false);
+                        tracing::error!(error = %e, "new configuration rejected; the previous one stays in force");
+                    }
+                }
+            }
+        }));
+    }
+
+    let (rustls, ca_pem) = match &opts.tls {
+        TlsOptions::Files { cert, key } => {
+            let config = tls::config_from_files(cert, key).await?;
+            background.push(tls::watch_files(
+                config.clone(),
+                cert.clone(),
+                key.clone(),
+                opts.reload_interval,
+                Arc::clone(&metrics),
+            ));
+            (config, None)
+        }
+        TlsOptions::SelfSigned { hosts } => {
+            let generated = tls::self_signed(hosts)?;
+            (
+                tls::config_from_pem(&generated.cert_pem, &generated.key_pem).await?,
+                Some(generated.ca_pem),
+            )
+        }
+    };
+
+    let listener = std::net::TcpListener::bind(opts.bind).map_err(|e| ServeError::Bind {
+        addr: opts.bind,
+        message: e.to_string(),
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| ServeError::Bind {
+            addr: opts.bind,
+            message: e.to_string(),
+        })?;
+    let addr = listener.local_addr().map_err(|e| ServeError::Bind {
+        addr: opts.bind,
+        message: e.to_string(),
+    })?;
+    let handle = Handle::new();
+    let app = router(Arc::clone(&state), opts.null_endpoint);
+    let server = axum_server::from_tcp_rustls(listener, rustls)
+        .map_err(|e| ServeError::Bind {
+            addr: opts.bind,
+            message: e.to_string(),
+        })?
+        .handle(handle.clone())
+        .serve(app.into_make_service());
+    let server = tokio::spawn(server);
+    tracing::info!(%addr, "serving AdmissionReviews over HTTPS");
+    Ok(RunningServer {
+        addr,
+        ca_pem,
+        state,
+        handle,
+        server,
+        background,
+    })
+}

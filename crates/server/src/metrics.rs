@@ -1,0 +1,188 @@
+//! Prometheus metrics: upstream PSA's counters under their names and labels, plus podsec's
+//! request duration and reload counters.
+
+use std::time::Duration;
+
+use podsec_admission::metrics::policy_version_label;
+use podsec_admission::{MetricDecision, Mode, Recorder, RequestLabels};
+use podsec_policy::LevelVersion;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EvaluationLabels {
+    decision: &'static str,
+    policy_level: &'static str,
+    policy_version: String,
+    mode: &'static str,
+    request_operation: &'static str,
+    resource: &'static str,
+    subresource: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabelSet {
+    request_operation: &'static str,
+    resource: &'static str,
+    subresource: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    fatal: &'static str,
+    request_operation: &'static str,
+    resource: &'static str,
+    subresource: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    what: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResponseLabels {
+    code: u16,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    evaluations: Family<EvaluationLabels, Counter>,
+    exemptions: Family<RequestLabelSet, Counter>,
+    errors: Family<ErrorLabels, Counter>,
+    reloads: Family<ReloadLabels, Counter>,
+    responses: Family<ResponseLabels, Counter>,
+    duration: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let evaluations = Family::<EvaluationLabels, Counter>::default();
+        let exemptions = Family::<RequestLabelSet, Counter>::default();
+        let errors = Family::<ErrorLabels, Counter>::default();
+        let reloads = Family::<ReloadLabels, Counter>::default();
+        let responses = Family::<ResponseLabels, Counter>::default();
+        // 50 µs .. ~1.6 s
+        let duration = Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+            0.00005, 2.0, 16,
+        ));
+        // prometheus-client appends `_total` to counter names.
+        registry.register(
+            "pod_security_evaluations",
+            "Number of policy evaluations that occurred, not counting ignored or exempt requests.",
+            evaluations.clone(),
+        );
+        registry.register(
+            "pod_security_exemptions",
+            "Number of exempt requests, not counting ignored or out of scope requests.",
+            exemptions.clone(),
+        );
+        registry.register(
+            "pod_security_errors",
+            "Number of errors preventing normal evaluation. Non-fatal errors may result in the latest restricted profile being used for evaluation.",
+            errors.clone(),
+        );
+        registry.register(
+            "podsec_reloads",
+            "Reloads of configuration, certificate and state, by result.",
+            reloads.clone(),
+        );
+        registry.register(
+            "podsec_http_responses",
+            "HTTP responses of the admission endpoints, by status code.",
+            responses.clone(),
+        );
+        registry.register(
+            "podsec_admission_duration_seconds",
+            "Time to answer an AdmissionReview, from the request body to the response.",
+            duration.clone(),
+        );
+        Metrics {
+            registry,
+            evaluations,
+            exemptions,
+            errors,
+            reloads,
+            responses,
+            duration,
+        }
+    }
+
+    pub fn reloaded(&self, what: &'static str, ok: bool) {
+        self.reloads
+            .get_or_create(&ReloadLabels {
+                what,
+                result: if ok { "success" } else { "failure" },
+            })
+            .inc();
+    }
+
+    pub fn responded(&self, code: u16, elapsed: Option<Duration>) {
+        self.responses.get_or_create(&ResponseLabels { code }).inc();
+        if let Some(e) = elapsed {
+            self.duration.observe(e.as_secs_f64());
+        }
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Recorder for Metrics {
+    fn evaluation(
+        &self,
+        decision: MetricDecision,
+        policy: LevelVersion,
+        mode: Mode,
+        r: RequestLabels<'_>,
+    ) {
+        self.evaluations
+            .get_or_create(&EvaluationLabels {
+                decision: decision.label(),
+                policy_level: policy.level.as_str(),
+                policy_version: policy_version_label(policy),
+                mode: mode.label(),
+                request_operation: r.operation,
+                resource: r.resource,
+                subresource: r.subresource.to_string(),
+            })
+            .inc();
+    }
+
+    fn exemption(&self, r: RequestLabels<'_>) {
+        self.exemptions
+            .get_or_create(&RequestLabelSet {
+                request_operation: r.operation,
+                resource: r.resource,
+                subresource: r.subresource.to_string(),
+            })
+            .inc();
+    }
+
+    fn error(&self, fatal: bool, r: RequestLabels<'_>) {
+        self.errors
+            .get_or_create(&ErrorLabels {
+                fatal: if fatal { "true" } else { "false" },
+                request_operation: r.operation,
+                resource: r.resource,
+                subresource: r.subresource.to_string(),
+            })
+            .inc();
+    }
+}

@@ -1,0 +1,132 @@
+//! Serving certificates: from PEM files (reloaded when they change, including a Secret
+//! volume's `..data` symlink swap) or generated for development (`--self-signed`).
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum_server::tls_rustls::RustlsConfig;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+
+use crate::metrics::Metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot load the serving certificate from {cert} and {key}: {message}")]
+    Load {
+        cert: String,
+        key: String,
+        message: String,
+    },
+    #[error("cannot generate a self-signed certificate: {0}")]
+    Generate(String),
+}
+
+/// A generated CA and a serving certificate it signed.
+pub struct SelfSigned {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// Generates a CA and a serving certificate for `hosts` (DNS names or IP addresses).
+pub fn self_signed(hosts: &[String]) -> Result<SelfSigned, TlsError> {
+    let err = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    let ca_key = KeyPair::generate().map_err(err)?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "podsec webhook CA");
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).map_err(err)?;
+    let key = KeyPair::generate().map_err(err)?;
+    let mut params = CertificateParams::new(hosts.to_vec()).map_err(err)?;
+    params.distinguished_name.push(
+        DnType::CommonName,
+        hosts.first().cloned().unwrap_or_else(|| "podsec".into()),
+    );
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = params.signed_by(&key, &ca).map_err(err)?;
+    Ok(SelfSigned {
+        ca_pem: ca.pem(),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
+/// Builds the rustls configuration from PEM text (TLS 1.2 and 1.3, HTTP/2 and HTTP/1.1).
+pub async fn config_from_pem(cert_pem: &str, key_pem: &str) -> Result<RustlsConfig, TlsError> {
+    RustlsConfig::from_pem(cert_pem.as_bytes().to_vec(), key_pem.as_bytes().to_vec())
+        .await
+        .map_err(|e| TlsError::Load {
+            cert: "(generated)".into(),
+            key: "(generated)".into(),
+            message: e.to_string(),
+        })
+}
+
+/// Builds the rustls configuration from PEM files.
+pub async fn config_from_files(cert: &Path, key: &Path) -> Result<RustlsConfig, TlsError> {
+    RustlsConfig::from_pem_file(cert, key)
+        .await
+        .map_err(|e| TlsError::Load {
+            cert: cert.display().to_string(),
+            key: key.display().to_string(),
+            message: e.to_string(),
+        })
+}
+
+fn content_hash(paths: &[&Path]) -> Option<u64> {
+    let mut h = DefaultHasher::new();
+    for p in paths {
+        std::fs::read(p).ok()?.hash(&mut h);
+    }
+    Some(h.finish())
+}
+
+/// Reloads the certificate when the files' contents change. Established connections keep
+/// their session; new handshakes use the new certificate. A bad new pair is logged and
+/// counted, and the old one stays in use.
+pub fn watch_files(
+    config: RustlsConfig,
+    cert: PathBuf,
+    key: PathBuf,
+    interval: Duration,
+    metrics: Arc<Metrics>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last = content_hash(&[&cert, &key]);
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = content_hash(&[&cert, &key]);
+            if now.is_none() || now == last {
+                continue;
+            }
+            match config.reload_from_pem_file(&cert, &key).await {
+                Ok(()) => {
+                    last = now;
+                    metrics.reloaded("certificate", true);
+                    tracing::info!(cert = %cert.display(), "serving certificate reloaded");
+                }
+                Err(e) => {
+                    // Try again next tick: a Secret update may be half-written.
+                    metrics.reloaded("certificate", false);
+                    tracing::error!(cert = %cert.display(), error = %e, "new serving certificate rejected; keeping the previous one");
+                    last = now;
+                }
+            }
+        }
+    })
+}
