@@ -177,7 +177,7 @@ pub enum ObjectError {
     },
     #[error("{kind} {name}: {path}: {message}")]
     InvalidField {
-        kind: WorkloadKind,
+        kind: &'static str,
         name: String,
         path: String,
         message: String,
@@ -227,16 +227,7 @@ pub fn classify(value: Value) -> Result<Object, ObjectError> {
     let (group, _) = api_version.rsplit_once('/').unwrap_or(("", api_version));
 
     if kind == "Namespace" && api_version == "v1" {
-        let meta = decode_meta(&value, WorkloadKind::Pod).map_err(|e| match e {
-            ObjectError::InvalidField { path, message, .. } => ObjectError::InvalidField {
-                kind: WorkloadKind::Pod,
-                name: String::new(),
-                path,
-                message,
-            },
-            other => other,
-        });
-        let meta = meta?;
+        let meta = decode_meta(&value, "Namespace")?;
         return Ok(Object::Namespace(Namespace {
             name: meta.name,
             labels: meta.labels,
@@ -325,7 +316,7 @@ struct AnyWorkload {
 
 type PathError = serde_path_to_error::Error<serde_json::Error>;
 
-fn invalid(kind: WorkloadKind, name: &str, err: PathError, prefix: &str) -> ObjectError {
+fn invalid(kind: &'static str, name: &str, err: PathError, prefix: &str) -> ObjectError {
     let inner = err.path().to_string();
     let path = match (prefix, inner.as_str()) {
         ("", ".") => "(root)".to_string(),
@@ -341,7 +332,7 @@ fn invalid(kind: WorkloadKind, name: &str, err: PathError, prefix: &str) -> Obje
     }
 }
 
-fn decode_meta(value: &Value, kind: WorkloadKind) -> Result<ObjectMeta, ObjectError> {
+fn decode_meta(value: &Value, kind: &'static str) -> Result<ObjectMeta, ObjectError> {
     let meta: MetaOnly =
         serde_path_to_error::deserialize(value).map_err(|e| invalid(kind, "", e, ""))?;
     Ok(meta.metadata.unwrap_or_default())
@@ -359,7 +350,7 @@ fn decode_workload(kind: WorkloadKind, value: Value) -> Result<Workload, ObjectE
 pub fn decode_workload_json(kind: WorkloadKind, json: &str) -> Result<Workload, ObjectError> {
     let mut de = serde_json::Deserializer::from_str(json);
     let any: AnyWorkload =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| invalid(kind, "", e, ""))?;
+        serde_path_to_error::deserialize(&mut de).map_err(|e| invalid(kind.as_str(), "", e, ""))?;
     let meta = any.metadata.unwrap_or_default();
     let name = if meta.name.is_empty() {
         meta.generate_name.clone()
@@ -369,7 +360,7 @@ pub fn decode_workload_json(kind: WorkloadKind, json: &str) -> Result<Workload, 
     let err = |prefix: &str| {
         let name = name.clone();
         let prefix = prefix.to_string();
-        move |e: PathError| invalid(kind, &name, e, &prefix)
+        move |e: PathError| invalid(kind.as_str(), &name, e, &prefix)
     };
     let spec_json = any.spec.as_deref().map(|r| r.get());
     let (pod_meta, pod_spec) = match kind {
