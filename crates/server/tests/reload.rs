@@ -153,7 +153,7 @@ async fn configuration_and_state_reload_and_bad_configuration_is_refused() {
             c.review("/validate", &plain).await.json()["response"]["allowed"] == false
         }
     };
-    eventually("the restricted default", denied.clone()).await;
+    eventually("the restricted default", denied).await;
 
     // An invalid configuration is refused; the restricted default stays in force.
     std::fs::write(&config, "apiVersion: pod-security.admission.config.k8s.io/v1\nkind: PodSecurityConfiguration\ndefaults: {enforce: strict}\n").unwrap();
