@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod certs;
 mod check;
 mod report;
 mod serve;
@@ -26,6 +27,8 @@ enum Command {
     Check(check::Args),
     /// Serve the admission webhook (AdmissionReview over HTTPS).
     Serve(Box<serve::Args>),
+    /// Generate a CA and a serving certificate for the webhook (ca.crt, tls.crt, tls.key).
+    GenerateCerts(certs::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,5 +53,6 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(report.exit_code())
         }
         Command::Serve(args) => serve::run(*args),
+        Command::GenerateCerts(args) => certs::run(args),
     }
 }

@@ -1,0 +1,128 @@
+//! `podsec serve` as a process: it starts, prints its CA and address, stops on SIGTERM; and
+//! the deploy manifests run it under the restricted level.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // integration tests: a failed expectation is a failed test
+
+mod util;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn serve_starts_and_shuts_down_gracefully_on_sigterm() {
+    let state = tempfile::tempdir().unwrap();
+    std::fs::write(
+        state.path().join("ns.yaml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: default}\n",
+    )
+    .unwrap();
+    let ca_file = state.path().join("ca.pem");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_podsec"))
+        .args([
+            "serve",
+            "--self-signed",
+            "--bind-address",
+            "127.0.0.1",
+            "--secure-port",
+            "0",
+            "--log-format",
+            "json",
+        ])
+        .arg("--state")
+        .arg(state.path())
+        .arg("--ca-bundle-file")
+        .arg(&ca_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut addr = None;
+    let mut printed = String::new();
+    let start = Instant::now();
+    while addr.is_none() && start.elapsed() < Duration::from_secs(20) {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        printed.push_str(&line);
+        addr = line
+            .trim()
+            .strip_prefix("listening on https://")
+            .map(str::to_string);
+    }
+    let addr = addr.unwrap_or_else(|| panic!("no address printed:\n{printed}"));
+    assert!(printed.starts_with("caBundle: "), "{printed}");
+    assert!(printed.contains("-----BEGIN CERTIFICATE-----"));
+    assert!(std::fs::read_to_string(&ca_file)
+        .unwrap()
+        .starts_with("-----BEGIN CERTIFICATE-----"));
+    std::net::TcpStream::connect(&addr).expect("the server listens");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(0), "SIGTERM is a clean shutdown");
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
+        })
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("shutting down"))),
+        "{logs}"
+    );
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "no longer listening"
+    );
+}
+
+#[test]
+fn serve_explains_missing_state_and_certificates() {
+    let run = util::podsec(&["serve", "--self-signed"], b"");
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--state DIR"), "{}", run.stderr);
+    let run = util::podsec(&["serve", "--state", "."], b"");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--tls-cert-file"), "{}", run.stderr);
+}
+
+#[test]
+fn deploy_manifests_run_the_webhook_under_restricted() {
+    let base = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/base");
+    let rendered = util::kubectl(&["kustomize", base], None);
+    let run = util::podsec(&["check", "-o", "json", "-"], rendered.as_bytes());
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let report = run.json();
+    let deployment = &report["results"][0];
+    assert_eq!(
+        (
+            deployment["kind"].as_str(),
+            deployment["namespace"].as_str()
+        ),
+        (Some("Deployment"), Some("podsec"))
+    );
+    assert_eq!(
+        (
+            deployment["level"].as_str(),
+            deployment["allowed"].as_bool()
+        ),
+        (Some("restricted"), Some(true))
+    );
+    assert!(rendered.contains("failurePolicy: Fail") && rendered.contains("failurePolicy: Ignore"));
+}
