@@ -60,7 +60,7 @@ pub struct Admission {
 }
 
 fn request_labels<'a>(req: &'a AdmissionRequest<'_>) -> RequestLabels<'a> {
-    let resource = match (req.resource.group.as_str(), req.resource.resource.as_str()) {
+    let resource = match (&*req.resource.group, &*req.resource.resource) {
         ("", "pods") => "pod",
         ("", "namespaces") => "namespace",
         _ => "controller",
@@ -160,7 +160,7 @@ impl Admission {
         metrics: &dyn Recorder,
         deadline: Option<Instant>,
     ) -> Decision {
-        match (req.resource.group.as_str(), req.resource.resource.as_str()) {
+        match (&*req.resource.group, &*req.resource.resource) {
             ("", "namespaces") => self.validate_namespace(req, view, deadline).await,
             ("", "pods") => self.validate_pod(req, view, metrics).await,
             _ => self.validate_pod_controller(req, view, metrics).await,
@@ -174,7 +174,7 @@ impl Admission {
         metrics: &dyn Recorder,
     ) -> Decision {
         let labels = request_labels(req);
-        if IGNORED_POD_SUBRESOURCES.contains(&req.sub_resource.as_str()) {
+        if IGNORED_POD_SUBRESOURCES.contains(&&*req.sub_resource) {
             return Decision::allow();
         }
         if self.exempt_namespace(&req.namespace) {
@@ -358,14 +358,16 @@ impl Admission {
             );
             metrics.error(false, labels);
         }
+        // Modes at the same level and version share one evaluation.
         let mut cache: Vec<Evaluation> = Vec::with_capacity(3);
-        let mut evaluate_cached = |lv: LevelVersion| -> Evaluation {
-            if let Some(e) = cache.iter().find(|e| e.level_version == lv) {
-                return e.clone();
+        let evaluated = |cache: &mut Vec<Evaluation>, lv: LevelVersion| -> usize {
+            match cache.iter().position(|e| e.level_version == lv) {
+                Some(i) => i,
+                None => {
+                    cache.push(evaluate(lv, meta, spec));
+                    cache.len() - 1
+                }
             }
-            let e = evaluate(lv, meta, spec);
-            cache.push(e.clone());
-            e
         };
         let mut decision = Decision::allow();
         if enforce {
@@ -373,8 +375,8 @@ impl Admission {
                 ENFORCE_POLICY_ANNOTATION.to_string(),
                 policy.enforce.to_string(),
             );
-            let result = evaluate_cached(policy.enforce);
-            match result.deny_message() {
+            let i = evaluated(&mut cache, policy.enforce);
+            match cache[i].deny_message() {
                 Some(message) => {
                     decision = Decision::deny(Status::forbidden(
                         &req.resource.group,
@@ -389,13 +391,15 @@ impl Admission {
                 }
             }
         }
-        if let Some(message) = evaluate_cached(policy.audit).warning_message() {
+        let i = evaluated(&mut cache, policy.audit);
+        if let Some(message) = cache[i].warning_message() {
             annotations.insert(AUDIT_VIOLATIONS_ANNOTATION.to_string(), message);
             metrics.evaluation(MetricDecision::Deny, policy.audit, Mode::Audit, labels);
         }
         // No warnings on a request that is denied anyway.
         if decision.allowed {
-            if let Some(message) = evaluate_cached(policy.warn).warning_message() {
+            let i = evaluated(&mut cache, policy.warn);
+            if let Some(message) = cache[i].warning_message() {
                 decision.warnings.push(message);
                 metrics.evaluation(MetricDecision::Deny, policy.warn, Mode::Warn, labels);
             }
@@ -674,4 +678,16 @@ fn significant_pod_update(new: &PodSpec, old: &PodSpec) -> bool {
             Some(o) => o.image != c.image,
         }
     })
+}
+
+/// Decodes the request's object exactly as [`Admission::validate`] would, and decides nothing:
+/// the work of the benchmark's null endpoint. True when the object decoded.
+pub fn decode_request_object(req: &AdmissionRequest<'_>) -> bool {
+    match (&*req.resource.group, &*req.resource.resource) {
+        ("", "namespaces") => decode_namespace(req.object).is_ok(),
+        (group, resource) => match (workload_kind(group, resource), req.object) {
+            (Some(kind), Some(object)) => decode_workload_json(kind, object.get()).is_ok(),
+            _ => false,
+        },
+    }
 }

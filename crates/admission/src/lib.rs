@@ -10,8 +10,8 @@ pub mod view;
 
 pub use config::{ConfigError, Configuration, Exemptions};
 pub use decide::{
-    Admission, Options, AUDIT_VIOLATIONS_ANNOTATION, ENFORCE_POLICY_ANNOTATION, ERROR_ANNOTATION,
-    EXEMPT_ANNOTATION,
+    decode_request_object, Admission, Options, AUDIT_VIOLATIONS_ANNOTATION,
+    ENFORCE_POLICY_ANNOTATION, ERROR_ANNOTATION, EXEMPT_ANNOTATION,
 };
 pub use metrics::{MetricDecision, Mode, NoMetrics, Recorder, RequestLabels};
 pub use review::{

@@ -1,6 +1,7 @@
 //! AdmissionReview (`admission.k8s.io/v1`, and `v1beta1` answered in kind): the request
 //! podsec reads and the response it writes. Objects stay raw JSON until a decision needs them.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -22,34 +23,37 @@ impl ReviewVersion {
     }
 }
 
+// Strings borrow from the request body unless they contain escapes: a review is answered
+// without copying its envelope.
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct GroupVersionKind {
-    #[serde(default)]
-    pub group: String,
-    #[serde(default)]
-    pub version: String,
-    #[serde(default)]
-    pub kind: String,
+pub struct GroupVersionKind<'a> {
+    #[serde(default, borrow)]
+    pub group: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub version: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub kind: Cow<'a, str>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct GroupVersionResource {
-    #[serde(default)]
-    pub group: String,
-    #[serde(default)]
-    pub version: String,
-    #[serde(default)]
-    pub resource: String,
+pub struct GroupVersionResource<'a> {
+    #[serde(default, borrow)]
+    pub group: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub version: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub resource: Cow<'a, str>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct UserInfo {
-    #[serde(default)]
-    pub username: String,
-    #[serde(default)]
-    pub uid: String,
-    #[serde(default)]
-    pub groups: Vec<String>,
+pub struct UserInfo<'a> {
+    #[serde(default, borrow)]
+    pub username: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub uid: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub groups: Vec<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -77,20 +81,21 @@ impl Operation {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdmissionRequest<'a> {
-    pub uid: String,
-    #[serde(default)]
-    pub kind: GroupVersionKind,
-    #[serde(default)]
-    pub resource: GroupVersionResource,
-    #[serde(default)]
-    pub sub_resource: String,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub namespace: String,
+    #[serde(borrow)]
+    pub uid: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub kind: GroupVersionKind<'a>,
+    #[serde(default, borrow)]
+    pub resource: GroupVersionResource<'a>,
+    #[serde(default, borrow)]
+    pub sub_resource: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub namespace: Cow<'a, str>,
     pub operation: Operation,
-    #[serde(default)]
-    pub user_info: UserInfo,
+    #[serde(default, borrow)]
+    pub user_info: UserInfo<'a>,
     #[serde(default, borrow)]
     pub object: Option<&'a RawValue>,
     #[serde(default, borrow)]
@@ -102,10 +107,10 @@ pub struct AdmissionRequest<'a> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ReviewIn<'a> {
-    #[serde(default)]
-    api_version: String,
-    #[serde(default)]
-    kind: String,
+    #[serde(default, borrow)]
+    api_version: Cow<'a, str>,
+    #[serde(default, borrow)]
+    kind: Cow<'a, str>,
     #[serde(borrow)]
     request: Option<AdmissionRequest<'a>>,
 }
@@ -125,9 +130,11 @@ pub enum ReviewError {
 
 /// Parses an AdmissionReview body.
 pub fn parse_review(body: &[u8]) -> Result<(ReviewVersion, AdmissionRequest<'_>), ReviewError> {
+    // One UTF-8 check for the whole body, instead of one per borrowed value.
+    let text = std::str::from_utf8(body).map_err(|e| ReviewError::Decode(e.to_string()))?;
     let review: ReviewIn =
-        serde_json::from_slice(body).map_err(|e| ReviewError::Decode(e.to_string()))?;
-    let version = match (review.api_version.as_str(), review.kind.as_str()) {
+        serde_json::from_str(text).map_err(|e| ReviewError::Decode(e.to_string()))?;
+    let version = match (&*review.api_version, &*review.kind) {
         ("admission.k8s.io/v1", "AdmissionReview") => ReviewVersion::V1,
         ("admission.k8s.io/v1beta1", "AdmissionReview") => ReviewVersion::V1beta1,
         (api_version, kind) => {

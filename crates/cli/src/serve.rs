@@ -73,6 +73,9 @@ pub struct Args {
     /// Log level: error, warn, info, debug, trace (or targets, e.g. podsec_server=debug).
     #[arg(long, default_value = "info")]
     pub log_level: String,
+    /// Threads answering requests (default: one per CPU).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub worker_threads: Option<u16>,
     /// Serve POST /null (parse and allow) for benchmarks. Never point a webhook at it.
     #[arg(long, hide = true)]
     pub benchmark_null_endpoint: bool,

@@ -300,18 +300,40 @@ struct JobTemplate {
     spec: Option<WithTemplate>,
 }
 
-/// Every pod-bearing kind in one shape: whichever of these fields the kind uses is set.
+/// A Pod.
 #[derive(Deserialize)]
-struct AnyWorkload {
+struct PodObject {
     #[serde(default)]
     metadata: Option<ObjectMeta>,
-    /// Pod: the pod spec. Controllers: `spec.template` (or `spec.jobTemplate`), read by
-    /// [`decode_workload`] per kind from the raw value.
     #[serde(default)]
-    spec: Option<Box<serde_json::value::RawValue>>,
-    /// PodTemplate.
+    spec: Option<PodSpec>,
+}
+
+/// A PodTemplate.
+#[derive(Deserialize)]
+struct PodTemplateObject {
+    #[serde(default)]
+    metadata: Option<ObjectMeta>,
     #[serde(default)]
     template: Option<TemplateSpec>,
+}
+
+/// A controller with `spec.template`.
+#[derive(Deserialize)]
+struct ControllerObject {
+    #[serde(default)]
+    metadata: Option<ObjectMeta>,
+    #[serde(default)]
+    spec: Option<WithTemplate>,
+}
+
+/// A CronJob: `spec.jobTemplate.spec.template`.
+#[derive(Deserialize)]
+struct CronJobObject {
+    #[serde(default)]
+    metadata: Option<ObjectMeta>,
+    #[serde(default)]
+    spec: Option<CronJobSpec>,
 }
 
 type PathError = serde_path_to_error::Error<serde_json::Error>;
@@ -345,62 +367,93 @@ fn decode_workload(kind: WorkloadKind, value: Value) -> Result<Workload, ObjectE
     decode_workload_json(kind, &text)
 }
 
+/// Decodes `json` in one pass; only when that fails is it decoded again, tracking field paths,
+/// to say where the problem is.
+fn decode_typed<T: serde::de::DeserializeOwned>(
+    kind: WorkloadKind,
+    json: &str,
+) -> Result<T, ObjectError> {
+    match serde_json::from_str::<T>(json) {
+        Ok(value) => Ok(value),
+        Err(plain) => {
+            let name = serde_json::from_str::<MetaOnlyJson>(json)
+                .ok()
+                .and_then(|m| m.metadata)
+                .map(|m| {
+                    if m.name.is_empty() {
+                        m.generate_name
+                    } else {
+                        m.name
+                    }
+                })
+                .unwrap_or_default();
+            let mut de = serde_json::Deserializer::from_str(json);
+            match serde_path_to_error::deserialize::<_, T>(&mut de) {
+                Err(e) => Err(invalid(kind.as_str(), &name, e, "")),
+                Ok(_) => Err(ObjectError::InvalidField {
+                    kind: kind.as_str(),
+                    name,
+                    path: "(root)".into(),
+                    message: plain.to_string(),
+                }),
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct MetaOnlyJson {
+    #[serde(default)]
+    metadata: Option<NameOnly>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NameOnly {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    generate_name: String,
+}
+
 /// Decodes a pod-bearing object of a known kind from JSON (an AdmissionReview's `object`, or
 /// a manifest), and applies the API server's verdict-changing defaults.
 pub fn decode_workload_json(kind: WorkloadKind, json: &str) -> Result<Workload, ObjectError> {
-    let mut de = serde_json::Deserializer::from_str(json);
-    let any: AnyWorkload =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| invalid(kind.as_str(), "", e, ""))?;
-    let meta = any.metadata.unwrap_or_default();
+    let (meta, pod_meta, pod_spec) = match kind {
+        WorkloadKind::Pod => {
+            let p: PodObject = decode_typed(kind, json)?;
+            let meta = p.metadata.unwrap_or_default();
+            (meta.clone(), Some(meta), p.spec)
+        }
+        WorkloadKind::PodTemplate => {
+            let p: PodTemplateObject = decode_typed(kind, json)?;
+            let (m, s) = p.template.map(|t| (t.metadata, t.spec)).unwrap_or_default();
+            (p.metadata.unwrap_or_default(), m, s)
+        }
+        WorkloadKind::CronJob => {
+            let c: CronJobObject = decode_typed(kind, json)?;
+            let template = c
+                .spec
+                .and_then(|s| s.job_template)
+                .and_then(|j| j.spec)
+                .and_then(|s| s.template);
+            let (m, s) = template.map(|t| (t.metadata, t.spec)).unwrap_or_default();
+            (c.metadata.unwrap_or_default(), m, s)
+        }
+        _ => {
+            let o: ControllerObject = decode_typed(kind, json)?;
+            let (m, s) = o
+                .spec
+                .and_then(|s| s.template)
+                .map(|t| (t.metadata, t.spec))
+                .unwrap_or_default();
+            (o.metadata.unwrap_or_default(), m, s)
+        }
+    };
     let name = if meta.name.is_empty() {
         meta.generate_name.clone()
     } else {
         meta.name.clone()
-    };
-    let err = |prefix: &str| {
-        let name = name.clone();
-        let prefix = prefix.to_string();
-        move |e: PathError| invalid(kind.as_str(), &name, e, &prefix)
-    };
-    let spec_json = any.spec.as_deref().map(|r| r.get());
-    let (pod_meta, pod_spec) = match kind {
-        WorkloadKind::Pod => {
-            let spec = spec_json
-                .map(|s| {
-                    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(s))
-                })
-                .transpose()
-                .map_err(err("spec"))?;
-            (Some(meta.clone()), spec)
-        }
-        WorkloadKind::PodTemplate => any
-            .template
-            .map(|t| (t.metadata, t.spec))
-            .unwrap_or_default(),
-        WorkloadKind::CronJob => {
-            let spec: Option<CronJobSpec> = spec_json
-                .map(|s| {
-                    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(s))
-                })
-                .transpose()
-                .map_err(err("spec"))?;
-            spec.and_then(|s| s.job_template)
-                .and_then(|j| j.spec)
-                .and_then(|s| s.template)
-                .map(|t| (t.metadata, t.spec))
-                .unwrap_or_default()
-        }
-        _ => {
-            let spec: Option<WithTemplate> = spec_json
-                .map(|s| {
-                    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(s))
-                })
-                .transpose()
-                .map_err(err("spec"))?;
-            spec.and_then(|s| s.template)
-                .map(|t| (t.metadata, t.spec))
-                .unwrap_or_default()
-        }
     };
     let required = |path: String, why: &'static str| ObjectError::Required {
         kind,

@@ -252,17 +252,23 @@ impl Evaluation {
 /// `privileged` runs no checks; versions newer than the newest known one (and `latest`) use
 /// the newest checks, while messages keep the version as given.
 pub fn evaluate(level_version: LevelVersion, meta: &ObjectMeta, spec: &PodSpec) -> Evaluation {
-    let violations = checks_at(level_version)
-        .into_iter()
-        .filter_map(|(id, versioned)| {
-            (versioned.check)(meta, spec).map(|f| Violation {
-                check: id,
-                reason: f.reason,
-                detail: f.detail,
-                fields: f.fields,
-            })
-        })
-        .collect();
+    let mut violations = Vec::new();
+    for_each_check(
+        BASELINE,
+        RESTRICTED,
+        level_version.level,
+        level_version.version.effective_minor(),
+        |id, versioned| {
+            if let Some(f) = (versioned.check)(meta, spec) {
+                violations.push(Violation {
+                    check: id,
+                    reason: f.reason,
+                    detail: f.detail,
+                    fields: f.fields,
+                });
+            }
+        },
+    );
     Evaluation {
         level_version,
         violations,
@@ -271,49 +277,42 @@ pub fn evaluate(level_version: LevelVersion, meta: &ObjectMeta, spec: &PodSpec) 
 
 /// The IDs of the checks that run at a level and version, in evaluation order.
 pub fn check_ids(level_version: LevelVersion) -> Vec<CheckId> {
-    checks_at(level_version)
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect()
-}
-
-fn checks_at(level_version: LevelVersion) -> Vec<(CheckId, &'static VersionedCheck)> {
-    select(
+    let mut ids = Vec::new();
+    for_each_check(
         BASELINE,
         RESTRICTED,
         level_version.level,
         level_version.version.effective_minor(),
-    )
+        |id, _| ids.push(id),
+    );
+    ids
 }
 
-/// Upstream `populate` + `EvaluatePod` for one level and minor: at that minor, each check's
-/// newest version; restricted adds its checks after the baseline ones it does not override
-/// at that minor.
-fn select(
+/// Upstream `populate` + `EvaluatePod` for one level and minor, without allocating: at that
+/// minor, each check's newest version; restricted runs the baseline checks it does not
+/// override at that minor, then its own.
+fn for_each_check(
     baseline: &'static [Check],
     restricted: &'static [Check],
     level: Level,
     minor: u32,
-) -> Vec<(CheckId, &'static VersionedCheck)> {
+    mut visit: impl FnMut(CheckId, &'static VersionedCheck),
+) {
     let active = |checks: &'static [Check]| {
         checks
             .iter()
             .filter_map(move |c| c.at(minor).map(|v| (c.id, v)))
     };
     match level {
-        Level::Privileged => Vec::new(),
-        Level::Baseline => active(baseline).collect(),
+        Level::Privileged => {}
+        Level::Baseline => active(baseline).for_each(|(id, v)| visit(id, v)),
         Level::Restricted => {
-            let active_restricted: Vec<_> = active(restricted).collect();
-            let overridden = |id: &CheckId| {
-                active_restricted
-                    .iter()
-                    .any(|(_, v)| v.overrides.contains(id))
-            };
+            let overridden =
+                |id: CheckId| active(restricted).any(|(_, v)| v.overrides.contains(&id));
             active(baseline)
-                .filter(|(id, _)| !overridden(id))
-                .chain(active_restricted.iter().copied())
-                .collect()
+                .filter(|(id, _)| !overridden(*id))
+                .for_each(|(id, v)| visit(id, v));
+            active(restricted).for_each(|(id, v)| visit(id, v));
         }
     }
 }
@@ -563,7 +562,11 @@ mod tests {
         expected: &[&str],
     ) {
         let minor = Version::parse(version).unwrap().effective_minor();
-        let got: Vec<String> = select(baseline, restricted, level, minor)
+        let mut selected = Vec::new();
+        for_each_check(baseline, restricted, level, minor, |id, v| {
+            selected.push((id, v))
+        });
+        let got: Vec<String> = selected
             .into_iter()
             .map(|(id, v)| {
                 let name = match id {
