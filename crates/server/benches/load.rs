@@ -143,7 +143,11 @@ fn connector(ca_pem: &str, h2: bool) -> Result<TlsConnector, Error> {
     let mut config = tokio_rustls::rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![if h2 { b"h2".to_vec() } else { b"http/1.1".to_vec() }];
+    config.alpn_protocols = vec![if h2 {
+        b"h2".to_vec()
+    } else {
+        b"http/1.1".to_vec()
+    }];
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
