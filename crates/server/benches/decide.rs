@@ -85,7 +85,7 @@ fn relabel(runtime: &tokio::runtime::Runtime) {
             r#","ownerReferences":[{{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"rs-{0}","uid":"uid-{0}","controller":true}}]"#,
             i % 1000
         );
-        let hardened = if i % 3 == 0 {
+        let hardened = if i.is_multiple_of(3) {
             r#","securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]}}"#
         } else {
             ""
