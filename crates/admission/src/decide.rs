@@ -50,6 +50,20 @@ pub struct Options {
     /// Check at most this many existing pods when a namespace's enforce level tightens
     /// (upstream: 3000). `None`: all of them, within half the request's remaining time.
     pub namespace_pod_limit: Option<usize>,
+    /// Which policies decide: Pod Security Standards, PodSecurityPolicy, or both.
+    pub engines: Engines,
+}
+
+/// The policy engines a server runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Engines {
+    /// Pod Security Standards (namespace labels), as upstream PSA.
+    #[default]
+    Pss,
+    /// PodSecurityPolicy objects selected by RBAC, as the removed plugin.
+    Psp,
+    /// Both: a request must pass each.
+    Both,
 }
 
 /// Turns AdmissionReview requests into decisions.
@@ -160,10 +174,17 @@ impl Admission {
         metrics: &dyn Recorder,
         deadline: Option<Instant>,
     ) -> Decision {
-        match (&*req.resource.group, &*req.resource.resource) {
-            ("", "namespaces") => self.validate_namespace(req, view, deadline).await,
-            ("", "pods") => self.validate_pod(req, view, metrics).await,
-            _ => self.validate_pod_controller(req, view, metrics).await,
+        let pss = match self.options.engines {
+            Engines::Psp => Decision::allow(),
+            _ => match (&*req.resource.group, &*req.resource.resource) {
+                ("", "namespaces") => self.validate_namespace(req, view, deadline).await,
+                ("", "pods") => self.validate_pod(req, view, metrics).await,
+                _ => self.validate_pod_controller(req, view, metrics).await,
+            },
+        };
+        match self.options.engines {
+            Engines::Pss => pss,
+            _ => crate::psp_webhook::combine(pss, self.validate_psp(req, view)),
         }
     }
 

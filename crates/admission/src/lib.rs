@@ -5,12 +5,15 @@
 pub mod config;
 mod decide;
 pub mod metrics;
+pub mod psp;
+mod psp_webhook;
+pub mod rbac;
 pub mod review;
 pub mod view;
 
 pub use config::{ConfigError, Configuration, Exemptions};
 pub use decide::{
-    decode_request_object, Admission, Options, AUDIT_VIOLATIONS_ANNOTATION,
+    decode_request_object, Admission, Engines, Options, AUDIT_VIOLATIONS_ANNOTATION,
     ENFORCE_POLICY_ANNOTATION, ERROR_ANNOTATION, EXEMPT_ANNOTATION,
 };
 pub use metrics::{MetricDecision, Mode, NoMetrics, Recorder, RequestLabels};

@@ -42,4 +42,12 @@ pub trait ClusterView: Send + Sync {
         &'a self,
         namespace: &'a str,
     ) -> BoxFuture<'a, Result<Arc<Vec<ExistingPod>>, ViewError>>;
+
+    /// PodSecurityPolicies and the RBAC objects that grant their `use`. Sources without them
+    /// say so.
+    fn psp_state(&self) -> Result<Arc<crate::psp::PspState>, ViewError> {
+        Err(ViewError(
+            "this cluster state source holds no PodSecurityPolicies or RBAC objects; give them as a directory (--state DIR)".into(),
+        ))
+    }
 }

@@ -1248,6 +1248,7 @@ async fn enforce_templates_denies_controllers_whose_template_violates_enforce() 
         Options {
             enforce_templates: true,
             namespace_pod_limit: None,
+            ..Options::default()
         },
     );
     let cluster = seed_cluster();
@@ -1663,6 +1664,7 @@ async fn namespace_pod_limit_bounds_the_dry_run_after_prioritizing() {
         Options {
             enforce_templates: false,
             namespace_pod_limit: Some(4),
+            ..Options::default()
         },
     );
     let cluster = (1..=5).fold(FixedCluster::default(), |c, i| {
@@ -1689,6 +1691,7 @@ async fn namespace_pod_limit_bounds_the_dry_run_after_prioritizing() {
     let admission = exempting(Options {
         enforce_templates: false,
         namespace_pod_limit: Some(2),
+        ..Options::default()
     });
     let mut kata = privileged_pod("kata-1");
     kata["spec"]["runtimeClassName"] = json!("kata");

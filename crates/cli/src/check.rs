@@ -26,6 +26,17 @@ pub struct Args {
     /// Output format.
     #[arg(short = 'o', long, default_value = "table", value_enum)]
     pub output: crate::report::OutputFormat,
+    /// Check against the PodSecurityPolicies (and RBAC objects granting their use) in these
+    /// files or directories instead of the Pod Security Standards. Authorization is by the
+    /// pod's service account and, with --as, the user.
+    #[arg(long, value_name = "PATH")]
+    pub psp: Vec<String>,
+    /// With --psp: the user creating the pods.
+    #[arg(long = "as", value_name = "USER", requires = "psp")]
+    pub user: Option<String>,
+    /// With --psp and --as: extra groups of the user.
+    #[arg(long = "as-group", value_name = "GROUP", requires = "user")]
+    pub groups: Vec<String>,
 }
 
 fn parse_level(s: &str) -> Result<Level, String> {
@@ -129,6 +140,35 @@ pub fn run(args: &Args) -> Report {
         namespace_policy.insert(name, policy.enforce);
     }
 
+    let psp_state = if args.psp.is_empty() {
+        None
+    } else {
+        match crate::psp::load_state(&args.psp) {
+            Ok(state) => Some(state.psp_state()),
+            Err(e) => {
+                errors.push(ErrorEntry {
+                    file: args.psp.join(","),
+                    line: None,
+                    message: e.to_string(),
+                });
+                None
+            }
+        }
+    };
+    if let Some(psp) = psp_state {
+        let user = args
+            .user
+            .as_deref()
+            .map(|u| {
+                podsec_admission::rbac::UserIdentity::with_default_groups(u, args.groups.clone())
+            })
+            .unwrap_or_default();
+        let results: Vec<ObjectResult> = pending
+            .into_iter()
+            .map(|p| evaluate_psp(p, &psp, &user))
+            .collect();
+        return finish(results, errors, skipped);
+    }
     let results: Vec<ObjectResult> = pending
         .into_iter()
         .map(|p| {
@@ -141,6 +181,10 @@ pub fn run(args: &Args) -> Report {
         })
         .collect();
 
+    finish(results, errors, skipped)
+}
+
+fn finish(results: Vec<ObjectResult>, errors: Vec<ErrorEntry>, skipped: usize) -> Report {
     let allowed = results.iter().filter(|r| r.allowed).count();
     let summary = Summary {
         objects: results.len(),
@@ -185,6 +229,85 @@ fn evaluate_object(p: Pending, lv: LevelVersion) -> ObjectResult {
         name,
         level: lv.level.as_str().to_string(),
         version: lv.version.to_string(),
+        allowed: violations.is_empty(),
+        message,
+        violations,
+    }
+}
+
+/// PodSecurityPolicy admission of one object's pod: level `psp`, version the admitting policy.
+fn evaluate_psp(
+    mut p: Pending,
+    psp: &podsec_admission::psp::PspState,
+    user: &podsec_admission::rbac::UserIdentity,
+) -> ObjectResult {
+    use podsec_admission::psp::{decide, Phase};
+    let w = &mut p.workload;
+    // The ServiceAccount admission plugin runs first and names `default` when none is set.
+    if w.pod_spec
+        .service_account_name
+        .as_deref()
+        .is_none_or(str::is_empty)
+    {
+        w.pod_spec.service_account_name = Some("default".into());
+    }
+    let namespace = if w.meta.namespace.is_empty() {
+        "default"
+    } else {
+        w.meta.namespace.as_str()
+    };
+    let outcome = decide(psp, &w.pod_meta, &w.pod_spec, namespace, user, Phase::Admit);
+    let name = if w.meta.name.is_empty() {
+        w.meta.generate_name.clone()
+    } else {
+        w.meta.name.clone()
+    };
+    let violations: Vec<ViolationEntry> = if outcome.admitted.is_some() {
+        Vec::new()
+    } else {
+        let mut list = Vec::new();
+        for c in outcome.candidates.iter().filter(|c| matches!(c.authorization, Some(ref a) if *a != podsec_admission::psp::Authorization::Denied)) {
+            for e in &c.errors {
+                list.push(ViolationEntry {
+                    check: c.policy.clone(),
+                    reason: "PodSecurityPolicy".into(),
+                    detail: e.to_string(),
+                    fields: vec![w.object_path(&e.path)],
+                    hint: format!("change the pod so that policy {} admits it, or grant `use` of a policy that does", c.policy),
+                });
+            }
+        }
+        if list.is_empty() {
+            list.push(ViolationEntry {
+                check: "PodSecurityPolicy".into(),
+                reason: "PodSecurityPolicy".into(),
+                detail: outcome.rejection(Phase::Admit),
+                fields: vec![],
+                hint: "grant the pod's service account (or the user) `use` of a policy that admits the pod".into(),
+            });
+        }
+        list
+    };
+    let message = outcome.admitted.is_none().then(|| {
+        format!(
+            "pods {} is forbidden: {}",
+            podsec_policy::go_quote(&name),
+            outcome.rejection(Phase::Admit)
+        )
+    });
+    ObjectResult {
+        file: p.file,
+        line: p.line,
+        api_version: p.api_version,
+        kind: w.kind.as_str().to_string(),
+        namespace: (!w.meta.namespace.is_empty()).then(|| w.meta.namespace.clone()),
+        name,
+        level: "psp".into(),
+        version: outcome
+            .admitted
+            .as_ref()
+            .map(|(policy, _, _)| policy.clone())
+            .unwrap_or_default(),
         allowed: violations.is_empty(),
         message,
         violations,

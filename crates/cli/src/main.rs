@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod certs;
 mod check;
+mod psp;
 mod report;
 mod serve;
 
@@ -29,6 +30,13 @@ enum Command {
     Serve(Box<serve::Args>),
     /// Generate a CA and a serving certificate for the webhook (ca.crt, tls.crt, tls.key).
     GenerateCerts(certs::Args),
+    /// PodSecurityPolicy objects.
+    #[command(subcommand)]
+    Psp(psp::PspCommand),
+    /// Whether a user or service account may use a PodSecurityPolicy, and through which binding.
+    CanI(psp::CanIArgs),
+    /// How PodSecurityPolicy admission decides a pod: candidates, RBAC, defaults, errors.
+    Explain(psp::ExplainArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,5 +62,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Serve(args) => serve::run(*args),
         Command::GenerateCerts(args) => certs::run(args),
+        Command::Psp(command) => psp::run_psp(command),
+        Command::CanI(args) => psp::run_can_i(args),
+        Command::Explain(args) => psp::run_explain(args),
     }
 }

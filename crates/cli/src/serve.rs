@@ -13,8 +13,22 @@ pub enum LogFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServeMode {
+    /// Pod Security Standards from namespace labels (upstream Pod Security Admission).
+    Pss,
+    /// PodSecurityPolicies selected by RBAC (the removed plugin); needs --state with the
+    /// policies and RBAC objects. POST /mutate applies their defaults.
+    Psp,
+    /// Both: a pod must pass each.
+    Both,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Which policies decide.
+    #[arg(long, value_enum, default_value = "pss")]
+    pub mode: ServeMode,
     /// The IP address to listen on.
     #[arg(long, default_value = "0.0.0.0")]
     pub bind_address: IpAddr,
@@ -144,6 +158,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         admission: podsec_admission::Options {
             enforce_templates: args.enforce_templates,
             namespace_pod_limit: args.namespace_max_pods,
+            engines: match args.mode {
+                ServeMode::Pss => podsec_admission::Engines::Pss,
+                ServeMode::Psp => podsec_admission::Engines::Psp,
+                ServeMode::Both => podsec_admission::Engines::Both,
+            },
         },
         reload_interval: args.reload_interval,
         null_endpoint: args.benchmark_null_endpoint,

@@ -160,4 +160,8 @@ impl ClusterView for DirSource {
         let pods = self.snapshot().pods_in(namespace);
         Box::pin(std::future::ready(Ok(pods)))
     }
+
+    fn psp_state(&self) -> Result<Arc<podsec_admission::psp::PspState>, ViewError> {
+        Ok(self.snapshot().psp_state())
+    }
 }

@@ -4,16 +4,54 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use podsec_admission::psp::PspState;
+use podsec_admission::rbac::{Binding, Rbac, Role};
 use podsec_admission::{BoxFuture, ClusterView, ExistingPod, NamespaceMeta, ViewError};
 use podsec_manifest::{classify, decode, Format, Limits, Object, WorkloadKind};
+use podsec_policy::psp::PodSecurityPolicy;
+use serde_json::Value;
 
 use crate::files::ManifestFile;
 
-/// Namespaces and pods, indexed for admission lookups.
-#[derive(Debug, Default, Clone)]
+/// Namespaces, pods, PodSecurityPolicies and RBAC objects, indexed for admission lookups.
+#[derive(Default, Clone)]
 pub struct ClusterState {
     namespaces: HashMap<String, NamespaceMeta>,
     pods: HashMap<String, Arc<Vec<ExistingPod>>>,
+    pub psps: Vec<PodSecurityPolicy>,
+    pub roles: Vec<Role>,
+    pub cluster_roles: Vec<Role>,
+    pub role_bindings: Vec<Binding>,
+    pub cluster_role_bindings: Vec<Binding>,
+    psp_state: Arc<PspState>,
+}
+
+/// The kinds read besides Namespaces and Pods, by apiVersion and kind.
+enum Extra {
+    Psp,
+    Role,
+    ClusterRole,
+    RoleBinding,
+    ClusterRoleBinding,
+}
+
+fn extra_kind(value: &Value) -> Option<Extra> {
+    let api_version = value.get("apiVersion")?.as_str()?;
+    let kind = value.get("kind")?.as_str()?;
+    let rbac = matches!(
+        api_version,
+        "rbac.authorization.k8s.io/v1" | "rbac.authorization.k8s.io/v1beta1"
+    );
+    Some(match kind {
+        "PodSecurityPolicy" if matches!(api_version, "policy/v1beta1" | "extensions/v1beta1") => {
+            Extra::Psp
+        }
+        "Role" if rbac => Extra::Role,
+        "ClusterRole" if rbac => Extra::ClusterRole,
+        "RoleBinding" if rbac => Extra::RoleBinding,
+        "ClusterRoleBinding" if rbac => Extra::ClusterRoleBinding,
+        _ => return None,
+    })
 }
 
 /// A document of the state that could not be used.
@@ -56,6 +94,16 @@ impl ClusterState {
                         continue;
                     }
                 };
+                if let Some(extra) = extra_kind(&located.value) {
+                    if let Err(e) = state.add_extra(extra, located.value) {
+                        errors.push(LoadError {
+                            file: file.name.clone(),
+                            line: Some(located.line),
+                            message: e,
+                        });
+                    }
+                    continue;
+                }
                 match classify(located.value) {
                     Ok(Object::Namespace(ns)) => state.add_namespace(NamespaceMeta {
                         name: ns.name,
@@ -80,7 +128,64 @@ impl ClusterState {
                 }
             }
         }
+        state.build_psp_state();
+        for p in &state.psp_state.rbac_problems {
+            errors.push(LoadError {
+                file: p.binding.clone(),
+                line: None,
+                message: p.message.clone(),
+            });
+        }
+        for p in &state.psp_state.skipped {
+            errors.push(LoadError {
+                file: format!("PodSecurityPolicy/{}", p.name),
+                line: None,
+                message: format!("unusable, skipped as the plugin did: {}", p.message),
+            });
+        }
         (state, errors)
+    }
+
+    fn add_extra(&mut self, kind: Extra, value: Value) -> Result<(), String> {
+        let name = value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let decode_err = |what: &str, e: serde_json::Error| format!("{what} {name}: {e}");
+        match kind {
+            Extra::Psp => self.psps.push(
+                serde_json::from_value(value).map_err(|e| decode_err("PodSecurityPolicy", e))?,
+            ),
+            Extra::Role => self
+                .roles
+                .push(serde_json::from_value(value).map_err(|e| decode_err("Role", e))?),
+            Extra::ClusterRole => self
+                .cluster_roles
+                .push(serde_json::from_value(value).map_err(|e| decode_err("ClusterRole", e))?),
+            Extra::RoleBinding => self
+                .role_bindings
+                .push(serde_json::from_value(value).map_err(|e| decode_err("RoleBinding", e))?),
+            Extra::ClusterRoleBinding => self.cluster_role_bindings.push(
+                serde_json::from_value(value).map_err(|e| decode_err("ClusterRoleBinding", e))?,
+            ),
+        }
+        Ok(())
+    }
+
+    /// Compiles the PodSecurityPolicies and RBAC objects (call after adding them).
+    pub fn build_psp_state(&mut self) {
+        let (rbac, problems) = Rbac::build(
+            &self.roles,
+            &self.cluster_roles,
+            &self.role_bindings,
+            &self.cluster_role_bindings,
+        );
+        self.psp_state = Arc::new(PspState::new(&self.psps, rbac, problems));
+    }
+
+    pub fn psp_state(&self) -> Arc<PspState> {
+        Arc::clone(&self.psp_state)
     }
 
     pub fn add_namespace(&mut self, namespace: NamespaceMeta) {
@@ -129,5 +234,9 @@ impl ClusterView for ClusterState {
     ) -> BoxFuture<'a, Result<Arc<Vec<ExistingPod>>, ViewError>> {
         let pods = self.pods_in(namespace);
         Box::pin(std::future::ready(Ok(pods)))
+    }
+
+    fn psp_state(&self) -> Result<Arc<PspState>, ViewError> {
+        Ok(ClusterState::psp_state(self))
     }
 }

@@ -12,6 +12,7 @@ pub mod defaults;
 mod level;
 pub mod namespace_policy;
 pub mod pod;
+pub mod psp;
 pub mod pss;
 mod text;
 

@@ -48,6 +48,7 @@ pub fn router(state: Arc<AppState>, null_endpoint: bool) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics));
+    router = router.route("/mutate", axum::routing::post(mutate));
     if null_endpoint {
         router = router.route("/null", axum::routing::post(null_review));
     }
@@ -178,6 +179,15 @@ fn json_response(body: Vec<u8>) -> Response {
 }
 
 async fn validate(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    review(state, request, false).await
+}
+
+/// `POST /mutate`: the PodSecurityPolicy defaults as a JSON patch (the mutating webhook).
+async fn mutate(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    review(state, request, true).await
+}
+
+async fn review(state: Arc<AppState>, request: Request, mutating: bool) -> Response {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
     let deadline = timeout_from(&parts.uri).map(|t| started + t);
@@ -194,12 +204,20 @@ async fn validate(State(state): State<Arc<AppState>>, request: Request) -> Respo
             }
             Ok((version, request)) => {
                 let admission = state.admission();
-                let work = admission.validate(
-                    &request,
-                    state.view.as_ref(),
-                    state.metrics.as_ref(),
-                    deadline,
-                );
+                let work = async {
+                    if mutating {
+                        admission.mutate(&request, state.view.as_ref())
+                    } else {
+                        admission
+                            .validate(
+                                &request,
+                                state.view.as_ref(),
+                                state.metrics.as_ref(),
+                                deadline,
+                            )
+                            .await
+                    }
+                };
                 let decision = match deadline {
                     Some(d) => match tokio::time::timeout_at(d.into(), work).await {
                         Ok(decision) => decision,

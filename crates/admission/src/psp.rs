@@ -1,0 +1,305 @@
+//! PodSecurityPolicy admission, as the removed in-tree plugin decided: candidate policies in
+//! its order, each policy's defaults and validation, RBAC `use` authorization for the pod's
+//! service account and the requesting user, the aggregated Forbidden error, and (for the
+//! mutating webhook) a minimal JSON patch.
+
+use std::sync::Arc;
+
+use podsec_policy::psp::{error_list, FieldError, PodSecurityPolicy, Provider, ProviderError};
+use podsec_policy::{ObjectMeta, PodSpec};
+use serde_json::Value;
+
+use crate::rbac::{Grant, Rbac, RbacProblem, ResourceAttributes, UserIdentity};
+
+/// The annotation naming the policy that admitted a pod.
+pub const PSP_ANNOTATION: &str = "kubernetes.io/psp";
+/// Audit annotation keys (the plugin's `podsecuritypolicy.policy.k8s.io/…`).
+pub const ADMIT_POLICY_ANNOTATION: &str = "podsecuritypolicy.policy.k8s.io/admit-policy";
+pub const VALIDATE_POLICY_ANNOTATION: &str = "podsecuritypolicy.policy.k8s.io/validate-policy";
+
+/// The policies and RBAC objects PSP admission reads.
+#[derive(Default)]
+pub struct PspState {
+    /// Usable policies, sorted by name.
+    pub providers: Vec<Provider>,
+    /// Policies whose strategies could not be built (the plugin skipped them silently).
+    pub skipped: Vec<ProviderError>,
+    pub rbac: Rbac,
+    pub rbac_problems: Vec<RbacProblem>,
+}
+
+impl PspState {
+    pub fn new(
+        psps: &[PodSecurityPolicy],
+        rbac: Rbac,
+        rbac_problems: Vec<RbacProblem>,
+    ) -> PspState {
+        let mut providers = Vec::new();
+        let mut skipped = Vec::new();
+        for psp in psps {
+            match Provider::new(psp) {
+                Ok(p) => providers.push(p),
+                Err(e) => skipped.push(e),
+            }
+        }
+        providers.sort_by(|a, b| a.name().cmp(b.name()));
+        PspState {
+            providers,
+            skipped,
+            rbac,
+            rbac_problems,
+        }
+    }
+
+    pub fn shared(self) -> Arc<PspState> {
+        Arc::new(self)
+    }
+}
+
+/// Whether policies may change the pod: the mutating phase (CREATE) may, validation may not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Admit,
+    Validate,
+}
+
+/// Which identity a policy was authorized for, and through which binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authorization {
+    ServiceAccount(Grant),
+    User(Grant),
+    Denied,
+}
+
+/// What happened with one candidate policy (for `podsec explain`).
+#[derive(Debug, Clone)]
+pub struct CandidateTrace {
+    pub policy: String,
+    pub errors: Vec<FieldError>,
+    /// The pod as this policy defaulted it differs from the input.
+    pub mutated: bool,
+    /// `None` when authorization was not consulted (the policy failed or could not be used).
+    pub authorization: Option<Authorization>,
+}
+
+/// The outcome of PSP admission for one pod.
+#[derive(Debug, Clone)]
+pub struct PspOutcome {
+    /// The admitting policy and the pod as it defaulted it.
+    pub admitted: Option<(String, ObjectMeta, PodSpec)>,
+    /// The errors of the policies the user or service account may use, ordered by policy name.
+    pub errors: Vec<FieldError>,
+    pub candidates: Vec<CandidateTrace>,
+    /// Set when no policy could be used at all.
+    pub no_providers: bool,
+}
+
+impl PspOutcome {
+    /// The plugin's message: `PodSecurityPolicy: unable to admit pod: [...]` (or `validate`).
+    pub fn rejection(&self, phase: Phase) -> String {
+        if self.no_providers {
+            return "PodSecurityPolicy: no providers available to validate pod request".into();
+        }
+        let verb = if phase == Phase::Admit {
+            "admit"
+        } else {
+            "validate"
+        };
+        format!(
+            "PodSecurityPolicy: unable to {verb} pod: {}",
+            error_list(&self.errors)
+        )
+    }
+}
+
+fn authorized(
+    rbac: &Rbac,
+    identity: Option<&UserIdentity>,
+    policy: &str,
+    namespace: &str,
+) -> Option<Grant> {
+    let identity = identity?;
+    ["policy", "extensions"].iter().find_map(|group| {
+        rbac.allows(
+            identity,
+            &ResourceAttributes {
+                verb: "use",
+                api_group: group,
+                resource: "podsecuritypolicies",
+                name: policy,
+                namespace,
+            },
+        )
+    })
+}
+
+/// The pod's service account as the plugin saw it: `system:serviceaccount:<ns>:<sa>` with the
+/// groups `system:serviceaccounts` and `system:serviceaccounts:<ns>` only.
+pub fn pod_service_account(namespace: &str, spec: &PodSpec) -> Option<UserIdentity> {
+    let sa = spec
+        .service_account_name
+        .as_deref()
+        .filter(|s| !s.is_empty())?;
+    Some(UserIdentity {
+        name: format!("system:serviceaccount:{namespace}:{sa}"),
+        groups: vec![
+            "system:serviceaccounts".into(),
+            format!("system:serviceaccounts:{namespace}"),
+        ],
+    })
+}
+
+/// `computeSecurityContext`: picks the policy for a pod.
+pub fn decide(
+    state: &PspState,
+    meta: &ObjectMeta,
+    spec: &PodSpec,
+    namespace: &str,
+    user: &UserIdentity,
+    phase: Phase,
+) -> PspOutcome {
+    let mut outcome = PspOutcome {
+        admitted: None,
+        errors: Vec::new(),
+        candidates: Vec::new(),
+        no_providers: state.providers.is_empty(),
+    };
+    if outcome.no_providers {
+        return outcome;
+    }
+    let sa = pod_service_account(namespace, spec);
+    let authorize = |policy: &str| -> Authorization {
+        if let Some(g) = authorized(&state.rbac, sa.as_ref(), policy, namespace) {
+            Authorization::ServiceAccount(g)
+        } else if let Some(g) = authorized(&state.rbac, Some(user), policy, namespace) {
+            Authorization::User(g)
+        } else {
+            Authorization::Denied
+        }
+    };
+    // In validation, the policy named by the pod's annotation is tried first.
+    let mut order: Vec<&Provider> = state.providers.iter().collect();
+    if phase == Phase::Validate {
+        if let Some(hint) = meta.annotations.get(PSP_ANNOTATION) {
+            order.sort_by_key(|p| p.name() != hint);
+        }
+    }
+    let mut first_mutated: Option<(String, ObjectMeta, PodSpec)> = None;
+    let mut failed: Vec<(&str, Vec<FieldError>)> = Vec::new();
+    for provider in order {
+        let (mut m, mut s) = (meta.clone(), spec.clone());
+        provider.mutate(&mut m, &mut s);
+        let errors = provider.validate(&m, &s);
+        let mutated = m != *meta || s != *spec;
+        let mut trace = CandidateTrace {
+            policy: provider.name().to_string(),
+            errors: errors.clone(),
+            mutated,
+            authorization: None,
+        };
+        if !errors.is_empty() {
+            failed.push((provider.name(), errors));
+            outcome.candidates.push(trace);
+            continue;
+        }
+        if mutated && phase == Phase::Validate {
+            outcome.candidates.push(trace);
+            continue;
+        }
+        let auth = authorize(provider.name());
+        let ok = auth != Authorization::Denied;
+        trace.authorization = Some(auth);
+        outcome.candidates.push(trace);
+        if !ok {
+            continue;
+        }
+        if !mutated {
+            outcome.admitted = Some((provider.name().to_string(), m, s));
+            return outcome;
+        }
+        if first_mutated.is_none() {
+            first_mutated = Some((provider.name().to_string(), m, s));
+        }
+    }
+    if first_mutated.is_some() {
+        outcome.admitted = first_mutated;
+        return outcome;
+    }
+    // Only the errors of policies the pod's service account or the user may use are shown,
+    // ordered by policy name (the plugin's order was a Go map's: random).
+    failed.sort_by(|a, b| a.0.cmp(b.0));
+    for (policy, errors) in failed {
+        let auth = authorize(policy);
+        if let Some(trace) = outcome.candidates.iter_mut().find(|t| t.policy == policy) {
+            trace.authorization = Some(auth.clone());
+        }
+        if auth != Authorization::Denied {
+            outcome.errors.extend(errors);
+        }
+    }
+    outcome
+}
+
+/// Serializes the parts of a pod that policies change, as JSON for diffing.
+fn pod_json(meta: &ObjectMeta, spec: &PodSpec) -> Value {
+    let annotations = serde_json::to_value(&meta.annotations).unwrap_or(Value::Null);
+    let spec = serde_json::to_value(spec).unwrap_or(Value::Null);
+    let mut pod = serde_json::Map::new();
+    if !meta.annotations.is_empty() {
+        pod.insert(
+            "metadata".into(),
+            serde_json::json!({ "annotations": annotations }),
+        );
+    } else {
+        pod.insert("metadata".into(), serde_json::json!({}));
+    }
+    pod.insert("spec".into(), spec);
+    Value::Object(pod)
+}
+
+fn escape(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+fn diff(path: &str, before: &Value, after: &Value, ops: &mut Vec<Value>) {
+    match (before, after) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, vb) in b {
+                let p = format!("{path}/{}", escape(k));
+                match a.get(k) {
+                    None => ops.push(serde_json::json!({"op": "add", "path": p, "value": vb})),
+                    Some(va) => diff(&p, va, vb, ops),
+                }
+            }
+            for k in a.keys() {
+                if !b.contains_key(k) {
+                    ops.push(serde_json::json!({"op": "remove", "path": format!("{path}/{}", escape(k))}));
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b))
+            if a.len() == b.len() && a.iter().all(Value::is_object) =>
+        {
+            for (i, (va, vb)) in a.iter().zip(b).enumerate() {
+                diff(&format!("{path}/{i}"), va, vb, ops);
+            }
+        }
+        (a, b) if a != b => {
+            ops.push(serde_json::json!({"op": "replace", "path": path, "value": b}))
+        }
+        _ => {}
+    }
+}
+
+/// A minimal RFC 6902 patch turning `before` into `after`, touching only what policies
+/// change (annotations, security contexts, runtime class); `None` when nothing changed.
+pub fn patch(before: (&ObjectMeta, &PodSpec), after: (&ObjectMeta, &PodSpec)) -> Option<Value> {
+    let mut ops = Vec::new();
+    diff(
+        "",
+        &pod_json(before.0, before.1),
+        &pod_json(after.0, after.1),
+        &mut ops,
+    );
+    (!ops.is_empty()).then_some(Value::Array(ops))
+}

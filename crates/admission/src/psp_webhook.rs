@@ -1,0 +1,171 @@
+//! PodSecurityPolicy in the webhook: `/mutate` plays the plugin's `Admit` (defaults, as a JSON
+//! patch, and the `kubernetes.io/psp` annotation), `/validate` its `Validate`.
+
+use serde_json::Value;
+
+use crate::decide::{Admission, Engines};
+use crate::psp::{decide, patch, Phase, PSP_ANNOTATION};
+use crate::rbac::UserIdentity;
+use crate::review::{AdmissionRequest, Decision, Operation, Status};
+use crate::view::ClusterView;
+
+/// Audit annotation keys (kube-apiserver prefixes them with the webhook's name).
+pub const ADMIT_POLICY_KEY: &str = "admit-policy";
+pub const VALIDATE_POLICY_KEY: &str = "validate-policy";
+
+/// Both decisions must allow; warnings and audit annotations of both are kept.
+pub(crate) fn combine(first: Decision, second: Decision) -> Decision {
+    let mut out = if first.allowed {
+        second.clone()
+    } else {
+        first.clone()
+    };
+    out.allowed = first.allowed && second.allowed;
+    let mut warnings = first.warnings;
+    warnings.extend(second.warnings);
+    out.warnings = warnings;
+    let mut annotations = first.audit_annotations;
+    annotations.extend(second.audit_annotations);
+    out.audit_annotations = annotations;
+    out
+}
+
+/// The plugin's `shouldIgnore`: only pods, no subresources, and not updates that only touch
+/// garbage-collection fields.
+fn ignored(req: &AdmissionRequest<'_>) -> bool {
+    if (&*req.resource.group, &*req.resource.resource) != ("", "pods")
+        || !req.sub_resource.is_empty()
+    {
+        return true;
+    }
+    if req.operation == Operation::Update {
+        let strip = |raw: Option<&serde_json::value::RawValue>| -> Option<Value> {
+            let mut v: Value = serde_json::from_str(raw?.get()).ok()?;
+            if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+                for k in ["ownerReferences", "finalizers", "selfLink"] {
+                    meta.remove(k);
+                }
+            }
+            Some(v)
+        };
+        if let (Some(new), Some(old)) = (strip(req.object), strip(req.old_object)) {
+            return new == old;
+        }
+    }
+    !matches!(req.operation, Operation::Create | Operation::Update)
+}
+
+fn requester(req: &AdmissionRequest<'_>) -> UserIdentity {
+    UserIdentity {
+        name: req.user_info.username.to_string(),
+        groups: req.user_info.groups.iter().map(|g| g.to_string()).collect(),
+    }
+}
+
+impl Admission {
+    fn psp_inputs(
+        &self,
+        req: &AdmissionRequest<'_>,
+    ) -> Result<podsec_manifest::Workload, Box<Decision>> {
+        let object = req.object.ok_or_else(|| {
+            Box::new(Decision::deny(Status::bad_request(
+                "failed to decode object",
+            )))
+        })?;
+        podsec_manifest::decode_workload_json(podsec_manifest::WorkloadKind::Pod, object.get())
+            .map_err(|_| {
+                Box::new(Decision::deny(Status::forbidden(
+                    &req.resource.group,
+                    &req.resource.resource,
+                    &req.name,
+                    "unexpected type",
+                )))
+            })
+    }
+
+    /// The plugin's `Validate` (CREATE and UPDATE): the pod must be allowed, unchanged, by a
+    /// policy the pod's service account or the user may use.
+    pub fn validate_psp(&self, req: &AdmissionRequest<'_>, view: &dyn ClusterView) -> Decision {
+        if ignored(req) {
+            return Decision::allow();
+        }
+        let pod = match self.psp_inputs(req) {
+            Ok(p) => p,
+            Err(d) => return *d,
+        };
+        let state = match view.psp_state() {
+            Ok(s) => s,
+            Err(e) => return Decision::deny(Status::internal(&format!("PodSecurityPolicy: {e}"))),
+        };
+        let outcome = decide(
+            &state,
+            &pod.pod_meta,
+            &pod.pod_spec,
+            &req.namespace,
+            &requester(req),
+            Phase::Validate,
+        );
+        match outcome.admitted {
+            Some((policy, _, _)) => Decision::allow().with_annotation(VALIDATE_POLICY_KEY, policy),
+            None => Decision::deny(Status::forbidden(
+                &req.resource.group,
+                &req.resource.resource,
+                &pod_name(req, &pod),
+                &outcome.rejection(Phase::Validate),
+            )),
+        }
+    }
+
+    /// The plugin's `Admit` (CREATE only): picks a policy, applies its defaults as a JSON patch
+    /// and records it in `kubernetes.io/psp`. Only PodSecurityPolicy mutates; in PSS-only mode
+    /// this allows everything unchanged.
+    pub fn mutate(&self, req: &AdmissionRequest<'_>, view: &dyn ClusterView) -> Decision {
+        if self.options().engines == Engines::Pss
+            || ignored(req)
+            || req.operation != Operation::Create
+        {
+            return Decision::allow();
+        }
+        let pod = match self.psp_inputs(req) {
+            Ok(p) => p,
+            Err(d) => return *d,
+        };
+        let state = match view.psp_state() {
+            Ok(s) => s,
+            Err(e) => return Decision::deny(Status::internal(&format!("PodSecurityPolicy: {e}"))),
+        };
+        let outcome = decide(
+            &state,
+            &pod.pod_meta,
+            &pod.pod_spec,
+            &req.namespace,
+            &requester(req),
+            Phase::Admit,
+        );
+        let Some((policy, mut meta, spec)) = outcome.admitted.clone() else {
+            return Decision::deny(Status::forbidden(
+                &req.resource.group,
+                &req.resource.resource,
+                &pod_name(req, &pod),
+                &outcome.rejection(Phase::Admit),
+            ));
+        };
+        meta.annotations
+            .insert(PSP_ANNOTATION.to_string(), policy.clone());
+        let mut decision = Decision::allow().with_annotation(ADMIT_POLICY_KEY, policy);
+        decision.patch = patch((&pod.pod_meta, &pod.pod_spec), (&meta, &spec));
+        decision
+    }
+}
+
+/// The name the plugin's Forbidden error uses: name, else generateName, else "Unknown".
+fn pod_name(req: &AdmissionRequest<'_>, pod: &podsec_manifest::Workload) -> String {
+    [
+        req.name.to_string(),
+        pod.meta.name.clone(),
+        pod.meta.generate_name.clone(),
+    ]
+    .into_iter()
+    .find(|n| !n.is_empty())
+    .unwrap_or_else(|| "Unknown".into())
+}

@@ -1,0 +1,339 @@
+//! PodSecurityPolicy commands: `psp list`, `can-i`, `explain`, and `check --psp` support.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use podsec_admission::psp::{
+    decide, patch, pod_service_account, Authorization, Phase, PspState, PSP_ANNOTATION,
+};
+use podsec_admission::rbac::{ResourceAttributes, UserIdentity};
+use podsec_cluster::files::read_paths;
+use podsec_cluster::ClusterState;
+use podsec_manifest::{classify, decode, Format, Limits, Object};
+use podsec_policy::psp::kubectl_table;
+
+/// Loads policies and RBAC objects from files and directories; problems go to stderr.
+pub fn load_state(paths: &[String]) -> anyhow::Result<ClusterState> {
+    let (files, read_errors) = read_paths(paths);
+    for e in &read_errors {
+        eprintln!("podsec: {}: {}", e.name, e.message);
+    }
+    if files.is_empty() {
+        bail!("no manifests found in {paths:?}: give the directory holding the PodSecurityPolicies and RBAC objects");
+    }
+    let (state, errors) = ClusterState::from_files(&files);
+    for e in &errors {
+        eprintln!("podsec: warning: {e}");
+    }
+    Ok(state)
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum PspCommand {
+    /// List PodSecurityPolicies with the columns `kubectl get psp` printed.
+    List {
+        /// Files or directories holding the policies.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<String>,
+    },
+}
+
+pub fn run_psp(command: PspCommand) -> anyhow::Result<u8> {
+    match command {
+        PspCommand::List { paths } => {
+            let state = load_state(&paths)?;
+            let mut psps = state.psps.clone();
+            psps.sort_by(|a, b| a.name().cmp(b.name()));
+            let rows: Vec<Vec<String>> = psps.iter().map(|p| p.table_row().to_vec()).collect();
+            let header = [
+                "NAME",
+                "PRIV",
+                "CAPS",
+                "SELINUX",
+                "RUNASUSER",
+                "FSGROUP",
+                "SUPGROUP",
+                "READONLYROOTFS",
+                "VOLUMES",
+            ];
+            print!("{}", kubectl_table(&header, &rows));
+            Ok(0)
+        }
+    }
+}
+
+/// Who is asking, as `kubectl --as/--as-group` would impersonate them.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Identity {
+    /// The user (or `system:serviceaccount:<namespace>:<name>`).
+    #[arg(long = "as", value_name = "USER")]
+    pub user: String,
+    /// Extra groups (Kubernetes adds system:authenticated and service account groups).
+    #[arg(long = "as-group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+}
+
+impl Identity {
+    pub fn user_identity(&self) -> UserIdentity {
+        UserIdentity::with_default_groups(&self.user, self.groups.clone())
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CanIArgs {
+    /// The verb: only `use` is meaningful for PodSecurityPolicies.
+    pub verb: String,
+    /// `psp/NAME` or `podsecuritypolicy/NAME`.
+    pub resource: String,
+    #[command(flatten)]
+    pub identity: Identity,
+    /// The namespace of the pod.
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+    /// Files or directories with the RBAC objects (and policies).
+    #[arg(long, required = true, value_name = "PATH")]
+    pub state: Vec<String>,
+}
+
+pub fn run_can_i(args: CanIArgs) -> anyhow::Result<u8> {
+    let name = args
+        .resource
+        .split_once('/')
+        .filter(|(kind, _)| {
+            matches!(
+                *kind,
+                "psp"
+                    | "podsecuritypolicy"
+                    | "podsecuritypolicies"
+                    | "podsecuritypolicies.policy"
+                    | "podsecuritypolicies.extensions"
+            )
+        })
+        .map(|(_, n)| n.to_string())
+        .with_context(|| format!("{:?} is not psp/NAME", args.resource))?;
+    let state = load_state(&args.state)?;
+    let psp = state.psp_state();
+    let user = args.identity.user_identity();
+    for group in ["policy", "extensions"] {
+        let attrs = ResourceAttributes {
+            verb: &args.verb,
+            api_group: group,
+            resource: "podsecuritypolicies",
+            name: &name,
+            namespace: &args.namespace,
+        };
+        if let Some(grant) = psp.rbac.allows(&user, &attrs) {
+            println!("yes");
+            println!(
+                "granted by {} ({}; subject {}; API group {group})",
+                grant.binding, grant.role, grant.subject
+            );
+            return Ok(0);
+        }
+    }
+    println!("no");
+    Ok(1)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExplainArgs {
+    /// The pod (or workload) manifest.
+    pub manifest: PathBuf,
+    #[command(flatten)]
+    pub identity: Identity,
+    /// The namespace the pod is created in (default: the manifest's, else `default`).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Files or directories with the PodSecurityPolicies and RBAC objects.
+    #[arg(long, required = true, value_name = "PATH")]
+    pub state: Vec<String>,
+}
+
+fn describe(auth: &Authorization) -> String {
+    match auth {
+        Authorization::ServiceAccount(g) => format!(
+            "may use: the service account, through {} ({}, {})",
+            g.binding, g.role, g.subject
+        ),
+        Authorization::User(g) => format!(
+            "may use: the user, through {} ({}, {})",
+            g.binding, g.role, g.subject
+        ),
+        Authorization::Denied => "may use: neither the service account nor the user".into(),
+    }
+}
+
+/// The pod from a manifest, with the ServiceAccount admission plugin's default (`default`).
+pub fn pod_from_manifest(bytes: &[u8], name: &str) -> anyhow::Result<podsec_manifest::Workload> {
+    let format = Format::detect(
+        Some(name),
+        &String::from_utf8_lossy(&bytes[..bytes.len().min(64)]),
+    );
+    for doc in decode(bytes, format, &Limits::default()) {
+        let located = doc.map_err(|e| anyhow::anyhow!("{name}:{}: {}", e.line, e.message))?;
+        if let Object::Workload(mut w) =
+            classify(located.value).map_err(|e| anyhow::anyhow!("{name}:{}: {e}", located.line))?
+        {
+            if w.pod_spec
+                .service_account_name
+                .as_deref()
+                .is_none_or(str::is_empty)
+            {
+                w.pod_spec.service_account_name = Some("default".into());
+            }
+            return Ok(*w);
+        }
+    }
+    bail!("{name} holds no pod or workload")
+}
+
+pub fn run_explain(args: ExplainArgs) -> anyhow::Result<u8> {
+    let name = args.manifest.display().to_string();
+    let bytes = std::fs::read(&args.manifest).with_context(|| format!("cannot read {name}"))?;
+    let workload = pod_from_manifest(&bytes, &name)?;
+    let state = load_state(&args.state)?;
+    let psp = state.psp_state();
+    let namespace = args.namespace.clone().unwrap_or_else(|| {
+        if workload.meta.namespace.is_empty() {
+            "default".into()
+        } else {
+            workload.meta.namespace.clone()
+        }
+    });
+    let user = args.identity.user_identity();
+    print!("{}", explain_text(&psp, &workload, &namespace, &user));
+    let outcome = decide(
+        &psp,
+        &workload.pod_meta,
+        &workload.pod_spec,
+        &namespace,
+        &user,
+        Phase::Admit,
+    );
+    Ok(if outcome.admitted.is_some() { 0 } else { 1 })
+}
+
+/// The explanation `podsec explain` prints.
+pub fn explain_text(
+    psp: &PspState,
+    workload: &podsec_manifest::Workload,
+    namespace: &str,
+    user: &UserIdentity,
+) -> String {
+    let mut out = String::new();
+    let pod_name = if workload.meta.name.is_empty() {
+        "Unknown"
+    } else {
+        &workload.meta.name
+    };
+    let sa = pod_service_account(namespace, &workload.pod_spec);
+    out.push_str(&format!(
+        "{} {pod_name} in namespace {namespace}\n",
+        workload.kind
+    ));
+    out.push_str(&format!(
+        "  requested by {} (groups: {})\n",
+        user.name,
+        user.groups.join(", ")
+    ));
+    if let Some(sa) = &sa {
+        out.push_str(&format!(
+            "  service account {} (groups: {})\n",
+            sa.name,
+            sa.groups.join(", ")
+        ));
+    }
+    for s in &psp.skipped {
+        out.push_str(&format!("  skipped: {s}\n"));
+    }
+    for p in &psp.rbac_problems {
+        out.push_str(&format!("  RBAC: {}: {}\n", p.binding, p.message));
+    }
+    let outcome = decide(
+        psp,
+        &workload.pod_meta,
+        &workload.pod_spec,
+        namespace,
+        user,
+        Phase::Admit,
+    );
+    out.push_str("Candidate policies, in the plugin's order (a policy that admits the pod unchanged wins; else the first by name that admits it after defaulting):\n");
+    for provider in &psp.providers {
+        let (mut m, mut s) = (workload.pod_meta.clone(), workload.pod_spec.clone());
+        provider.mutate(&mut m, &mut s);
+        let errors = provider.validate(&m, &s);
+        let auth = outcome
+            .candidates
+            .iter()
+            .find(|c| c.policy == provider.name())
+            .and_then(|c| c.authorization.clone())
+            .unwrap_or_else(|| {
+                let (sa_grant, user_grant) = (
+                    authorize(psp, sa.as_ref(), provider.name(), namespace),
+                    authorize(psp, Some(user), provider.name(), namespace),
+                );
+                sa_grant
+                    .map(Authorization::ServiceAccount)
+                    .or(user_grant.map(Authorization::User))
+                    .unwrap_or(Authorization::Denied)
+            });
+        out.push_str(&format!(
+            "  {}:\n    {}\n",
+            provider.name(),
+            describe(&auth)
+        ));
+        if errors.is_empty() {
+            match patch((&workload.pod_meta, &workload.pod_spec), (&m, &s)) {
+                None => out.push_str("    admits the pod unchanged\n"),
+                Some(ops) => {
+                    out.push_str("    admits the pod after setting its defaults:\n");
+                    for op in ops.as_array().into_iter().flatten() {
+                        out.push_str(&format!(
+                            "      {} {} {}\n",
+                            op["op"].as_str().unwrap_or(""),
+                            op["path"].as_str().unwrap_or(""),
+                            op.get("value").map(|v| v.to_string()).unwrap_or_default()
+                        ));
+                    }
+                }
+            }
+        } else {
+            out.push_str("    rejects the pod:\n");
+            for e in &errors {
+                out.push_str(&format!("      {e}\n"));
+            }
+        }
+    }
+    match &outcome.admitted {
+        Some((policy, _, _)) => out.push_str(&format!(
+            "Result: admitted by {policy} (annotation {PSP_ANNOTATION}: {policy})\n"
+        )),
+        None => out.push_str(&format!(
+            "Result: pods {} is forbidden: {}\n",
+            podsec_policy::go_quote(pod_name),
+            outcome.rejection(Phase::Admit)
+        )),
+    }
+    out
+}
+
+fn authorize(
+    psp: &PspState,
+    who: Option<&UserIdentity>,
+    policy: &str,
+    namespace: &str,
+) -> Option<podsec_admission::rbac::Grant> {
+    let who = who?;
+    ["policy", "extensions"].iter().find_map(|g| {
+        psp.rbac.allows(
+            who,
+            &ResourceAttributes {
+                verb: "use",
+                api_group: g,
+                resource: "podsecuritypolicies",
+                name: policy,
+                namespace,
+            },
+        )
+    })
+}
