@@ -61,6 +61,10 @@ pub struct Args {
     /// Directory of Namespace and Pod manifests to use as cluster state (the default source).
     #[arg(long, conflicts_with_all = ["kubeconfig", "in_cluster"])]
     pub state: Option<PathBuf>,
+    /// PodSecurityPolicies and the RBAC objects granting their use, for --mode psp|both with
+    /// --kubeconfig or --in-cluster (with --state, that directory is read for them too).
+    #[arg(long, value_name = "DIR")]
+    pub psp_state: Option<PathBuf>,
     /// Read cluster state from the Kubernetes API with this kubeconfig.
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
@@ -166,6 +170,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         },
         reload_interval: args.reload_interval,
         null_endpoint: args.benchmark_null_endpoint,
+        psp_state: args.psp_state.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -126,3 +126,30 @@ fn deploy_manifests_run_the_webhook_under_restricted() {
     );
     assert!(rendered.contains("failurePolicy: Fail") && rendered.contains("failurePolicy: Ignore"));
 }
+
+#[test]
+fn the_psp_overlay_ships_usable_policies() {
+    let policies = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/psp/policies.yaml"
+    );
+    let run = util::podsec(&["psp", "list", policies], b"");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.is_empty(), "no load problems: {}", run.stderr);
+    assert!(
+        run.stdout
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("privileged ")),
+        "{}",
+        run.stdout
+    );
+    let rendered = util::kubectl(
+        &[
+            "kustomize",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/psp"),
+        ],
+        None,
+    );
+    assert!(rendered.contains("path: /mutate") && rendered.contains("--mode=both"));
+}

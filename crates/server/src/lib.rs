@@ -51,6 +51,43 @@ pub struct ServeOptions {
     pub reload_interval: Duration,
     /// Serve `POST /null` (parse and allow) for benchmarks.
     pub null_endpoint: bool,
+    /// A directory of PodSecurityPolicies and RBAC objects for PSP mode, when cluster state
+    /// comes from the live API (which has had no PodSecurityPolicy since Kubernetes 1.25).
+    pub psp_state: Option<PathBuf>,
+}
+
+/// Cluster state from one source, PodSecurityPolicies and RBAC from a directory.
+struct WithPspDir {
+    base: Arc<dyn ClusterView>,
+    psp: Arc<DirSource>,
+}
+
+impl ClusterView for WithPspDir {
+    fn namespace<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> podsec_admission::BoxFuture<
+        'a,
+        Result<Option<podsec_admission::NamespaceMeta>, podsec_admission::ViewError>,
+    > {
+        self.base.namespace(name)
+    }
+
+    fn pods<'a>(
+        &'a self,
+        namespace: &'a str,
+    ) -> podsec_admission::BoxFuture<
+        'a,
+        Result<Arc<Vec<podsec_admission::ExistingPod>>, podsec_admission::ViewError>,
+    > {
+        self.base.pods(namespace)
+    }
+
+    fn psp_state(
+        &self,
+    ) -> Result<Arc<podsec_admission::psp::PspState>, podsec_admission::ViewError> {
+        self.psp.psp_state()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +204,21 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
         }
     };
 
+    let view: Arc<dyn ClusterView> = match &opts.psp_state {
+        None => view,
+        Some(dir) => {
+            let (psp, report) = DirSource::open(dir)?;
+            for e in &report.errors {
+                tracing::warn!(error = %e, "PodSecurityPolicy state problem");
+            }
+            let m = Arc::clone(&metrics);
+            background.push(Arc::clone(&psp).watch(opts.reload_interval, move |report| {
+                m.reloaded("psp-state", report.errors.is_empty());
+                tracing::info!("reloaded PodSecurityPolicy state");
+            }));
+            Arc::new(WithPspDir { base: view, psp })
+        }
+    };
     let state = Arc::new(AppState {
         admission: RwLock::new(Arc::new(Admission::new(
             configuration,

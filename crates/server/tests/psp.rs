@@ -261,3 +261,30 @@ async fn seed_000_over_the_webhook() {
     );
     server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_can_come_from_their_own_directory() {
+    // As with --in-cluster: cluster state from one source, policies and RBAC from --psp-state.
+    let namespaces = tempfile::tempdir().unwrap();
+    support::write(namespaces.path(), "ns.yaml", support::SEED_NAMESPACES);
+    let policies = seed_state();
+    let certs = support::certs();
+    let mut opts = support::options(&certs, namespaces.path(), None);
+    opts.admission.engines = podsec_admission::Engines::Psp;
+    opts.psp_state = Some(policies.path().to_path_buf());
+    let server = start(opts).await;
+    let mut client = Client::connect(server.addr, &certs.ca_pem).await.unwrap();
+    let r = client
+        .review(
+            "/mutate",
+            &pod_review("x", "dmz", "k8user", &["system:authenticated"], nginx()),
+        )
+        .await
+        .json();
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    assert_eq!(
+        r["response"]["auditAnnotations"]["admit-policy"],
+        "allow-all"
+    );
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+}

@@ -64,6 +64,7 @@ pub fn options(certs: &Certs, state: &Path, config: Option<PathBuf>) -> ServeOpt
         admission: podsec_admission::Options::default(),
         reload_interval: Duration::from_millis(100),
         null_endpoint: true,
+        psp_state: None,
     }
 }
 
