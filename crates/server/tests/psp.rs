@@ -288,3 +288,64 @@ async fn policies_can_come_from_their_own_directory() {
     );
     server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeds_002_and_003_over_the_webhook() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in [
+        "seed002/eks.yaml",
+        "seed002/example.yaml",
+        "seed003/unprivileged.yaml",
+    ] {
+        std::fs::copy(fixture(f), dir.path().join(f.replace('/', "-"))).unwrap();
+    }
+    let (server, certs) = start_server(dir.path(), podsec_admission::Engines::Psp).await;
+    let mut client = Client::connect(server.addr, &certs.ca_pem).await.unwrap();
+    let privileged = |name: &str, ns: &str, sa: &str| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns},
+            "spec": {"serviceAccountName": sa, "containers": [{"name": "c", "image": "pause", "securityContext": {"privileged": true}}]}})
+    };
+    // Seed 002: on EKS every authenticated user may use eks.privileged.
+    let mut r = pod_review(
+        "e",
+        "app-test",
+        "system:serviceaccount:kube-system:replicaset-controller",
+        &["system:serviceaccounts", "system:authenticated"],
+        privileged("p", "app-test", "app"),
+    );
+    r["request"]["name"] = json!("p");
+    let reply = client.review("/mutate", &r).await.json();
+    assert_eq!(
+        reply["response"]["auditAnnotations"]["admit-policy"], "eks.privileged",
+        "{reply}"
+    );
+    // Seed 003: created as the service account in `team`, where only `unprivileged` is usable.
+    let mut r = pod_review(
+        "t",
+        "team",
+        "system:serviceaccount:team:builder",
+        &[
+            "system:serviceaccounts",
+            "system:serviceaccounts:team",
+            "system:authenticated",
+        ],
+        privileged("privileged", "team", "default"),
+    );
+    r["request"]["name"] = json!("privileged");
+    let reply = client.review("/mutate", &r).await.json();
+    // eks.privileged is usable by every authenticated user here too: the seed 002 pitfall.
+    assert_eq!(
+        reply["response"]["auditAnnotations"]["admit-policy"],
+        "eks.privileged"
+    );
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+
+    // Without the EKS policy (seed 003's cluster), the privileged pod is rejected.
+    std::fs::remove_file(dir.path().join("seed002-eks.yaml")).unwrap();
+    let (server, certs) = start_server(dir.path(), podsec_admission::Engines::Psp).await;
+    let mut client = Client::connect(server.addr, &certs.ca_pem).await.unwrap();
+    let reply = client.review("/mutate", &r).await.json();
+    assert_eq!(reply["response"]["allowed"], false);
+    assert_eq!(reply["response"]["status"]["message"], "pods \"privileged\" is forbidden: PodSecurityPolicy: unable to admit pod: [spec.containers[0].securityContext.privileged: Invalid value: true: Privileged containers are not allowed]");
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+}
