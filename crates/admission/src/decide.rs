@@ -595,26 +595,11 @@ impl Admission {
             pods.truncate(limit);
         }
         let mut checked = pods.len();
-        // Reason -> (smallest pod name, count), in first-seen order.
-        let mut groups: Vec<(String, String, usize)> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut groups = ReasonGroups::default();
         for (i, pod) in pods.iter().enumerate() {
             let result = evaluate(enforce, &pod.meta, &pod.spec);
             if !result.allowed() {
-                let reason = result.forbidden_reason();
-                match index.get(&reason) {
-                    Some(&g) => {
-                        let group = &mut groups[g];
-                        if pod.meta.name < group.1 {
-                            group.1 = pod.meta.name.clone();
-                        }
-                        group.2 += 1;
-                    }
-                    None => {
-                        index.insert(reason.clone(), groups.len());
-                        groups.push((reason, pod.meta.name.clone(), 1));
-                    }
-                }
+                groups.add(result.forbidden_reason(), &pod.meta.name);
             }
             if Instant::now() >= stop_at {
                 checked = i + 1;
@@ -627,23 +612,7 @@ impl Admission {
                 "new PodSecurity enforce level only checked against the first {checked} of {total} existing pods"
             ));
         }
-        if !groups.is_empty() {
-            warnings.push(format!(
-                "existing pods in namespace {} violate the new PodSecurity enforce level {}",
-                podsec_policy::go_quote(namespace),
-                podsec_policy::go_quote(&enforce.to_string())
-            ));
-        }
-        let mut lines: Vec<String> = groups
-            .into_iter()
-            .map(|(reason, name, count)| match count {
-                1 => format!("{name}: {reason}"),
-                2 => format!("{name} (and 1 other pod): {reason}"),
-                n => format!("{name} (and {} other pods): {reason}", n - 1),
-            })
-            .collect();
-        lines.sort();
-        warnings.extend(lines);
+        warnings.extend(groups.warnings(namespace, enforce));
         warnings
     }
 
@@ -710,5 +679,65 @@ pub fn decode_request_object(req: &AdmissionRequest<'_>) -> bool {
             (Some(kind), Some(object)) => decode_workload_json(kind, object.get()).is_ok(),
             _ => false,
         },
+    }
+}
+
+/// Pods that violate a level, grouped as upstream groups them for a namespace relabel: by
+/// forbidden reasons, with a count and the byte-wise smallest pod name. Memory grows with the
+/// number of distinct reason lists, not with the number of pods.
+#[derive(Debug, Clone, Default)]
+pub struct ReasonGroups {
+    groups: Vec<(String, String, usize)>,
+    index: HashMap<String, usize>,
+}
+
+impl ReasonGroups {
+    pub fn add(&mut self, reason: String, pod_name: &str) {
+        match self.index.get(&reason) {
+            Some(&g) => {
+                let group = &mut self.groups[g];
+                if pod_name < group.1.as_str() {
+                    group.1 = pod_name.to_string();
+                }
+                group.2 += 1;
+            }
+            None => {
+                self.index.insert(reason.clone(), self.groups.len());
+                self.groups.push((reason, pod_name.to_string(), 1));
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Pods counted.
+    pub fn pods(&self) -> usize {
+        self.groups.iter().map(|g| g.2).sum()
+    }
+
+    /// Upstream's warnings: the header line, then the sorted `name (and N other pods): reasons`.
+    pub fn warnings(&self, namespace: &str, enforce: LevelVersion) -> Vec<String> {
+        if self.groups.is_empty() {
+            return Vec::new();
+        }
+        let mut lines: Vec<String> = self
+            .groups
+            .iter()
+            .map(|(reason, name, count)| match count {
+                1 => format!("{name}: {reason}"),
+                2 => format!("{name} (and 1 other pod): {reason}"),
+                n => format!("{name} (and {} other pods): {reason}", n - 1),
+            })
+            .collect();
+        lines.sort();
+        let mut out = vec![format!(
+            "existing pods in namespace {} violate the new PodSecurity enforce level {}",
+            podsec_policy::go_quote(namespace),
+            podsec_policy::go_quote(&enforce.to_string())
+        )];
+        out.extend(lines);
+        out
     }
 }

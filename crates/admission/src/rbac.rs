@@ -346,6 +346,34 @@ impl Rbac {
         self.bindings.len()
     }
 
+    /// Every subject that a binding allows the request for (cluster-wide bindings and the
+    /// request namespace's bindings), with the grant. Scans all bindings: for reports, not for
+    /// admission.
+    pub fn subjects_allowed(&self, attrs: &ResourceAttributes<'_>) -> Vec<Grant> {
+        let mut out = Vec::new();
+        for candidates in self.by_subject.values() {
+            for (index, subject) in candidates {
+                let b = &self.bindings[*index];
+                if b.namespace
+                    .as_deref()
+                    .is_some_and(|ns| ns != attrs.namespace)
+                {
+                    continue;
+                }
+                if b.rules.iter().any(|r| rule_allows(r, attrs)) {
+                    out.push(Grant {
+                        binding: b.id.clone(),
+                        role: b.role.clone(),
+                        subject: subject.clone(),
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| (&a.subject, &a.binding).cmp(&(&b.subject, &b.binding)));
+        out.dedup();
+        out
+    }
+
     /// The first binding (cluster-wide ones included) that allows the request, if any.
     pub fn allows(&self, user: &UserIdentity, attrs: &ResourceAttributes<'_>) -> Option<Grant> {
         let keys = std::iter::once(SubjectKey::User(user.name.clone()))

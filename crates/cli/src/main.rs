@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod certs;
 mod check;
 mod psp;
@@ -30,6 +31,10 @@ enum Command {
     Serve(Box<serve::Args>),
     /// Generate a CA and a serving certificate for the webhook (ca.crt, tls.crt, tls.key).
     GenerateCerts(certs::Args),
+    /// What every namespace would pass, what breaks if a level is enforced.
+    Audit(audit::AuditArgs),
+    /// A plan from PodSecurityPolicies to Pod Security Standards labels.
+    Migrate(audit::MigrateArgs),
     /// PodSecurityPolicy objects.
     #[command(subcommand)]
     Psp(psp::PspCommand),
@@ -63,6 +68,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Serve(args) => serve::run(*args),
         Command::GenerateCerts(args) => certs::run(args),
         Command::Psp(command) => psp::run_psp(command),
+        Command::Audit(args) => audit::run_audit(args),
+        Command::Migrate(args) => audit::run_migrate(args),
         Command::CanI(args) => psp::run_can_i(args),
         Command::Explain(args) => psp::run_explain(args),
     }

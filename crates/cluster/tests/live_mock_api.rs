@@ -179,3 +179,62 @@ async fn mock_api_server_pod_list_follows_continue_tokens() {
     assert_eq!(names, ["a", "b", "c"]);
     assert_eq!(pods[0].spec.containers[0].image.as_deref(), Some("nginx"));
 }
+
+#[tokio::test]
+async fn mock_api_server_snapshot_lists_every_resource_in_pages_and_skips_missing_apis() {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(service, "default");
+    tokio::spawn(async move {
+        while let Some((request, send)) = handle.next_request().await {
+            let path = request.uri().path().to_string();
+            let query = request.uri().query().unwrap_or("").to_string();
+            let response = match path.as_str() {
+                "/api/v1/pods" if query.contains("continue=next") => respond(
+                    200,
+                    json!({"kind": "PodList", "metadata": {}, "items": [{}]}),
+                ),
+                "/api/v1/pods" => respond(
+                    200,
+                    json!({"kind": "PodList", "metadata": {"continue": "next"},
+                        "items": [{"metadata": {"name": "a", "namespace": "dmz"}}]}),
+                ),
+                "/apis/apps/v1/deployments" => respond(
+                    200,
+                    json!({"kind": "DeploymentList", "metadata": {},
+                        "items": [{"metadata": {"name": "web", "namespace": "shop"}}]}),
+                ),
+                // A cluster newer than 1.25 has no PodSecurityPolicy API: a 404 to skip.
+                _ => respond(
+                    404,
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                        "reason": "NotFound", "code": 404}),
+                ),
+            };
+            send.send_response(response);
+        }
+    });
+    let mut seen: Vec<serde_json::Value> = Vec::new();
+    podsec_cluster::fetch_snapshot(&client, &mut |doc| {
+        seen.push(serde_json::from_str(doc).expect("each object is valid JSON"));
+    })
+    .await
+    .unwrap();
+    let kinds: Vec<(&str, &str, &str)> = seen
+        .iter()
+        .map(|o| {
+            (
+                o["apiVersion"].as_str().unwrap(),
+                o["kind"].as_str().unwrap(),
+                o["metadata"]["name"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("v1", "Pod", "a"),
+            ("v1", "Pod", ""),
+            ("apps/v1", "Deployment", "web")
+        ]
+    );
+}

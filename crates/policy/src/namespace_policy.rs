@@ -13,6 +13,16 @@ pub const AUDIT_VERSION_LABEL: &str = "pod-security.kubernetes.io/audit-version"
 pub const WARN_LEVEL_LABEL: &str = "pod-security.kubernetes.io/warn";
 pub const WARN_VERSION_LABEL: &str = "pod-security.kubernetes.io/warn-version";
 
+/// Every Pod Security Admission namespace label, in upstream's order of reporting.
+pub const LABELS: [&str; 6] = [
+    ENFORCE_LEVEL_LABEL,
+    ENFORCE_VERSION_LABEL,
+    AUDIT_LEVEL_LABEL,
+    AUDIT_VERSION_LABEL,
+    WARN_LEVEL_LABEL,
+    WARN_VERSION_LABEL,
+];
+
 /// The three modes' policies for one namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Policy {
@@ -117,15 +127,7 @@ impl Policy {
         }
         // Upstream reports errors in label order: enforce, enforce-version, audit,
         // audit-version, warn, warn-version.
-        let order = [
-            ENFORCE_LEVEL_LABEL,
-            ENFORCE_VERSION_LABEL,
-            AUDIT_LEVEL_LABEL,
-            AUDIT_VERSION_LABEL,
-            WARN_LEVEL_LABEL,
-            WARN_VERSION_LABEL,
-        ];
-        errors.sort_by_key(|e| order.iter().position(|l| *l == e.label));
+        errors.sort_by_key(|e| LABELS.iter().position(|l| *l == e.label));
         (p, errors)
     }
 

@@ -30,6 +30,28 @@ mod seccomp_profile_restricted;
 mod sysctls;
 mod windows_host_process;
 
+/// What the newest version of the checks allows, for tools that reason about policies rather
+/// than pods (the PodSecurityPolicy → Pod Security Standards migration).
+pub mod allowed {
+    /// A capability baseline lets containers add.
+    pub fn baseline_capability(name: &str) -> bool {
+        super::capabilities_baseline::ALLOWED_1_0.contains(&name)
+    }
+
+    /// A volume type (its `spec.volumes[*]` field name) restricted allows.
+    pub fn restricted_volume(field_name: &str) -> bool {
+        crate::pod::VolumeType::from_field_name(field_name)
+            .is_some_and(|t| super::restricted_volumes::ALLOWED.contains(&t))
+    }
+
+    /// A sysctl baseline allows.
+    pub fn safe_sysctl(name: &str) -> bool {
+        super::sysctls::SAFE_LATEST
+            .iter()
+            .any(|set| set.contains(&name))
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod testing;
 

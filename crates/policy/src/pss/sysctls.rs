@@ -68,12 +68,11 @@ fn sysctls_1_29(meta: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
 fn sysctls_1_32(meta: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
     sysctls(meta, spec, &[ADDED_1_0, ADDED_1_27, ADDED_1_29, ADDED_1_32])
 }
+pub(super) const SAFE_LATEST: &[&[&str]] =
+    &[ADDED_1_0, ADDED_1_27, ADDED_1_29, ADDED_1_32, ADDED_1_37];
+
 fn sysctls_1_37(meta: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
-    sysctls(
-        meta,
-        spec,
-        &[ADDED_1_0, ADDED_1_27, ADDED_1_29, ADDED_1_32, ADDED_1_37],
-    )
+    sysctls(meta, spec, SAFE_LATEST)
 }
 
 fn sysctls(_: &ObjectMeta, spec: &PodSpec, allowed: &[&[&str]]) -> Option<Forbidden> {

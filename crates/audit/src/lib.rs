@@ -1,0 +1,11 @@
+//! Cluster audit and PodSecurityPolicy → Pod Security Standards migration, over snapshots read
+//! as streams, with reports people can read and machines can ingest.
+
+pub mod audit;
+pub mod migrate;
+pub mod reports;
+pub mod snapshot;
+
+pub use audit::{AuditOptions, AuditReport, Auditor, WhatIf};
+pub use migrate::{MigrationReport, Migrator};
+pub use snapshot::{read_documents, read_json, SnapshotError, SnapshotObject};

@@ -1,0 +1,576 @@
+//! `podsec migrate`: from PodSecurityPolicies, their RBAC `use` grants and the running pods to
+//! Pod Security Standards labels, following the upstream migration guide's steps.
+
+use std::collections::{BTreeMap, HashMap};
+
+use podsec_admission::psp::{patch, PSP_ANNOTATION};
+use podsec_admission::rbac::{Binding, Rbac, ResourceAttributes, Role};
+use podsec_manifest::Workload;
+use podsec_policy::psp::{PodSecurityPolicy, Provider};
+use podsec_policy::pss::allowed;
+use podsec_policy::Level;
+use serde::Serialize;
+
+use crate::audit::{AuditOptions, AuditReport, Auditor};
+use crate::snapshot::{SnapshotError, SnapshotObject};
+
+/// The strictest Pod Security Standards level that admits everything `psp` admits, and the
+/// fields that keep it from the stricter levels (per the upstream PSP → PSS mapping).
+pub fn psp_level(psp: &PodSecurityPolicy) -> (Level, Vec<String>, Vec<String>) {
+    let s = &psp.spec;
+    let mut not_baseline = Vec::new();
+    let mut not_restricted = Vec::new();
+    if s.privileged {
+        not_baseline.push("privileged: true allows privileged containers".to_string());
+    }
+    for (set, name) in [
+        (s.host_network, "hostNetwork"),
+        (s.host_pid, "hostPID"),
+        (s.host_ipc, "hostIPC"),
+    ] {
+        if set {
+            not_baseline.push(format!("{name}: true allows a host namespace"));
+        }
+    }
+    if !s.host_ports.is_empty() {
+        not_baseline.push("hostPorts allows host ports".into());
+    }
+    if s.volumes.iter().any(|v| v == "*" || v == "hostPath") {
+        not_baseline.push(format!("volumes {:?} allows hostPath volumes", s.volumes));
+    }
+    if let Some(v) = s.volumes.iter().find(|v| !allowed::restricted_volume(v)) {
+        not_restricted.push(format!(
+            "volumes includes {v:?}, outside the restricted volume types"
+        ));
+    }
+    for (list, name) in [
+        (&s.allowed_capabilities, "allowedCapabilities"),
+        (&s.default_add_capabilities, "defaultAddCapabilities"),
+    ] {
+        if let Some(c) = list.iter().find(|c| !allowed::baseline_capability(c)) {
+            not_baseline.push(format!(
+                "{name} includes {c:?}, beyond the default capabilities"
+            ));
+        }
+        if let Some(c) = list.iter().find(|c| c.as_str() != "NET_BIND_SERVICE") {
+            not_restricted.push(format!(
+                "{name} includes {c:?} (restricted allows adding only NET_BIND_SERVICE)"
+            ));
+        }
+    }
+    if !s.required_drop_capabilities.iter().any(|c| c == "ALL") {
+        not_restricted.push("requiredDropCapabilities does not include ALL".into());
+    }
+    match (s.se_linux.rule.as_str(), &s.se_linux.se_linux_options) {
+        ("MustRunAs", Some(o)) => {
+            if !o.user.is_empty() || !o.role.is_empty() {
+                not_baseline.push("seLinux sets a user or role".into());
+            }
+            if ![
+                "",
+                "container_t",
+                "container_init_t",
+                "container_kvm_t",
+                "container_engine_t",
+            ]
+            .contains(&o.type_.as_str())
+            {
+                not_baseline.push(format!(
+                    "seLinux type {:?} is not a container type",
+                    o.type_
+                ));
+            }
+        }
+        (rule, _) => not_baseline.push(format!(
+            "seLinux rule {rule} lets pods set any SELinux user, role and type"
+        )),
+    }
+    if s.allowed_proc_mount_types.iter().any(|t| t != "Default") {
+        not_baseline.push("allowedProcMountTypes allows Unmasked".into());
+    }
+    if let Some(sysctl) = s
+        .allowed_unsafe_sysctls
+        .iter()
+        .find(|x| !allowed::safe_sysctl(x))
+    {
+        not_baseline.push(format!("allowedUnsafeSysctls allows {sysctl:?}"));
+    }
+    match psp.annotation(podsec_policy::psp::model::SECCOMP_ALLOWED_ANNOTATION) {
+        None => not_restricted.push(
+            "no seccomp allowedProfileNames: pods cannot be required to set RuntimeDefault".into(),
+        ),
+        Some(list) => {
+            let entries: Vec<&str> = list.split(',').collect();
+            if entries.iter().any(|e| *e == "*" || *e == "unconfined") {
+                not_baseline.push(format!(
+                    "seccomp allowedProfileNames {list:?} allows unconfined"
+                ));
+            } else if entries.iter().any(|e| e.is_empty()) {
+                not_restricted.push(format!(
+                    "seccomp allowedProfileNames {list:?} allows no profile"
+                ));
+            }
+        }
+    }
+    match psp.annotation(podsec_policy::psp::model::APPARMOR_ALLOWED_ANNOTATION) {
+        None => {
+            not_baseline.push("no AppArmor allowedProfileNames: pods may run unconfined".into())
+        }
+        Some(list) if list.split(',').any(|e| e == "unconfined") => not_baseline.push(format!(
+            "AppArmor allowedProfileNames {list:?} allows unconfined"
+        )),
+        Some(_) => {}
+    }
+    if s.allows_privilege_escalation() {
+        not_restricted.push("allowPrivilegeEscalation is not false".into());
+    }
+    let non_root = match s.run_as_user.rule.as_str() {
+        "MustRunAsNonRoot" => true,
+        "MustRunAs" => {
+            !s.run_as_user.ranges.is_empty() && s.run_as_user.ranges.iter().all(|r| r.min > 0)
+        }
+        _ => false,
+    };
+    if !non_root {
+        not_restricted.push(format!("runAsUser rule {} allows root", s.run_as_user.rule));
+    }
+    let level = if !not_baseline.is_empty() {
+        Level::Privileged
+    } else if !not_restricted.is_empty() {
+        Level::Baseline
+    } else {
+        Level::Restricted
+    };
+    (level, not_baseline, not_restricted)
+}
+
+/// The defaults a PSP sets (its mutating fields).
+pub fn psp_defaults(psp: &PodSecurityPolicy) -> Vec<String> {
+    let s = &psp.spec;
+    let mut d = Vec::new();
+    if !s.default_add_capabilities.is_empty() {
+        d.push(format!(
+            "defaultAddCapabilities adds {:?}",
+            s.default_add_capabilities
+        ));
+    }
+    if !s.required_drop_capabilities.is_empty() {
+        d.push(format!(
+            "requiredDropCapabilities drops {:?}",
+            s.required_drop_capabilities
+        ));
+    }
+    match s.run_as_user.rule.as_str() {
+        "MustRunAs" => d.push(format!(
+            "runAsUser MustRunAs sets runAsUser {}",
+            s.run_as_user
+                .ranges
+                .first()
+                .map(|r| r.min)
+                .unwrap_or_default()
+        )),
+        "MustRunAsNonRoot" => d.push("runAsUser MustRunAsNonRoot sets runAsNonRoot: true".into()),
+        _ => {}
+    }
+    for (g, name) in [
+        (Some(&s.fs_group), "fsGroup"),
+        (Some(&s.supplemental_groups), "supplementalGroups"),
+        (s.run_as_group.as_ref(), "runAsGroup"),
+    ] {
+        if let Some(g) = g.filter(|g| g.rule == "MustRunAs") {
+            d.push(format!(
+                "{name} MustRunAs sets {}",
+                g.ranges.first().map(|r| r.min).unwrap_or_default()
+            ));
+        }
+    }
+    if s.se_linux.rule == "MustRunAs" {
+        d.push("seLinux MustRunAs sets seLinuxOptions".into());
+    }
+    if s.read_only_root_filesystem {
+        d.push("readOnlyRootFilesystem sets readOnlyRootFilesystem: true".into());
+    }
+    if let Some(v) = s.default_allow_privilege_escalation {
+        d.push(format!(
+            "defaultAllowPrivilegeEscalation sets allowPrivilegeEscalation: {v}"
+        ));
+    }
+    if !s.allows_privilege_escalation() {
+        d.push("allowPrivilegeEscalation: false sets allowPrivilegeEscalation: false".into());
+    }
+    if s.runtime_class
+        .as_ref()
+        .and_then(|r| r.default_runtime_class_name.as_ref())
+        .is_some()
+    {
+        d.push("runtimeClass.defaultRuntimeClassName sets runtimeClassName".into());
+    }
+    for (key, what) in [
+        (
+            podsec_policy::psp::model::SECCOMP_DEFAULT_ANNOTATION,
+            "seccomp",
+        ),
+        (
+            podsec_policy::psp::model::APPARMOR_DEFAULT_ANNOTATION,
+            "AppArmor",
+        ),
+    ] {
+        if let Some(p) = psp.annotation(key).filter(|p| !p.is_empty()) {
+            d.push(format!("{what} defaultProfileName sets {p}"));
+        }
+    }
+    d
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RelyingWorkload {
+    pub workload: String,
+    pub pods: u64,
+    /// What the workload's pod template must set itself once the policy's defaults are gone
+    /// (as JSON patch operations on the template).
+    pub must_set: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyReportEntry {
+    pub name: String,
+    /// The strictest Pod Security Standards level that admits everything the policy admits.
+    pub level: String,
+    pub not_baseline_because: Vec<String>,
+    pub not_restricted_because: Vec<String>,
+    pub mutating: bool,
+    pub defaults: Vec<String>,
+    /// Set when the plugin could not use the policy at all.
+    pub unusable: Option<String>,
+    /// Pods annotated `kubernetes.io/psp: <name>` (admitted by it).
+    pub pods_admitted: u64,
+    pub relying_workloads: Vec<RelyingWorkload>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UsablePolicy {
+    pub policy: String,
+    pub level: String,
+    /// `Subject via Binding (Role)`.
+    pub granted_to: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NamespacePlan {
+    pub name: String,
+    pub usable_policies: Vec<UsablePolicy>,
+    pub pods: u64,
+    /// The highest level all its running pods pass.
+    pub pods_pass: String,
+    pub recommended_enforce: String,
+    pub recommended_warn_audit: String,
+    pub note: String,
+    /// Workloads to fix before enforcing the recommended level, and before the stricter
+    /// warn/audit level.
+    pub fix_before_enforce: Vec<String>,
+    pub fix_before_stricter: Vec<String>,
+    /// The rollout, as commands: warn and audit first, a server dry run, then enforce.
+    pub commands: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrationReport {
+    pub policies: Vec<PolicyReportEntry>,
+    pub namespaces: Vec<NamespacePlan>,
+    pub cluster_steps: Vec<String>,
+    pub rbac_problems: Vec<String>,
+    pub errors: Vec<String>,
+    pub audit: AuditReport,
+}
+
+/// Consumes a snapshot for migration planning (the audit runs alongside).
+pub struct Migrator {
+    auditor: Auditor,
+    psps: Vec<PodSecurityPolicy>,
+    roles: Vec<Role>,
+    cluster_roles: Vec<Role>,
+    role_bindings: Vec<Binding>,
+    cluster_role_bindings: Vec<Binding>,
+    service_accounts: BTreeMap<String, Vec<String>>,
+    /// (namespace, kind, name) of controllers → their template (to say what they must set).
+    templates: HashMap<(String, String, String), Workload>,
+    owners: HashMap<(String, String, String), (String, String)>,
+    /// policy → (namespace, top owner kind, name) → pods.
+    admitted: BTreeMap<String, BTreeMap<(String, String, String), u64>>,
+}
+
+impl Migrator {
+    pub fn new(options: AuditOptions) -> Migrator {
+        Migrator {
+            auditor: Auditor::new(options),
+            psps: Vec::new(),
+            roles: Vec::new(),
+            cluster_roles: Vec::new(),
+            role_bindings: Vec::new(),
+            cluster_role_bindings: Vec::new(),
+            service_accounts: BTreeMap::new(),
+            templates: HashMap::new(),
+            owners: HashMap::new(),
+            admitted: BTreeMap::new(),
+        }
+    }
+
+    pub fn observe(&mut self, object: Result<SnapshotObject, SnapshotError>) {
+        match &object {
+            Ok(SnapshotObject::Psp(p)) => self.psps.push((**p).clone()),
+            Ok(SnapshotObject::Role(r)) => self.roles.push(r.clone()),
+            Ok(SnapshotObject::ClusterRole(r)) => self.cluster_roles.push(r.clone()),
+            Ok(SnapshotObject::RoleBinding(b)) => self.role_bindings.push(b.clone()),
+            Ok(SnapshotObject::ClusterRoleBinding(b)) => self.cluster_role_bindings.push(b.clone()),
+            Ok(SnapshotObject::ServiceAccount { namespace, name }) => self
+                .service_accounts
+                .entry(namespace.clone())
+                .or_default()
+                .push(name.clone()),
+            Ok(SnapshotObject::Controller(w)) => {
+                let key = (
+                    w.meta.namespace.clone(),
+                    w.kind.as_str().to_string(),
+                    w.meta.name.clone(),
+                );
+                if let Some(o) = w
+                    .meta
+                    .owner_references
+                    .iter()
+                    .find(|o| o.controller == Some(true))
+                {
+                    self.owners
+                        .insert(key.clone(), (o.kind.clone(), o.name.clone()));
+                }
+                self.templates.insert(key, (**w).clone());
+            }
+            Ok(SnapshotObject::Pod(w)) => {
+                if let Some(policy) = w.pod_meta.annotations.get(PSP_ANNOTATION) {
+                    let ns = if w.meta.namespace.is_empty() {
+                        "default".to_string()
+                    } else {
+                        w.meta.namespace.clone()
+                    };
+                    let owner = w
+                        .meta
+                        .owner_references
+                        .iter()
+                        .find(|o| o.controller == Some(true))
+                        .map(|o| (o.kind.clone(), o.name.clone()));
+                    let (kind, name) = owner.unwrap_or_else(|| ("Pod".into(), w.meta.name.clone()));
+                    *self
+                        .admitted
+                        .entry(policy.clone())
+                        .or_default()
+                        .entry((ns, kind, name))
+                        .or_default() += 1;
+                }
+            }
+            _ => {}
+        }
+        self.auditor.observe(object);
+    }
+
+    fn top_owner(&self, mut key: (String, String, String)) -> (String, String, String) {
+        for _ in 0..4 {
+            match self.owners.get(&key) {
+                Some((kind, name)) => key = (key.0.clone(), kind.clone(), name.clone()),
+                None => break,
+            }
+        }
+        key
+    }
+
+    pub fn finish(self) -> MigrationReport {
+        let (rbac, problems) = Rbac::build(
+            &self.roles,
+            &self.cluster_roles,
+            &self.role_bindings,
+            &self.cluster_role_bindings,
+        );
+        let mut errors = Vec::new();
+        let mut policies = Vec::new();
+        let mut levels: BTreeMap<String, Level> = BTreeMap::new();
+        let mut sorted = self.psps.clone();
+        sorted.sort_by(|a, b| a.name().cmp(b.name()));
+        for psp in &sorted {
+            let (level, not_baseline, not_restricted) = psp_level(psp);
+            levels.insert(psp.name().to_string(), level);
+            let defaults = psp_defaults(psp);
+            let provider = Provider::new(psp);
+            let unusable = provider.as_ref().err().map(|e| e.to_string());
+            if let Some(u) = &unusable {
+                errors.push(u.clone());
+            }
+            let mut relying = BTreeMap::new();
+            let mut pods_admitted = 0;
+            for ((ns, kind, name), pods) in self.admitted.get(psp.name()).into_iter().flatten() {
+                pods_admitted += pods;
+                let top = self.top_owner((ns.clone(), kind.clone(), name.clone()));
+                let entry = relying.entry(top).or_insert(0u64);
+                *entry += pods;
+            }
+            let relying_workloads = if defaults.is_empty() {
+                Vec::new()
+            } else {
+                relying
+                    .into_iter()
+                    .map(|((ns, kind, name), pods)| {
+                        let must_set = match (self.templates.get(&(ns.clone(), kind.clone(), name.clone())), &provider) {
+                            (Some(w), Ok(p)) => {
+                                let (mut m, mut s) = (w.pod_meta.clone(), w.pod_spec.clone());
+                                p.mutate(&mut m, &mut s);
+                                let prefix = w.object_path("").trim_end_matches('.').replace('.', "/");
+                                patch((&w.pod_meta, &w.pod_spec), (&m, &s))
+                                    .and_then(|v| v.as_array().cloned())
+                                    .unwrap_or_default()
+                                    .iter()
+                                    .map(|op| {
+                                        let path = op["path"].as_str().unwrap_or("");
+                                        format!("{} /{prefix}{path} {}", op["op"].as_str().unwrap_or(""), op.get("value").map(ToString::to_string).unwrap_or_default())
+                                    })
+                                    .collect()
+                            }
+                            _ => vec!["its pods were defaulted at admission; set the policy's defaults in the pod spec before recreating them".to_string()],
+                        };
+                        RelyingWorkload { workload: format!("{kind} {ns}/{name}"), pods, must_set }
+                    })
+                    .filter(|r| !r.must_set.is_empty())
+                    .collect()
+            };
+            policies.push(PolicyReportEntry {
+                name: psp.name().to_string(),
+                level: level.to_string(),
+                not_baseline_because: not_baseline,
+                not_restricted_because: not_restricted,
+                mutating: !defaults.is_empty(),
+                defaults,
+                unusable,
+                pods_admitted,
+                relying_workloads,
+            });
+        }
+        let privileged_nonmutating = sorted
+            .iter()
+            .find(|p| {
+                levels.get(p.name()) == Some(&Level::Privileged) && psp_defaults(p).is_empty()
+            })
+            .map(|p| p.name().to_string());
+        let audit = self.auditor.finish();
+        let mut namespaces = Vec::new();
+        for ns in &audit.namespaces {
+            let usable_policies: Vec<UsablePolicy> = sorted
+                .iter()
+                .filter_map(|psp| {
+                    let mut granted: Vec<String> = Vec::new();
+                    for group in ["policy", "extensions"] {
+                        let attrs = ResourceAttributes {
+                            verb: "use",
+                            api_group: group,
+                            resource: "podsecuritypolicies",
+                            name: psp.name(),
+                            namespace: &ns.name,
+                        };
+                        for g in rbac.subjects_allowed(&attrs) {
+                            let text = format!("{} via {} ({})", g.subject, g.binding, g.role);
+                            if !granted.contains(&text) {
+                                granted.push(text);
+                            }
+                        }
+                    }
+                    (!granted.is_empty()).then(|| UsablePolicy {
+                        policy: psp.name().into(),
+                        level: levels
+                            .get(psp.name())
+                            .copied()
+                            .unwrap_or(Level::Privileged)
+                            .to_string(),
+                        granted_to: granted,
+                    })
+                })
+                .collect();
+            let pass = ns.highest_level.clone();
+            let enforce = pass.clone();
+            let stricter = match pass.as_str() {
+                "privileged" => "baseline",
+                _ => "restricted",
+            };
+            let loosest_usable = usable_policies
+                .iter()
+                .map(|u| u.level.as_str())
+                .min_by_key(|l| Level::parse(l).unwrap_or(Level::Privileged));
+            let note = match loosest_usable {
+                Some(l) if Level::parse(l).unwrap_or(Level::Privileged) < Level::parse(&enforce).unwrap_or(Level::Privileged) => format!(
+                    "subjects here may use a {l} policy today: pods they could create under it would be rejected at {enforce}"
+                ),
+                None if !sorted.is_empty() => "no PodSecurityPolicy is usable here: only pods created by subjects with cluster-wide grants can run".into(),
+                _ => String::new(),
+            };
+            let failing = |level: &str| -> Vec<String> {
+                let target = Level::parse(level).unwrap_or(Level::Privileged);
+                ns.workloads
+                    .iter()
+                    .filter(|w| {
+                        Level::parse(&w.highest_level).unwrap_or(Level::Privileged) < target
+                    })
+                    .map(|w| {
+                        format!(
+                            "{} {} ({} pods: {})",
+                            w.kind,
+                            w.name,
+                            w.pods,
+                            w.checks.join(", ")
+                        )
+                    })
+                    .collect()
+            };
+            let n = &ns.name;
+            let mut commands = vec![format!(
+                "kubectl label --overwrite ns {n} pod-security.kubernetes.io/warn={stricter} pod-security.kubernetes.io/warn-version=latest pod-security.kubernetes.io/audit={stricter} pod-security.kubernetes.io/audit-version=latest"
+            )];
+            commands.push(format!("kubectl label --dry-run=server --overwrite ns {n} pod-security.kubernetes.io/enforce={enforce}"));
+            commands.push(format!("kubectl label --overwrite ns {n} pod-security.kubernetes.io/enforce={enforce} pod-security.kubernetes.io/enforce-version=latest"));
+            if let Some(p) = &privileged_nonmutating {
+                commands.push(format!(
+                    "kubectl create rolebinding -n {n} disable-psp --clusterrole=<a ClusterRole with use of {p}> --group=system:serviceaccounts:{n}   # bypass PodSecurityPolicy here"
+                ));
+            }
+            namespaces.push(NamespacePlan {
+                name: n.clone(),
+                usable_policies,
+                pods: ns.pods,
+                pods_pass: pass.clone(),
+                recommended_enforce: enforce.clone(),
+                recommended_warn_audit: if enforce == "restricted" {
+                    "restricted".into()
+                } else {
+                    stricter.into()
+                },
+                note,
+                fix_before_enforce: failing(&enforce),
+                fix_before_stricter: if enforce == "restricted" {
+                    Vec::new()
+                } else {
+                    failing(stricter)
+                },
+                commands,
+            });
+        }
+        let cluster_steps = vec![
+            "Set cluster-wide defaults for new namespaces in the PodSecurityConfiguration (defaults.enforce/audit/warn) or in your namespace-creation tooling.".to_string(),
+            "Remove the PodSecurityPolicy admission plugin from --enable-admission-plugins (Kubernetes < 1.25), or stop running podsec with --mode psp|both.".to_string(),
+            "Delete the PodSecurityPolicies and the Roles, ClusterRoles and bindings that grant their use.".to_string(),
+        ];
+        MigrationReport {
+            policies,
+            namespaces,
+            cluster_steps,
+            rbac_problems: problems
+                .iter()
+                .map(|p| format!("{}: {}", p.binding, p.message))
+                .collect(),
+            errors,
+            audit,
+        }
+    }
+}

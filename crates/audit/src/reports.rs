@@ -1,0 +1,381 @@
+//! Report formats: SARIF 2.1.0, JUnit XML, PolicyReport (`wgpolicyk8s.io/v1alpha2`) and a
+//! self-contained HTML page. Findings come from an audit, or from `podsec check`.
+
+use serde_json::{json, Value};
+
+use crate::audit::{AuditReport, NamespaceReport};
+
+/// One finding, whatever produced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The check ID (upstream casing), or a policy name.
+    pub rule: String,
+    /// `baseline`, `restricted`, or another category.
+    pub level: String,
+    pub message: String,
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    /// Where it was found in a manifest, for `check`.
+    pub file: Option<String>,
+    pub line: Option<usize>,
+}
+
+/// What `check` and `audit` know about a rule, for SARIF's rule list.
+pub fn rule_help(rule: &str) -> (String, String) {
+    match podsec_policy::CheckId::parse(rule) {
+        Some(id) => (
+            format!(
+                "Pod Security Standards {} check {}",
+                id.level(),
+                id.as_str()
+            ),
+            id.fix_hint().to_string(),
+        ),
+        None => (rule.to_string(), "See the message.".into()),
+    }
+}
+
+fn api_version_of(kind: &str) -> &'static str {
+    match podsec_manifest::WorkloadKind::from_kind(kind) {
+        Some(k) => k.api_version(),
+        None => "v1",
+    }
+}
+
+/// The findings of an audit: one per failing check per workload (at restricted, latest).
+pub fn audit_findings(report: &AuditReport) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for ns in &report.namespaces {
+        for w in &ns.workloads {
+            for check in &w.checks {
+                let detail = check_detail(ns, check);
+                let level = podsec_policy::CheckId::parse(check)
+                    .map(|c| c.level().to_string())
+                    .unwrap_or_default();
+                out.push(Finding {
+                    rule: check.clone(),
+                    level,
+                    message: format!(
+                        "{} {}/{} ({} pods) fails {check}: {detail}",
+                        w.kind, ns.name, w.name, w.pods
+                    ),
+                    api_version: api_version_of(&w.kind).into(),
+                    kind: w.kind.clone(),
+                    namespace: Some(ns.name.clone()),
+                    name: w.name.clone(),
+                    file: None,
+                    line: None,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A SARIF 2.1.0 log of findings.
+pub fn sarif(findings: &[Finding]) -> Value {
+    let mut rules: Vec<String> = findings.iter().map(|f| f.rule.clone()).collect();
+    rules.sort();
+    rules.dedup();
+    let rule_objects: Vec<Value> = rules
+        .iter()
+        .map(|r| {
+            let (description, help) = rule_help(r);
+            json!({"id": r, "name": r, "shortDescription": {"text": description}, "help": {"text": help},
+                "properties": {"tags": ["kubernetes", "pod-security"]}})
+        })
+        .collect();
+    let results: Vec<Value> = findings
+        .iter()
+        .map(|f| {
+            let index = rules.iter().position(|r| r == &f.rule).unwrap_or(0);
+            let logical = json!([{"fullyQualifiedName": format!("{}/{}/{}", f.namespace.as_deref().unwrap_or("-"), f.kind, f.name), "kind": "resource"}]);
+            let mut location = json!({"logicalLocations": logical});
+            if let Some(file) = &f.file {
+                location["physicalLocation"] = json!({"artifactLocation": {"uri": file}, "region": {"startLine": f.line.unwrap_or(1).max(1)}});
+            }
+            json!({"ruleId": f.rule, "ruleIndex": index, "level": "error", "message": {"text": f.message}, "locations": [location]})
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "podsec", "version": env!("CARGO_PKG_VERSION"), "informationUri": "https://github.com/podsec/podsec", "rules": rule_objects}},
+            "results": results
+        }]
+    })
+}
+
+pub fn audit_sarif(report: &AuditReport) -> Value {
+    sarif(&audit_findings(report))
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => {
+                out.push_str(&format!("&#{};", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A JUnit test case: suite, name, and the failure messages (none: passed).
+pub struct Case {
+    pub suite: String,
+    pub name: String,
+    pub failures: Vec<String>,
+}
+
+/// JUnit XML: a suite per namespace (or file), a test case per object.
+pub fn junit(cases: &[Case]) -> String {
+    let mut suites: Vec<&str> = cases.iter().map(|c| c.suite.as_str()).collect();
+    suites.sort();
+    suites.dedup();
+    let failures = cases.iter().filter(|c| !c.failures.is_empty()).count();
+    let mut out = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"podsec\" tests=\"{}\" failures=\"{failures}\" errors=\"0\">\n", cases.len());
+    for suite in suites {
+        let in_suite: Vec<&Case> = cases.iter().filter(|c| c.suite == suite).collect();
+        let f = in_suite.iter().filter(|c| !c.failures.is_empty()).count();
+        out.push_str(&format!(
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{f}\" errors=\"0\">\n",
+            xml_escape(suite),
+            in_suite.len()
+        ));
+        for c in in_suite {
+            out.push_str(&format!(
+                "    <testcase classname=\"{}\" name=\"{}\"",
+                xml_escape(suite),
+                xml_escape(&c.name)
+            ));
+            if c.failures.is_empty() {
+                out.push_str("/>\n");
+            } else {
+                out.push_str(">\n");
+                for failure in &c.failures {
+                    let first = failure.lines().next().unwrap_or("");
+                    out.push_str(&format!(
+                        "      <failure message=\"{}\" type=\"PodSecurity\">{}</failure>\n",
+                        xml_escape(first),
+                        xml_escape(failure)
+                    ));
+                }
+                out.push_str("    </testcase>\n");
+            }
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+pub fn audit_junit(report: &AuditReport) -> String {
+    let mut cases = Vec::new();
+    for ns in &report.namespaces {
+        for w in &ns.workloads {
+            let failures = w
+                .checks
+                .iter()
+                .map(|check| {
+                    let detail = check_detail(ns, check);
+                    format!("{check}: {detail}")
+                })
+                .collect();
+            cases.push(Case {
+                suite: ns.name.clone(),
+                name: format!("{} {} passes restricted", w.kind, w.name),
+                failures,
+            });
+        }
+    }
+    junit(&cases)
+}
+
+/// `wgpolicyk8s.io/v1alpha2` PolicyReports: one per namespace (its workloads against the
+/// restricted level), and a ClusterPolicyReport for the namespaces' Pod Security labels.
+pub fn policy_reports(report: &AuditReport) -> String {
+    let mut docs: Vec<Value> = Vec::new();
+    let source = "podsec";
+    for ns in &report.namespaces {
+        let mut results = Vec::new();
+        let (mut pass, mut fail) = (0u64, 0u64);
+        for w in &ns.workloads {
+            let resource = json!([{"apiVersion": api_version_of(&w.kind), "kind": w.kind, "name": w.name, "namespace": ns.name}]);
+            if w.checks.is_empty() {
+                pass += 1;
+                results.push(json!({"policy": "pod-security-standards", "rule": "restricted", "result": "pass", "scored": true,
+                    "source": source, "category": "Pod Security Standards", "severity": "info",
+                    "message": format!("{} {} ({} pods) passes restricted", w.kind, w.name, w.pods), "resources": resource}));
+            }
+            for check in &w.checks {
+                fail += 1;
+                let id = podsec_policy::CheckId::parse(check);
+                let severity = match id.map(|c| c.level()) {
+                    Some(podsec_policy::Level::Baseline) => "high",
+                    _ => "medium",
+                };
+                let detail = check_detail(ns, check);
+                results.push(json!({"policy": format!("pod-security-standards-{}", id.map(|c| c.level().to_string()).unwrap_or_default()),
+                    "rule": check, "result": "fail", "scored": true, "source": source, "category": "Pod Security Standards",
+                    "severity": severity, "message": format!("{} {} ({} pods): {detail}", w.kind, w.name, w.pods), "resources": resource}));
+            }
+        }
+        docs.push(json!({
+            "apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReport",
+            "metadata": {"name": format!("podsec-{}", ns.name), "namespace": ns.name, "labels": {"app.kubernetes.io/managed-by": "podsec"}},
+            "summary": {"pass": pass, "fail": fail, "warn": 0, "error": 0, "skip": 0},
+            "results": results
+        }));
+    }
+    let mut results = Vec::new();
+    let (mut pass, mut warn) = (0u64, 0u64);
+    for ns in report.namespaces.iter().filter(|n| n.in_snapshot) {
+        let labelled = !ns.labels.is_empty();
+        if labelled {
+            pass += 1;
+        } else {
+            warn += 1;
+        }
+        results.push(json!({"policy": "pod-security-admission", "rule": "namespace-labels", "result": if labelled { "pass" } else { "warn" },
+            "scored": true, "source": source, "category": "Pod Security Admission", "severity": if labelled { "info" } else { "medium" },
+            "message": if labelled { format!("enforce {}, audit {}, warn {}", ns.enforce, ns.audit, ns.warn) } else { format!("namespace {} has no Pod Security labels; its pods pass {}", ns.name, ns.highest_level) },
+            "resources": [{"apiVersion": "v1", "kind": "Namespace", "name": ns.name}]}));
+    }
+    docs.push(json!({
+        "apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "ClusterPolicyReport",
+        "metadata": {"name": "podsec-namespaces", "labels": {"app.kubernetes.io/managed-by": "podsec"}},
+        "summary": {"pass": pass, "fail": 0, "warn": warn, "error": 0, "skip": 0},
+        "results": results
+    }));
+    docs.iter()
+        .map(|d| format!("---\n{}", serde_json_to_yaml(d)))
+        .collect()
+}
+
+/// JSON is YAML: each document printed as one line of JSON keeps the output exact and simple.
+fn serde_json_to_yaml(v: &Value) -> String {
+    format!("{v}\n")
+}
+
+fn html_escape(s: &str) -> String {
+    xml_escape(s)
+}
+
+/// A self-contained HTML report: no external assets; the data is embedded as JSON and drawn
+/// by inline script (a bar chart of namespaces by level, violations by check, and a
+/// drill-down per namespace).
+pub fn audit_html(report: &AuditReport) -> String {
+    let data = serde_json::to_string(report)
+        .unwrap_or_else(|_| "{}".into())
+        .replace("</", "<\\/");
+    let s = &report.summary;
+    let mut checks: std::collections::BTreeMap<&str, u64> = Default::default();
+    for ns in &report.namespaces {
+        for c in &ns.violations_by_check {
+            *checks.entry(c.check.as_str()).or_default() += c.pods;
+        }
+    }
+    let mut body = String::new();
+    body.push_str(&format!(
+        "<p id=\"static-summary\">{} namespaces, {} pods. Unlabelled namespaces: {}.</p>",
+        s.namespaces,
+        s.pods,
+        html_escape(&if s.unlabelled_namespaces.is_empty() {
+            "none".to_string()
+        } else {
+            s.unlabelled_namespaces.join(", ")
+        })
+    ));
+    format!(
+        r#"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>podsec audit</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ font: 14px/1.45 system-ui, sans-serif; margin: 2rem; color: #1d2430; }}
+h1 {{ font-size: 1.5rem; }} h2 {{ font-size: 1.15rem; margin-top: 2rem; }}
+.cards {{ display: flex; gap: 1rem; flex-wrap: wrap; }}
+.card {{ border: 1px solid #d0d7de; border-radius: 8px; padding: .75rem 1rem; min-width: 10rem; }}
+.card b {{ display: block; font-size: 1.6rem; }}
+.bar {{ height: 1.2rem; display: inline-block; vertical-align: middle; }}
+.restricted {{ background: #2da44e; }} .baseline {{ background: #d4a72c; }} .privileged {{ background: #cf222e; }}
+table {{ border-collapse: collapse; margin-top: .5rem; }} td, th {{ border-bottom: 1px solid #eaeef2; padding: .25rem .6rem; text-align: left; }}
+details {{ margin: .4rem 0; }} summary {{ cursor: pointer; }} code {{ background: #f6f8fa; padding: 0 .2rem; }}
+</style></head>
+<body>
+<h1>podsec audit</h1>
+{body}
+<div id="summary" class="cards"></div>
+<h2>Namespaces by the highest level all their pods pass</h2>
+<div id="chart-levels"></div>
+<h2>Pods failing each check (restricted, latest)</h2>
+<div id="chart-checks"></div>
+<h2>Namespaces</h2>
+<div id="namespaces"></div>
+<script id="data" type="application/json">{data}</script>
+<script>
+"use strict";
+const report = JSON.parse(document.getElementById("data").textContent);
+const el = (tag, attrs, ...children) => {{
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {{}})) e.setAttribute(k, v);
+  for (const c of children) e.append(c);
+  return e;
+}};
+const s = report.summary;
+const card = (label, value) => el("div", {{class: "card"}}, el("b", {{}}, String(value)), label);
+document.getElementById("summary").append(
+  card("namespaces", s.namespaces), card("pods", s.pods),
+  card("unlabelled namespaces", s.unlabelled_namespaces.length),
+  card("pods passing restricted", s.pods_by_level.restricted), card("errors", s.errors));
+const chart = (target, entries, cls) => {{
+  const max = Math.max(1, ...entries.map(e => e[1]));
+  const table = el("table");
+  for (const [label, value, c] of entries) {{
+    table.append(el("tr", {{}}, el("td", {{}}, label), el("td", {{}}, el("span", {{class: "bar " + (c || cls), style: "width:" + Math.round(300 * value / max) + "px"}})), el("td", {{}}, String(value))));
+  }}
+  document.getElementById(target).append(table);
+}};
+chart("chart-levels", [["restricted", s.namespaces_by_level.restricted, "restricted"], ["baseline", s.namespaces_by_level.baseline, "baseline"], ["privileged", s.namespaces_by_level.privileged, "privileged"]]);
+chart("chart-checks", {checks}, "baseline");
+const list = document.getElementById("namespaces");
+for (const ns of report.namespaces) {{
+  const d = el("details", {{}}, el("summary", {{}}, ns.name + " — " + ns.pods + " pods, passes " + ns.highest_level + "; enforce " + ns.enforce));
+  const t = el("table", {{}}, el("tr", {{}}, el("th", {{}}, "workload"), el("th", {{}}, "pods"), el("th", {{}}, "passes"), el("th", {{}}, "fails")));
+  for (const w of ns.workloads) t.append(el("tr", {{}}, el("td", {{}}, w.kind + " " + w.name), el("td", {{}}, String(w.pods)), el("td", {{}}, w.highest_level), el("td", {{}}, w.checks.join(", ") || "-")));
+  d.append(t);
+  if (ns.what_if) d.append(el("p", {{}}, "What if enforce=" + ns.what_if.policy + ": " + ns.what_if.rejected_pods + " pods rejected"));
+  list.append(d);
+}}
+document.body.setAttribute("data-rendered", "yes");
+</script>
+</body></html>
+"#,
+        checks = serde_json::to_string(
+            &checks
+                .iter()
+                .map(|(k, v)| json!([k, v]))
+                .collect::<Vec<_>>()
+        )
+        .unwrap_or_else(|_| "[]".into())
+    )
+}
+
+/// The first detail the namespace recorded for a check.
+fn check_detail(ns: &NamespaceReport, check: &str) -> String {
+    ns.violations_by_check
+        .iter()
+        .find(|c| c.check == check)
+        .map(|c| c.detail.clone())
+        .unwrap_or_default()
+}

@@ -1,0 +1,370 @@
+//! `podsec audit` and `podsec migrate`.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use podsec_audit::{
+    AuditOptions, AuditReport, Auditor, MigrationReport, Migrator, SnapshotError, SnapshotObject,
+    WhatIf,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+    Yaml,
+    Sarif,
+    Junit,
+    Policyreport,
+    Html,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SnapshotArgs {
+    /// Snapshot files or directories: what `kubectl get namespaces,pods,deployments,replicasets,
+    /// statefulsets,daemonsets,jobs,cronjobs,podsecuritypolicies,roles,clusterroles,rolebindings,
+    /// clusterrolebindings,serviceaccounts -A -o json` prints (JSON is read as a stream; YAML
+    /// too, a document at a time).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Read the live cluster with this kubeconfig instead of files.
+    #[arg(long, conflicts_with = "paths")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Read the live cluster as the pod's service account.
+    #[arg(long, conflicts_with_all = ["paths", "kubeconfig"])]
+    pub in_cluster: bool,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    pub output: ReportFormat,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
+    /// What would be rejected if this enforce label were set: `enforce=restricted`,
+    /// optionally `,version=v1.30` and `,namespace=NAME` (repeatable; a namespace's own
+    /// what-if wins over the general one).
+    #[arg(long = "what-if", value_name = "enforce=LEVEL[,version=V][,namespace=NS]", value_parser = WhatIf::parse)]
+    pub what_if: Vec<WhatIf>,
+}
+
+/// Reads the snapshot into `sink`, with a progress line on a terminal.
+fn feed(
+    args: &SnapshotArgs,
+    sink: &mut dyn FnMut(Result<SnapshotObject, SnapshotError>),
+) -> anyhow::Result<()> {
+    let progress = std::io::stderr().is_terminal();
+    let mut count: u64 = 0;
+    let mut visit = |o: Result<SnapshotObject, SnapshotError>| {
+        count += 1;
+        if progress && count.is_multiple_of(10_000) {
+            eprint!("\r\x1b[2Kread {count} objects");
+        }
+        sink(o);
+    };
+    if args.kubeconfig.is_some() || args.in_cluster {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let client = podsec_cluster::connect(args.kubeconfig.as_deref())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            podsec_cluster::fetch_snapshot(&client, &mut |json: &str| {
+                visit(podsec_audit::snapshot::classify(json))
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+        })?;
+    } else {
+        if args.paths.is_empty() {
+            anyhow::bail!("give snapshot files or directories, or --kubeconfig/--in-cluster");
+        }
+        for path in &args.paths {
+            let p = PathBuf::from(path);
+            let files = if p.is_dir() {
+                let mut errors = Vec::new();
+                let files = podsec_cluster::files::list_dir(&p, &mut errors);
+                for e in errors {
+                    visit(Err(SnapshotError {
+                        object: e.name,
+                        message: e.message,
+                    }));
+                }
+                files
+            } else {
+                vec![p]
+            };
+            for file in files {
+                let name = file.display().to_string();
+                let is_json = name.to_ascii_lowercase().ends_with(".json");
+                if is_json {
+                    match std::fs::File::open(&file) {
+                        Ok(f) => podsec_audit::read_json(f, &mut |o| {
+                            visit(o.map_err(|e| SnapshotError {
+                                object: format!("{name}: {}", e.object),
+                                message: e.message,
+                            }))
+                        }),
+                        Err(e) => visit(Err(SnapshotError {
+                            object: name.clone(),
+                            message: format!("cannot read: {e}"),
+                        })),
+                    }
+                } else {
+                    match std::fs::read(&file) {
+                        Ok(bytes) => podsec_audit::read_documents(&bytes, &name, &mut visit),
+                        Err(e) => visit(Err(SnapshotError {
+                            object: name.clone(),
+                            message: format!("cannot read: {e}"),
+                        })),
+                    }
+                }
+            }
+        }
+    }
+    if progress {
+        eprint!("\r\x1b[2K");
+    }
+    Ok(())
+}
+
+fn write_out(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .context("cannot write the report")?;
+    Ok(())
+}
+
+pub fn run_audit(args: AuditArgs) -> anyhow::Result<u8> {
+    let mut auditor = Auditor::new(AuditOptions {
+        what_if: args.what_if.clone(),
+        ..AuditOptions::default()
+    });
+    feed(&args.snapshot, &mut |o| auditor.observe(o))?;
+    let report = auditor.finish();
+    let text = match args.snapshot.output {
+        ReportFormat::Table => audit_table(&report),
+        ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+        ReportFormat::Yaml => serde_saphyr::to_string(&report)?,
+        ReportFormat::Sarif => {
+            serde_json::to_string_pretty(&podsec_audit::reports::audit_sarif(&report))? + "\n"
+        }
+        ReportFormat::Junit => podsec_audit::reports::audit_junit(&report),
+        ReportFormat::Policyreport => podsec_audit::reports::policy_reports(&report),
+        ReportFormat::Html => podsec_audit::reports::audit_html(&report),
+    };
+    write_out(&text)?;
+    Ok(if !report.errors.is_empty() { 2 } else { 0 })
+}
+
+fn audit_table(r: &AuditReport) -> String {
+    let s = &r.summary;
+    let mut out = format!(
+        "Cluster: {} namespaces pass restricted {}, baseline {}, only privileged {}; {} pods pass restricted {}, baseline {}, only privileged {}.\n",
+        s.namespaces,
+        s.namespaces_by_level.restricted,
+        s.namespaces_by_level.baseline,
+        s.namespaces_by_level.privileged,
+        s.pods,
+        s.pods_by_level.restricted,
+        s.pods_by_level.baseline,
+        s.pods_by_level.privileged
+    );
+    if !s.unlabelled_namespaces.is_empty() {
+        out.push_str(&format!(
+            "Unlabelled namespaces (no Pod Security labels; the gaps): {}\n",
+            s.unlabelled_namespaces.join(", ")
+        ));
+    }
+    if r.incomplete {
+        out.push_str("The snapshot ended early: results cover what was read.\n");
+    }
+    let header = [
+        "NAMESPACE",
+        "ENFORCE",
+        "AUDIT",
+        "WARN",
+        "PODS",
+        "PASSES",
+        "PINNED",
+        "FAILING CHECKS (RESTRICTED)",
+    ];
+    let rows: Vec<Vec<String>> = r
+        .namespaces
+        .iter()
+        .map(|n| {
+            vec![
+                n.name.clone(),
+                n.enforce.clone(),
+                n.audit.clone(),
+                n.warn.clone(),
+                n.pods.to_string(),
+                n.highest_level.clone(),
+                n.pinned
+                    .as_ref()
+                    .map(|p| format!("{} at {}", p.highest_level, p.version))
+                    .unwrap_or_else(|| "-".into()),
+                if n.violations_by_check.is_empty() {
+                    "-".into()
+                } else {
+                    n.violations_by_check
+                        .iter()
+                        .map(|c| format!("{} ({})", c.check, c.pods))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            ]
+        })
+        .collect();
+    out.push('\n');
+    out.push_str(&podsec_policy::psp::kubectl_table(&header, &rows));
+    for n in &r.namespaces {
+        if n.workloads.iter().all(|w| w.highest_level == "restricted")
+            && n.what_if.is_none()
+            && n.label_errors.is_empty()
+        {
+            continue;
+        }
+        out.push_str(&format!("\n{}:\n", n.name));
+        for e in &n.label_errors {
+            out.push_str(&format!("  label error: {e}\n"));
+        }
+        for w in n
+            .workloads
+            .iter()
+            .filter(|w| w.highest_level != "restricted")
+        {
+            out.push_str(&format!(
+                "  {} {} ({} pod{}): passes {}; fails {}\n",
+                w.kind,
+                w.name,
+                w.pods,
+                if w.pods == 1 { "" } else { "s" },
+                w.highest_level,
+                w.checks.join(", ")
+            ));
+        }
+        if let Some(w) = &n.what_if {
+            out.push_str(&format!(
+                "  what if enforce={}: {} pods rejected\n",
+                w.policy, w.rejected_pods
+            ));
+            for line in &w.warnings {
+                out.push_str(&format!("    {line}\n"));
+            }
+        }
+    }
+    for e in &r.errors {
+        out.push_str(&format!("error: {e}\n"));
+    }
+    out
+}
+
+#[derive(clap::Args, Debug)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
+}
+
+pub fn run_migrate(args: MigrateArgs) -> anyhow::Result<u8> {
+    let mut migrator = Migrator::new(AuditOptions::default());
+    feed(&args.snapshot, &mut |o| migrator.observe(o))?;
+    let report = migrator.finish();
+    let text = match args.snapshot.output {
+        ReportFormat::Table => migrate_text(&report),
+        ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+        ReportFormat::Yaml => serde_saphyr::to_string(&report)?,
+        ReportFormat::Sarif => {
+            serde_json::to_string_pretty(&podsec_audit::reports::audit_sarif(&report.audit))? + "\n"
+        }
+        ReportFormat::Junit => podsec_audit::reports::audit_junit(&report.audit),
+        ReportFormat::Policyreport => podsec_audit::reports::policy_reports(&report.audit),
+        ReportFormat::Html => podsec_audit::reports::audit_html(&report.audit),
+    };
+    write_out(&text)?;
+    Ok(
+        if report.errors.is_empty() && report.audit.errors.is_empty() {
+            0
+        } else {
+            2
+        },
+    )
+}
+
+fn migrate_text(r: &MigrationReport) -> String {
+    let mut out = String::from("PodSecurityPolicies:\n");
+    for p in &r.policies {
+        out.push_str(&format!(
+            "  {}: strictest equivalent level {}{}\n",
+            p.name,
+            p.level,
+            if p.mutating { "; mutating" } else { "" }
+        ));
+        for why in &p.not_baseline_because {
+            out.push_str(&format!("    not baseline: {why}\n"));
+        }
+        for why in &p.not_restricted_because {
+            out.push_str(&format!("    not restricted: {why}\n"));
+        }
+        for d in &p.defaults {
+            out.push_str(&format!("    default: {d}\n"));
+        }
+        if let Some(u) = &p.unusable {
+            out.push_str(&format!("    unusable: {u}\n"));
+        }
+        out.push_str(&format!("    pods admitted by it: {}\n", p.pods_admitted));
+        for w in &p.relying_workloads {
+            out.push_str(&format!(
+                "    {} ({} pods) relies on its defaults; set in the template:\n",
+                w.workload, w.pods
+            ));
+            for m in &w.must_set {
+                out.push_str(&format!("      {m}\n"));
+            }
+        }
+    }
+    out.push_str("\nNamespaces:\n");
+    for n in &r.namespaces {
+        out.push_str(&format!(
+            "  {}: {} pods pass {}; recommend enforce={}, warn/audit={}\n",
+            n.name, n.pods, n.pods_pass, n.recommended_enforce, n.recommended_warn_audit
+        ));
+        for u in &n.usable_policies {
+            out.push_str(&format!(
+                "    may use {} ({}): {}\n",
+                u.policy,
+                u.level,
+                u.granted_to.join("; ")
+            ));
+        }
+        if !n.note.is_empty() {
+            out.push_str(&format!("    note: {}\n", n.note));
+        }
+        for w in &n.fix_before_enforce {
+            out.push_str(&format!("    fix before enforcing: {w}\n"));
+        }
+        for w in &n.fix_before_stricter {
+            out.push_str(&format!(
+                "    fix before {}: {w}\n",
+                n.recommended_warn_audit
+            ));
+        }
+        for c in &n.commands {
+            out.push_str(&format!("    $ {c}\n"));
+        }
+    }
+    out.push_str("\nThen, cluster-wide:\n");
+    for s in &r.cluster_steps {
+        out.push_str(&format!("  - {s}\n"));
+    }
+    for p in &r.rbac_problems {
+        out.push_str(&format!("RBAC: {p}\n"));
+    }
+    for e in r.errors.iter().chain(&r.audit.errors) {
+        out.push_str(&format!("error: {e}\n"));
+    }
+    out
+}
