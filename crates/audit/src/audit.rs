@@ -150,6 +150,8 @@ pub struct Summary {
     pub pods: u64,
     pub pods_by_level: LevelCounts,
     pub objects: u64,
+    /// Objects of kinds the audit does not read, by `apiVersion kind`.
+    pub skipped_kinds: BTreeMap<String, u64>,
     pub errors: usize,
 }
 
@@ -199,6 +201,7 @@ pub struct Auditor {
     by_level: LevelCounts,
     pods: u64,
     objects: u64,
+    skipped: BTreeMap<String, u64>,
     errors: Vec<String>,
     incomplete: bool,
 }
@@ -237,6 +240,7 @@ impl Auditor {
             by_level: LevelCounts::default(),
             pods: 0,
             objects: 0,
+            skipped: BTreeMap::new(),
             errors: Vec::new(),
             incomplete: false,
         }
@@ -277,6 +281,12 @@ impl Auditor {
                     );
                 }
             }
+            Ok(SnapshotObject::Other { api_version, kind }) => {
+                *self
+                    .skipped
+                    .entry(format!("{api_version} {kind}"))
+                    .or_default() += 1;
+            }
             Ok(_) => {}
         }
     }
@@ -291,7 +301,18 @@ impl Auditor {
         let defaults = self.options.defaults;
         let acc = self.namespaces.entry(namespace).or_default();
         let (meta, spec) = (&w.pod_meta, &w.pod_spec);
-        let level = highest(meta, spec, Version::Latest);
+        let latest = |level| LevelVersion::new(level, Version::Latest);
+        let restricted = evaluate(latest(Level::Restricted), meta, spec);
+        // Restricted replaces some baseline checks with stricter ones (capabilities,
+        // seccomp): a pod failing restricted is evaluated at baseline too, so that what
+        // blocks baseline is reported under the baseline check's name.
+        let baseline =
+            (!restricted.allowed()).then(|| evaluate(latest(Level::Baseline), meta, spec));
+        let level = match &baseline {
+            None => Level::Restricted,
+            Some(b) if b.allowed() => Level::Baseline,
+            Some(_) => Level::Privileged,
+        };
         acc.pods += 1;
         acc.by_level.add(level);
         acc.lowest = lower(acc.lowest, level);
@@ -306,16 +327,15 @@ impl Auditor {
                 highest(meta, spec, policy.enforce.version),
             );
         }
-        let restricted = evaluate(
-            LevelVersion::new(Level::Restricted, Version::Latest),
-            meta,
-            spec,
-        );
         let owner = controller_of(&w.meta).unwrap_or_else(|| ("Pod".into(), w.meta.name.clone()));
         let workload = acc.workloads.entry(owner).or_default();
         workload.pods += 1;
         workload.lowest = lower(workload.lowest, level);
-        for v in &restricted.violations {
+        let baseline_only = baseline
+            .iter()
+            .flat_map(|b| &b.violations)
+            .filter(|v| !restricted.violations.iter().any(|r| r.check == v.check));
+        for v in restricted.violations.iter().chain(baseline_only) {
             workload.checks.insert(v.check);
             let group = acc.checks.entry(v.check).or_default();
             group.pods += 1;
@@ -330,10 +350,10 @@ impl Auditor {
             let (_, groups) = acc
                 .what_if
                 .get_or_insert_with(|| (lv, ReasonGroups::default()));
-            let result = if lv == restricted.level_version {
-                restricted
-            } else {
-                evaluate(lv, meta, spec)
+            let result = match baseline {
+                _ if lv == restricted.level_version => restricted,
+                Some(b) if lv == b.level_version => b,
+                _ => evaluate(lv, meta, spec),
             };
             if !result.allowed() {
                 groups.add(result.forbidden_reason(), &w.meta.name);
@@ -446,6 +466,7 @@ impl Auditor {
                 pods: self.pods,
                 pods_by_level: self.by_level,
                 objects: self.objects,
+                skipped_kinds: self.skipped,
                 errors: self.errors.len(),
             },
             namespaces,

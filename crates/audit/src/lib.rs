@@ -7,5 +7,5 @@ pub mod reports;
 pub mod snapshot;
 
 pub use audit::{AuditOptions, AuditReport, Auditor, WhatIf};
-pub use migrate::{MigrationReport, Migrator};
+pub use migrate::{plural, MigrationReport, Migrator};
 pub use snapshot::{read_documents, read_json, SnapshotError, SnapshotObject};

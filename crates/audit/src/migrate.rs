@@ -6,12 +6,16 @@ use std::collections::{BTreeMap, HashMap};
 use podsec_admission::psp::{patch, PSP_ANNOTATION};
 use podsec_admission::rbac::{Binding, Rbac, ResourceAttributes, Role};
 use podsec_manifest::Workload;
+use podsec_policy::namespace_policy::{
+    AUDIT_LEVEL_LABEL, AUDIT_VERSION_LABEL, ENFORCE_LEVEL_LABEL, ENFORCE_VERSION_LABEL,
+    WARN_LEVEL_LABEL, WARN_VERSION_LABEL,
+};
 use podsec_policy::psp::{PodSecurityPolicy, Provider};
 use podsec_policy::pss::allowed;
-use podsec_policy::Level;
+use podsec_policy::{CheckId, Level, LevelVersion, Version};
 use serde::Serialize;
 
-use crate::audit::{AuditOptions, AuditReport, Auditor};
+use crate::audit::{AuditOptions, AuditReport, Auditor, NamespaceReport};
 use crate::snapshot::{SnapshotError, SnapshotObject};
 
 /// The strictest Pod Security Standards level that admits everything `psp` admits, and the
@@ -264,7 +268,8 @@ pub struct NamespacePlan {
     pub pods_pass: String,
     pub recommended_enforce: String,
     pub recommended_warn_audit: String,
-    pub note: String,
+    /// Why the recommendation is what it is, and what to watch for.
+    pub notes: Vec<String>,
     /// Workloads to fix before enforcing the recommended level, and before the stricter
     /// warn/audit level.
     pub fix_before_enforce: Vec<String>,
@@ -489,78 +494,81 @@ impl Migrator {
                     })
                 })
                 .collect();
-            let pass = ns.highest_level.clone();
-            let enforce = pass.clone();
-            let stricter = match pass.as_str() {
-                "privileged" => "baseline",
-                _ => "restricted",
-            };
+            let plan = plan_namespace(ns);
             let loosest_usable = usable_policies
                 .iter()
-                .map(|u| u.level.as_str())
-                .min_by_key(|l| Level::parse(l).unwrap_or(Level::Privileged));
-            let note = match loosest_usable {
-                Some(l) if Level::parse(l).unwrap_or(Level::Privileged) < Level::parse(&enforce).unwrap_or(Level::Privileged) => format!(
-                    "subjects here may use a {l} policy today: pods they could create under it would be rejected at {enforce}"
+                .filter_map(|u| Level::parse(&u.level).ok())
+                .min();
+            let mut notes = plan.notes;
+            match loosest_usable {
+                Some(l) if l < plan.enforce.level => notes.push(format!(
+                    "subjects here may use a {l} policy today: pods they could create under it would be rejected at {}",
+                    plan.enforce.level
+                )),
+                None if !sorted.is_empty() => notes.push(
+                    "no PodSecurityPolicy is usable here: only pods created by subjects with cluster-wide grants can run".into(),
                 ),
-                None if !sorted.is_empty() => "no PodSecurityPolicy is usable here: only pods created by subjects with cluster-wide grants can run".into(),
-                _ => String::new(),
-            };
-            let failing = |level: &str| -> Vec<String> {
-                let target = Level::parse(level).unwrap_or(Level::Privileged);
-                ns.workloads
-                    .iter()
-                    .filter(|w| {
-                        Level::parse(&w.highest_level).unwrap_or(Level::Privileged) < target
-                    })
-                    .map(|w| {
-                        format!(
-                            "{} {} ({} pods: {})",
-                            w.kind,
-                            w.name,
-                            w.pods,
-                            w.checks.join(", ")
-                        )
-                    })
-                    .collect()
-            };
+                _ => {}
+            }
             let n = &ns.name;
+            let (enforce, stricter) = (plan.enforce, plan.warn_audit);
             let mut commands = vec![format!(
-                "kubectl label --overwrite ns {n} pod-security.kubernetes.io/warn={stricter} pod-security.kubernetes.io/warn-version=latest pod-security.kubernetes.io/audit={stricter} pod-security.kubernetes.io/audit-version=latest"
+                "kubectl label --overwrite ns {n} {WARN_LEVEL_LABEL}={stricter} {WARN_VERSION_LABEL}=latest {AUDIT_LEVEL_LABEL}={stricter} {AUDIT_VERSION_LABEL}=latest"
             )];
-            commands.push(format!("kubectl label --dry-run=server --overwrite ns {n} pod-security.kubernetes.io/enforce={enforce}"));
-            commands.push(format!("kubectl label --overwrite ns {n} pod-security.kubernetes.io/enforce={enforce} pod-security.kubernetes.io/enforce-version=latest"));
-            if let Some(p) = &privileged_nonmutating {
+            let enforce_labels = format!(
+                "{ENFORCE_LEVEL_LABEL}={} {ENFORCE_VERSION_LABEL}={}",
+                enforce.level, enforce.version
+            );
+            commands.push(format!(
+                "kubectl label --dry-run=server --overwrite ns {n} {enforce_labels}"
+            ));
+            commands.push(format!("kubectl label --overwrite ns {n} {enforce_labels}"));
+            if !sorted.is_empty() {
+                let policy = privileged_nonmutating
+                    .as_deref()
+                    .unwrap_or("a privileged, non-mutating PodSecurityPolicy");
                 commands.push(format!(
-                    "kubectl create rolebinding -n {n} disable-psp --clusterrole=<a ClusterRole with use of {p}> --group=system:serviceaccounts:{n}   # bypass PodSecurityPolicy here"
+                    "kubectl create rolebinding -n {n} disable-psp --clusterrole=<a ClusterRole with use of {policy}> --group=system:serviceaccounts:{n}   # bypass PodSecurityPolicy here"
                 ));
             }
             namespaces.push(NamespacePlan {
                 name: n.clone(),
                 usable_policies,
                 pods: ns.pods,
-                pods_pass: pass.clone(),
-                recommended_enforce: enforce.clone(),
-                recommended_warn_audit: if enforce == "restricted" {
-                    "restricted".into()
-                } else {
-                    stricter.into()
-                },
-                note,
-                fix_before_enforce: failing(&enforce),
-                fix_before_stricter: if enforce == "restricted" {
+                pods_pass: ns.highest_level.clone(),
+                recommended_enforce: enforce.to_string(),
+                recommended_warn_audit: stricter.to_string(),
+                notes,
+                fix_before_enforce: if plan.pinned_passes {
                     Vec::new()
                 } else {
-                    failing(stricter)
+                    failing_workloads(ns, enforce.level)
+                },
+                fix_before_stricter: if stricter > enforce.level || plan.pinned_passes {
+                    failing_workloads(ns, stricter)
+                } else {
+                    Vec::new()
                 },
                 commands,
             });
         }
-        let cluster_steps = vec![
+        let mutating: Vec<&str> = policies
+            .iter()
+            .filter(|p| p.mutating)
+            .map(|p| p.name.as_str())
+            .collect();
+        let mut cluster_steps = Vec::new();
+        if !mutating.is_empty() {
+            cluster_steps.push(format!(
+                "First, make pods independent of the mutating policies ({}): set their defaults in the workloads listed under each policy, so nothing changes when the policies go.",
+                mutating.join(", ")
+            ));
+        }
+        cluster_steps.extend([
             "Set cluster-wide defaults for new namespaces in the PodSecurityConfiguration (defaults.enforce/audit/warn) or in your namespace-creation tooling.".to_string(),
             "Remove the PodSecurityPolicy admission plugin from --enable-admission-plugins (Kubernetes < 1.25), or stop running podsec with --mode psp|both.".to_string(),
             "Delete the PodSecurityPolicies and the Roles, ClusterRoles and bindings that grant their use.".to_string(),
-        ];
+        ]);
         MigrationReport {
             policies,
             namespaces,
@@ -572,5 +580,97 @@ impl Migrator {
             errors,
             audit,
         }
+    }
+}
+
+struct Plan {
+    enforce: LevelVersion,
+    /// The namespace pins an older version its pods pass, though they fail it at latest.
+    pinned_passes: bool,
+    warn_audit: Level,
+    notes: Vec<String>,
+}
+
+/// The enforce level the namespace's running pods allow, never weaker than what it already
+/// enforces: a namespace labelled stricter than its pods keeps its label, and the pods that
+/// predate it are listed to fix.
+fn plan_namespace(ns: &NamespaceReport) -> Plan {
+    let passes = Level::parse(&ns.highest_level).unwrap_or(Level::Privileged);
+    let current = ns
+        .labels
+        .contains_key(ENFORCE_LEVEL_LABEL)
+        .then(|| {
+            let (level, version) = ns.enforce.split_once(':')?;
+            Some(LevelVersion::new(
+                Level::parse(level).ok()?,
+                Version::parse(version).ok()?,
+            ))
+        })
+        .flatten();
+    let mut notes = Vec::new();
+    let mut pinned_passes = false;
+    let enforce = match current {
+        Some(c) if c.level > passes => {
+            let pinned_ok = ns
+                .pinned
+                .as_ref()
+                .and_then(|p| Level::parse(&p.highest_level).ok())
+                .is_some_and(|l| l >= c.level);
+            pinned_passes = pinned_ok;
+            if pinned_ok {
+                notes.push(format!(
+                    "keeps {c}: its pods pass it at {}, not at latest; fix them before moving the version to latest",
+                    c.version
+                ));
+            } else {
+                notes.push(format!(
+                    "already enforces {c} but running pods fail it (they predate the label or were exempt): they will be rejected when re-created"
+                ));
+            }
+            c
+        }
+        _ => LevelVersion::new(passes, Version::Latest),
+    };
+    let warn_audit = match enforce.level {
+        Level::Privileged => Level::Baseline,
+        _ => Level::Restricted,
+    };
+    Plan {
+        enforce,
+        pinned_passes,
+        warn_audit,
+        notes,
+    }
+}
+
+/// Workloads that fail `level`, each with the checks that make them fail it.
+fn failing_workloads(ns: &NamespaceReport, level: Level) -> Vec<String> {
+    ns.workloads
+        .iter()
+        .filter(|w| Level::parse(&w.highest_level).unwrap_or(Level::Privileged) < level)
+        .map(|w| {
+            let checks: Vec<&str> = w
+                .checks
+                .iter()
+                .filter(|c| CheckId::parse(c).is_some_and(|id| id.level() <= level))
+                .map(String::as_str)
+                .collect();
+            format!(
+                "{} {} ({}: {})",
+                w.kind,
+                w.name,
+                plural(w.pods, "pod"),
+                checks.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// `1 pod`, `2 pods`.
+pub fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }

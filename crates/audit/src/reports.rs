@@ -216,7 +216,7 @@ pub fn policy_reports(report: &AuditReport) -> String {
                 pass += 1;
                 results.push(json!({"policy": "pod-security-standards", "rule": "restricted", "result": "pass", "scored": true,
                     "source": source, "category": "Pod Security Standards", "severity": "info",
-                    "message": format!("{} {} ({} pods) passes restricted", w.kind, w.name, w.pods), "resources": resource}));
+                    "message": format!("{} {} ({}) passes restricted", w.kind, w.name, crate::plural(w.pods, "pod")), "resources": resource}));
             }
             for check in &w.checks {
                 fail += 1;
@@ -228,7 +228,7 @@ pub fn policy_reports(report: &AuditReport) -> String {
                 let detail = check_detail(ns, check);
                 results.push(json!({"policy": format!("pod-security-standards-{}", id.map(|c| c.level().to_string()).unwrap_or_default()),
                     "rule": check, "result": "fail", "scored": true, "source": source, "category": "Pod Security Standards",
-                    "severity": severity, "message": format!("{} {} ({} pods): {detail}", w.kind, w.name, w.pods), "resources": resource}));
+                    "severity": severity, "message": format!("{} {} ({}): {detail}", w.kind, w.name, crate::plural(w.pods, "pod")), "resources": resource}));
             }
         }
         docs.push(json!({

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use podsec_audit::{
-    AuditOptions, AuditReport, Auditor, MigrationReport, Migrator, SnapshotError, SnapshotObject,
-    WhatIf,
+    plural, AuditOptions, AuditReport, Auditor, MigrationReport, Migrator, SnapshotError,
+    SnapshotObject, WhatIf,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -179,6 +179,17 @@ fn audit_table(r: &AuditReport) -> String {
             s.unlabelled_namespaces.join(", ")
         ));
     }
+    if !s.skipped_kinds.is_empty() {
+        let kinds: Vec<String> = s
+            .skipped_kinds
+            .iter()
+            .map(|(kind, n)| format!("{kind} ({n})"))
+            .collect();
+        out.push_str(&format!(
+            "Skipped objects of kinds the audit does not read: {}\n",
+            kinds.join(", ")
+        ));
+    }
     if r.incomplete {
         out.push_str("The snapshot ended early: results cover what was read.\n");
     }
@@ -190,7 +201,7 @@ fn audit_table(r: &AuditReport) -> String {
         "PODS",
         "PASSES",
         "PINNED",
-        "FAILING CHECKS (RESTRICTED)",
+        "FAILING CHECKS (PODS)",
     ];
     let rows: Vec<Vec<String>> = r
         .namespaces
@@ -238,19 +249,19 @@ fn audit_table(r: &AuditReport) -> String {
             .filter(|w| w.highest_level != "restricted")
         {
             out.push_str(&format!(
-                "  {} {} ({} pod{}): passes {}; fails {}\n",
+                "  {} {} ({}): passes {}; fails {}\n",
                 w.kind,
                 w.name,
-                w.pods,
-                if w.pods == 1 { "" } else { "s" },
+                plural(w.pods, "pod"),
                 w.highest_level,
                 w.checks.join(", ")
             ));
         }
         if let Some(w) = &n.what_if {
             out.push_str(&format!(
-                "  what if enforce={}: {} pods rejected\n",
-                w.policy, w.rejected_pods
+                "  what if enforce={}: {} rejected\n",
+                w.policy,
+                plural(w.rejected_pods, "pod")
             ));
             for line in &w.warnings {
                 out.push_str(&format!("    {line}\n"));
@@ -318,8 +329,9 @@ fn migrate_text(r: &MigrationReport) -> String {
         out.push_str(&format!("    pods admitted by it: {}\n", p.pods_admitted));
         for w in &p.relying_workloads {
             out.push_str(&format!(
-                "    {} ({} pods) relies on its defaults; set in the template:\n",
-                w.workload, w.pods
+                "    {} ({}) relies on its defaults; set in the template:\n",
+                w.workload,
+                plural(w.pods, "pod")
             ));
             for m in &w.must_set {
                 out.push_str(&format!("      {m}\n"));
@@ -329,8 +341,12 @@ fn migrate_text(r: &MigrationReport) -> String {
     out.push_str("\nNamespaces:\n");
     for n in &r.namespaces {
         out.push_str(&format!(
-            "  {}: {} pods pass {}; recommend enforce={}, warn/audit={}\n",
-            n.name, n.pods, n.pods_pass, n.recommended_enforce, n.recommended_warn_audit
+            "  {}: {}, highest level all pass: {}; recommend enforce={}, warn/audit={}\n",
+            n.name,
+            plural(n.pods, "pod"),
+            n.pods_pass,
+            n.recommended_enforce,
+            n.recommended_warn_audit
         ));
         for u in &n.usable_policies {
             out.push_str(&format!(
@@ -340,15 +356,15 @@ fn migrate_text(r: &MigrationReport) -> String {
                 u.granted_to.join("; ")
             ));
         }
-        if !n.note.is_empty() {
-            out.push_str(&format!("    note: {}\n", n.note));
+        for note in &n.notes {
+            out.push_str(&format!("    note: {note}\n"));
         }
         for w in &n.fix_before_enforce {
             out.push_str(&format!("    fix before enforcing: {w}\n"));
         }
         for w in &n.fix_before_stricter {
             out.push_str(&format!(
-                "    fix before {}: {w}\n",
+                "    fix before {}:latest: {w}\n",
                 n.recommended_warn_audit
             ));
         }
@@ -356,7 +372,7 @@ fn migrate_text(r: &MigrationReport) -> String {
             out.push_str(&format!("    $ {c}\n"));
         }
     }
-    out.push_str("\nThen, cluster-wide:\n");
+    out.push_str("\nCluster-wide steps:\n");
     for s in &r.cluster_steps {
         out.push_str(&format!("  - {s}\n"));
     }
