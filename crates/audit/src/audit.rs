@@ -258,9 +258,7 @@ impl Auditor {
         self.objects += 1;
         match object {
             Err(e) => {
-                if e.object == "snapshot" {
-                    self.incomplete = true;
-                }
+                self.incomplete |= e.ends_stream;
                 self.errors.push(e.to_string());
             }
             Ok(SnapshotObject::Namespace { name, labels }) => {

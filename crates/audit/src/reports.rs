@@ -94,7 +94,7 @@ pub fn sarif(findings: &[Finding]) -> Value {
             let logical = json!([{"fullyQualifiedName": format!("{}/{}/{}", f.namespace.as_deref().unwrap_or("-"), f.kind, f.name), "kind": "resource"}]);
             let mut location = json!({"logicalLocations": logical});
             if let Some(file) = &f.file {
-                location["physicalLocation"] = json!({"artifactLocation": {"uri": file}, "region": {"startLine": f.line.unwrap_or(1).max(1)}});
+                location["physicalLocation"] = json!({"artifactLocation": {"uri": uri_reference(file)}, "region": {"startLine": f.line.unwrap_or(1).max(1)}});
             }
             json!({"ruleId": f.rule, "ruleIndex": index, "level": "error", "message": {"text": f.message}, "locations": [location]})
         })
@@ -113,6 +113,20 @@ pub fn audit_sarif(report: &AuditReport) -> Value {
     sarif(&audit_findings(report))
 }
 
+/// A file path as a SARIF artifact URI reference: bytes outside the URI path characters
+/// percent-encoded, Windows separators turned into slashes.
+fn uri_reference(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.replace('\\', "/").bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -122,8 +136,11 @@ fn xml_escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => {
-                out.push_str(&format!("&#{};", c as u32))
+            // XML 1.0 cannot carry these at all, not even as character references.
+            c if ((c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r'))
+                || matches!(c, '\u{FFFE}' | '\u{FFFF}') =>
+            {
+                out.push('\u{FFFD}')
             }
             c => out.push(c),
         }

@@ -44,6 +44,9 @@ pub struct SnapshotError {
     /// `Kind namespace/name`, or the stream position for syntax errors.
     pub object: String,
     pub message: String,
+    /// Nothing after this error was read (a syntax error, an unreadable file): the results
+    /// cover only part of the snapshot.
+    pub ends_stream: bool,
 }
 
 impl fmt::Display for SnapshotError {
@@ -77,6 +80,7 @@ pub fn classify(json: &str) -> Result<SnapshotObject, SnapshotError> {
     let header: Header = serde_json::from_str(json).map_err(|e| SnapshotError {
         object: "object".into(),
         message: e.to_string(),
+        ends_stream: false,
     })?;
     let id = if header.metadata.namespace.is_empty() {
         format!("{} {}", header.kind, header.metadata.name)
@@ -89,6 +93,7 @@ pub fn classify(json: &str) -> Result<SnapshotObject, SnapshotError> {
     let err = |message: String| SnapshotError {
         object: id.clone(),
         message,
+        ends_stream: false,
     };
     let (group, _) = header
         .api_version
@@ -148,6 +153,7 @@ pub fn read_json<R: Read>(reader: R, visit: &mut dyn FnMut(Result<SnapshotObject
             visit(Err(SnapshotError {
                 object: "snapshot".into(),
                 message,
+                ends_stream: true,
             }));
             return;
         }
@@ -159,6 +165,7 @@ pub fn read_json<R: Read>(reader: R, visit: &mut dyn FnMut(Result<SnapshotObject
                 visit(Err(SnapshotError {
                     object: "snapshot".into(),
                     message: e.to_string(),
+                    ends_stream: true,
                 }));
                 return;
             }
@@ -241,6 +248,7 @@ pub fn read_documents(
             Err(e) => visit(Err(SnapshotError {
                 object: format!("{name}:{}", e.line),
                 message: e.message,
+                ends_stream: false,
             })),
         }
     }

@@ -12,7 +12,9 @@ use std::path::PathBuf;
 
 use podsec_audit::audit::{LevelCounts, NamespaceReport};
 use podsec_audit::migrate::NamespacePlan;
-use podsec_audit::{read_json, AuditOptions, AuditReport, Auditor, MigrationReport, Migrator, WhatIf};
+use podsec_audit::{
+    read_json, AuditOptions, AuditReport, Auditor, MigrationReport, Migrator, WhatIf,
+};
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-snapshot.json")
@@ -102,13 +104,18 @@ fn pods_are_grouped_by_their_top_level_workload() {
     );
     // NET_ADMIN fails baseline's check, which restricted replaces with its own: both show.
     assert!(report.checks.contains(&"capabilities_baseline".to_string()));
-    assert!(report.checks.contains(&"capabilities_restricted".to_string()));
+    assert!(report
+        .checks
+        .contains(&"capabilities_restricted".to_string()));
 
     let ks = namespace(&r, "kube-system");
     assert_eq!(ks.workloads[0].kind, "DaemonSet");
     let dmz = namespace(&r, "dmz");
     assert_eq!(
-        (dmz.workloads[0].kind.as_str(), dmz.workloads[0].name.as_str()),
+        (
+            dmz.workloads[0].kind.as_str(),
+            dmz.workloads[0].name.as_str()
+        ),
         ("Pod", "debug"),
         "a bare pod is its own workload"
     );
@@ -143,7 +150,10 @@ fn a_pinned_namespace_is_judged_at_latest_and_at_its_version() {
     let r = audit(AuditOptions::default());
     let shop = namespace(&r, "shop");
     assert_eq!(shop.enforce, "restricted:v1.18");
-    assert_eq!(shop.highest_level, "baseline", "seccomp is required since v1.19");
+    assert_eq!(
+        shop.highest_level, "baseline",
+        "seccomp is required since v1.19"
+    );
     let pinned = shop.pinned.as_ref().expect("pinned level");
     assert_eq!(
         (pinned.version.as_str(), pinned.highest_level.as_str()),
@@ -173,7 +183,10 @@ fn what_if_gives_upstreams_relabel_warnings_for_every_namespace() {
         ]
     );
     let ks = namespace(&r, "kube-system").what_if.as_ref().unwrap();
-    assert_eq!(ks.policy, "privileged:latest", "the per-namespace what-if wins");
+    assert_eq!(
+        ks.policy, "privileged:latest",
+        "the per-namespace what-if wins"
+    );
     assert_eq!(ks.rejected_pods, 0);
     assert!(ks.warnings.is_empty());
 }

@@ -1,7 +1,9 @@
 //! `podsec audit` and `podsec migrate`.
 
-use std::io::{IsTerminal, Write};
+use std::cell::Cell;
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use anyhow::Context;
 use podsec_audit::{
@@ -50,19 +52,108 @@ pub struct AuditArgs {
     pub what_if: Vec<WhatIf>,
 }
 
-/// Reads the snapshot into `sink`, with a progress line on a terminal.
+/// Counts the bytes read through it, for the progress bar.
+struct Counting<R> {
+    inner: R,
+    read: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// A progress bar on stderr (only on a terminal): objects read and, for files, how far in.
+struct Progress {
+    enabled: bool,
+    objects: u64,
+    bytes_read: Rc<Cell<u64>>,
+    bytes_total: u64,
+}
+
+impl Progress {
+    fn tick(&mut self) {
+        self.objects += 1;
+        if !self.enabled || !self.objects.is_multiple_of(5_000) {
+            return;
+        }
+        let total = self.bytes_total.max(1);
+        let done = self.bytes_read.get().min(total);
+        let width = 30;
+        let filled = (done * width / total) as usize;
+        eprint!(
+            "\r\x1b[2K[{}{}] {:>3}%  {} objects",
+            "#".repeat(filled),
+            ".".repeat(width as usize - filled),
+            done * 100 / total,
+            self.objects
+        );
+    }
+
+    fn finish(&self) {
+        if self.enabled {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
+fn read_failed(name: &str, e: std::io::Error) -> SnapshotError {
+    SnapshotError {
+        object: name.to_string(),
+        message: format!("cannot read: {e}"),
+        ends_stream: true,
+    }
+}
+
+/// Reads one snapshot source: JSON as a stream, YAML whole.
+fn feed_reader(
+    name: &str,
+    reader: impl Read,
+    json_hint: Option<bool>,
+    visit: &mut dyn FnMut(Result<SnapshotObject, SnapshotError>),
+) {
+    let mut reader = BufReader::with_capacity(1 << 16, reader);
+    let is_json = match json_hint {
+        Some(hint) => hint,
+        // stdin: JSON starts with `{` or `[`.
+        None => match reader.fill_buf() {
+            Ok(head) => matches!(
+                head.iter().find(|b| !b.is_ascii_whitespace()),
+                Some(b'{' | b'[')
+            ),
+            Err(e) => return visit(Err(read_failed(name, e))),
+        },
+    };
+    if is_json {
+        podsec_audit::read_json(reader, &mut |o| {
+            visit(o.map_err(|e| SnapshotError {
+                object: format!("{name}: {}", e.object),
+                ..e
+            }))
+        });
+    } else {
+        let mut bytes = Vec::new();
+        match reader.read_to_end(&mut bytes) {
+            Ok(_) => podsec_audit::read_documents(&bytes, name, visit),
+            Err(e) => visit(Err(read_failed(name, e))),
+        }
+    }
+}
+
+/// Reads the snapshot into `sink`, with a progress bar on a terminal.
 fn feed(
     args: &SnapshotArgs,
     sink: &mut dyn FnMut(Result<SnapshotObject, SnapshotError>),
 ) -> anyhow::Result<()> {
-    let progress = std::io::stderr().is_terminal();
-    let mut count: u64 = 0;
-    let mut visit = |o: Result<SnapshotObject, SnapshotError>| {
-        count += 1;
-        if progress && count.is_multiple_of(10_000) {
-            eprint!("\r\x1b[2Kread {count} objects");
-        }
-        sink(o);
+    let bytes_read = Rc::new(Cell::new(0));
+    let mut progress = Progress {
+        enabled: std::io::stderr().is_terminal(),
+        objects: 0,
+        bytes_read: Rc::clone(&bytes_read),
+        bytes_total: 0,
     };
     if args.kubeconfig.is_some() || args.in_cluster {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -73,61 +164,66 @@ fn feed(
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             podsec_cluster::fetch_snapshot(&client, &mut |json: &str| {
-                visit(podsec_audit::snapshot::classify(json))
+                progress.tick();
+                sink(podsec_audit::snapshot::classify(json))
             })
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))
         })?;
-    } else {
-        if args.paths.is_empty() {
-            anyhow::bail!("give snapshot files or directories, or --kubeconfig/--in-cluster");
-        }
-        for path in &args.paths {
-            let p = PathBuf::from(path);
-            let files = if p.is_dir() {
-                let mut errors = Vec::new();
-                let files = podsec_cluster::files::list_dir(&p, &mut errors);
-                for e in errors {
-                    visit(Err(SnapshotError {
-                        object: e.name,
-                        message: e.message,
-                    }));
-                }
-                files
-            } else {
-                vec![p]
-            };
-            for file in files {
-                let name = file.display().to_string();
-                let is_json = name.to_ascii_lowercase().ends_with(".json");
-                if is_json {
-                    match std::fs::File::open(&file) {
-                        Ok(f) => podsec_audit::read_json(f, &mut |o| {
-                            visit(o.map_err(|e| SnapshotError {
-                                object: format!("{name}: {}", e.object),
-                                message: e.message,
-                            }))
-                        }),
-                        Err(e) => visit(Err(SnapshotError {
-                            object: name.clone(),
-                            message: format!("cannot read: {e}"),
-                        })),
-                    }
-                } else {
-                    match std::fs::read(&file) {
-                        Ok(bytes) => podsec_audit::read_documents(&bytes, &name, &mut visit),
-                        Err(e) => visit(Err(SnapshotError {
-                            object: name.clone(),
-                            message: format!("cannot read: {e}"),
-                        })),
-                    }
-                }
+        progress.finish();
+        return Ok(());
+    }
+    if args.paths.is_empty() {
+        anyhow::bail!(
+            "give snapshot files or directories (- for stdin), or --kubeconfig/--in-cluster"
+        );
+    }
+    let mut files = Vec::new();
+    for path in &args.paths {
+        let p = PathBuf::from(path);
+        if p.is_dir() {
+            let mut errors = Vec::new();
+            files.extend(podsec_cluster::files::list_dir(&p, &mut errors));
+            for e in errors {
+                sink(Err(SnapshotError {
+                    object: e.name,
+                    message: e.message,
+                    ends_stream: true,
+                }));
             }
+        } else {
+            files.push(p);
         }
     }
-    if progress {
-        eprint!("\r\x1b[2K");
+    progress.bytes_total = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let mut visit = |o: Result<SnapshotObject, SnapshotError>| {
+        progress.tick();
+        sink(o);
+    };
+    for file in files {
+        if file.as_os_str() == "-" {
+            let stdin = std::io::stdin().lock();
+            feed_reader("<stdin>", stdin, None, &mut visit);
+            continue;
+        }
+        let name = file.display().to_string();
+        match std::fs::File::open(&file) {
+            Ok(f) => {
+                let counted = Counting {
+                    inner: f,
+                    read: Rc::clone(&bytes_read),
+                };
+                let json = name.to_ascii_lowercase().ends_with(".json");
+                feed_reader(&name, counted, Some(json), &mut visit);
+            }
+            Err(e) => visit(Err(read_failed(&name, e))),
+        }
     }
+    progress.finish();
     Ok(())
 }
 

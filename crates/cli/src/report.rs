@@ -2,13 +2,21 @@
 
 use std::io::{self, Write};
 
+use podsec_audit::reports::{self, Case, Finding};
 use serde::Serialize;
+
+/// The SARIF rule of input that could not be read or evaluated.
+const INPUT_ERROR_RULE: &str = "podsec/input-error";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
     Table,
     Json,
     Yaml,
+    /// SARIF 2.1.0, for code scanning of manifests in repositories.
+    Sarif,
+    /// JUnit XML: a suite per file, a test case per object.
+    Junit,
 }
 
 /// The whole report. Field names and meanings are a contract (see the README).
@@ -95,8 +103,89 @@ impl Report {
             }
             OutputFormat::Yaml => out.write_all(serde_saphyr::to_string(self)?.as_bytes())?,
             OutputFormat::Table => self.write_table(out, color)?,
+            OutputFormat::Sarif => {
+                serde_json::to_writer_pretty(&mut *out, &reports::sarif(&self.findings()))?;
+                writeln!(out)?;
+            }
+            OutputFormat::Junit => out.write_all(reports::junit(&self.cases()).as_bytes())?,
         }
         Ok(())
+    }
+
+    /// Each violation, and each input error, as a code-scanning finding at its file and line.
+    fn findings(&self) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        for r in &self.results {
+            for v in &r.violations {
+                findings.push(Finding {
+                    rule: v.check.clone(),
+                    level: podsec_policy::CheckId::parse(&v.check)
+                        .map_or_else(|| r.level.clone(), |id| id.level().to_string()),
+                    message: format!(
+                        "{} {}: {} ({}). {}",
+                        r.kind, r.name, v.reason, v.detail, v.hint
+                    ),
+                    api_version: r.api_version.clone(),
+                    kind: r.kind.clone(),
+                    namespace: r.namespace.clone(),
+                    name: r.name.clone(),
+                    file: Some(r.file.clone()),
+                    line: Some(r.line),
+                });
+            }
+        }
+        for e in &self.errors {
+            findings.push(Finding {
+                rule: INPUT_ERROR_RULE.into(),
+                level: "error".into(),
+                message: e.message.clone(),
+                api_version: String::new(),
+                kind: String::new(),
+                namespace: None,
+                name: String::new(),
+                file: Some(e.file.clone()),
+                line: e.line,
+            });
+        }
+        findings
+    }
+
+    /// A test case per object ("passes level:version"), failing with its violations; a
+    /// failing case per input error.
+    fn cases(&self) -> Vec<Case> {
+        let mut cases: Vec<Case> = self
+            .results
+            .iter()
+            .map(|r| Case {
+                suite: r.file.clone(),
+                name: format!(
+                    "{} {}{} (line {}) passes {}:{}",
+                    r.kind,
+                    r.namespace
+                        .as_deref()
+                        .map(|n| format!("{n}/"))
+                        .unwrap_or_default(),
+                    r.name,
+                    r.line,
+                    r.level,
+                    r.version
+                ),
+                failures: r
+                    .violations
+                    .iter()
+                    .map(|v| format!("{}: {}: {}", v.check, v.reason, v.detail))
+                    .collect(),
+            })
+            .collect();
+        cases.extend(self.errors.iter().map(|e| Case {
+            suite: e.file.clone(),
+            name: match e.line {
+                Some(line) => format!("line {line} can be read"),
+                None => "file can be read".into(),
+            },
+            failures: vec![e.message.clone()],
+        }));
+        cases
     }
 
     fn write_table(&self, out: &mut dyn Write, color: bool) -> io::Result<()> {

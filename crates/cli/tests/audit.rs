@@ -1,0 +1,91 @@
+//! `podsec audit` and `podsec migrate` end to end: the real binary on the fixture snapshot.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // integration tests: a failed expectation is a failed test
+
+mod util;
+
+use util::podsec;
+
+fn snapshot_text() -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../audit/tests/fixtures/cluster-snapshot.json"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn audit_reads_a_snapshot_from_stdin_and_groups_pods_by_workload() {
+    let run = podsec(
+        &["audit", "-", "--what-if", "enforce=baseline,namespace=dmz"],
+        snapshot_text().as_bytes(),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = &run.stdout;
+    assert!(
+        out.starts_with(
+            "Cluster: 5 namespaces pass restricted 0, baseline 2, only privileged 3; 6 pods"
+        ),
+        "{out}"
+    );
+    assert!(out.contains(
+        "Unlabelled namespaces (no Pod Security labels; the gaps): default, dmz, kube-system"
+    ));
+    assert!(
+        out.contains("  Deployment web (2 pods): passes baseline; fails seccompProfile_restricted"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  what if enforce=baseline:latest: 1 pod rejected"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    debug: host namespaces, hostPort, privileged"),
+        "{out}"
+    );
+    assert!(out.contains("example.com/v1 Widget (1)"));
+}
+
+#[test]
+fn a_truncated_snapshot_still_gives_a_report_and_exits_2() {
+    let text = snapshot_text();
+    let cut = &text[..text.find("\"kind\": \"PodSecurityPolicy\"").unwrap()];
+    let run = podsec(&["audit", "-", "-o", "json"], cut.as_bytes());
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["incomplete"], true);
+    assert_eq!(
+        report["summary"]["pods"], 6,
+        "every pod came before the cut"
+    );
+    let error = report["errors"][0].as_str().unwrap();
+    assert!(
+        error.starts_with("<stdin>: snapshot: EOF while parsing"),
+        "{error}"
+    );
+}
+
+#[test]
+fn migrate_prints_the_rollout_commands_per_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("snapshot.json");
+    std::fs::write(&path, snapshot_text()).unwrap();
+    let run = podsec(&["migrate", path.to_str().unwrap()], b"");
+    assert_eq!(run.code, 2, "the unusable PSP is an error: {}", run.stderr);
+    let out = &run.stdout;
+    assert!(
+        out.contains("  deny-all: strictest equivalent level privileged; mutating"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "    Deployment default/web (2 pods) relies on its defaults; set in the template:"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("    $ kubectl label --overwrite ns dmz pod-security.kubernetes.io/enforce=privileged pod-security.kubernetes.io/enforce-version=latest"), "{out}");
+    assert!(out.contains("RBAC: RoleBinding/shop/dangling: refers to Role/shop/psp-user, which does not exist; it grants nothing"));
+    assert!(out.contains(
+        "error: error creating provider for PSP broken: MustRunAs requires at least one range"
+    ));
+}
