@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Read;
+use std::ops::Range;
+use std::sync::{mpsc, Mutex};
 
+use crate::json_stream::Piece;
 use podsec_admission::rbac::{Binding, Role};
 use podsec_manifest::{decode_workload_json, Workload, WorkloadKind};
 use podsec_policy::psp::PodSecurityPolicy;
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 /// One object of a snapshot, decoded for what audit and migration need.
 #[derive(Debug, Clone)]
@@ -73,6 +74,25 @@ struct HeaderMeta {
     namespace: String,
     #[serde(default)]
     labels: Option<BTreeMap<String, String>>,
+}
+
+/// The pod-bearing kind an `apiVersion` and `kind` name, if any.
+fn workload_kind(api_version: &str, kind: &str) -> Option<WorkloadKind> {
+    let (group, _) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    WorkloadKind::from_kind(kind).filter(|k| k.group_version().0 == group)
+}
+
+/// [`classify`], skipping the header when the kind is already known. Errors take the slow
+/// path, which names the object.
+fn classify_known(
+    json: &str,
+    workload: Option<WorkloadKind>,
+) -> Result<SnapshotObject, SnapshotError> {
+    match workload.map(|kind| (kind, decode_workload_json(kind, json))) {
+        Some((WorkloadKind::Pod, Ok(w))) => Ok(SnapshotObject::Pod(Box::new(w))),
+        Some((_, Ok(w))) => Ok(SnapshotObject::Controller(Box::new(w))),
+        _ => classify(json),
+    }
 }
 
 /// Decodes one object of the snapshot from its JSON text.
@@ -142,95 +162,147 @@ pub fn classify(json: &str) -> Result<SnapshotObject, SnapshotError> {
 }
 
 /// Streams the objects of a JSON snapshot: a `*List` (its `items` one by one), a single
-/// object, or several concatenated. A syntax error (a truncated file) ends the stream and is
-/// reported last; everything before it has been handed over.
-pub fn read_json<R: Read>(reader: R, visit: &mut dyn FnMut(Result<SnapshotObject, SnapshotError>)) {
-    let mut de =
-        serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 16, reader));
-    loop {
-        if let Err(e) = (TopLevel { visit: &mut *visit }).deserialize(&mut de) {
-            let message = e.to_string();
-            visit(Err(SnapshotError {
-                object: "snapshot".into(),
-                message,
-                ends_stream: true,
-            }));
-            return;
+/// object, several concatenated, or an array of objects. A syntax error in the structure (a
+/// truncated file) ends the stream and is reported last; everything before it has been handed
+/// over. Objects are decoded on worker threads and handed over in order, on this thread.
+pub fn read_json<R: Read + Send>(
+    reader: R,
+    visit: &mut dyn FnMut(Result<SnapshotObject, SnapshotError>),
+) {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let (batches, batch_queue) = mpsc::sync_channel::<Batch>(workers * 2);
+    let batch_queue = Mutex::new(batch_queue);
+    let (decoded, decoded_queue) = mpsc::sync_channel::<(u64, Vec<Decoded>)>(workers * 2);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut batch = Batch::default();
+            crate::json_stream::split(reader, &mut |piece| {
+                batch.push(piece);
+                if batch.text.len() >= BATCH_BYTES {
+                    let next = Batch {
+                        number: batch.number + 1,
+                        ..Batch::default()
+                    };
+                    // A closed queue means the consumer is gone: nothing left to do.
+                    let _ = batches.send(std::mem::replace(&mut batch, next));
+                }
+            });
+            let _ = batches.send(batch);
+        });
+        for _ in 0..workers {
+            let decoded = decoded.clone();
+            let queue = &batch_queue;
+            scope.spawn(move || loop {
+                let next = match queue.lock() {
+                    Ok(q) => q.recv(),
+                    Err(_) => return,
+                };
+                let Ok(batch) = next else { return };
+                if decoded.send((batch.number, batch.decode())).is_err() {
+                    return;
+                }
+            });
         }
-        match de.end() {
-            Ok(()) => return,
-            // More top-level values follow.
-            Err(e) if e.to_string().starts_with("trailing characters") => continue,
-            Err(e) => {
-                visit(Err(SnapshotError {
+        drop(decoded);
+        // Batches finish out of order; hand objects over in the snapshot's order.
+        let mut waiting: BTreeMap<u64, Vec<Decoded>> = BTreeMap::new();
+        let mut next = 0;
+        for (number, objects) in decoded_queue {
+            waiting.insert(number, objects);
+            while let Some(objects) = waiting.remove(&next) {
+                objects.into_iter().for_each(&mut *visit);
+                next += 1;
+            }
+        }
+    });
+}
+
+type Decoded = Result<SnapshotObject, SnapshotError>;
+
+/// About this much JSON text is decoded per batch.
+const BATCH_BYTES: usize = 256 << 10;
+
+/// Consecutive pieces of the stream, their text copied out of the reader's buffer.
+#[derive(Default)]
+struct Batch {
+    number: u64,
+    text: Vec<u8>,
+    pieces: Vec<BatchPiece>,
+}
+
+enum BatchPiece {
+    Object {
+        range: Range<usize>,
+        line: usize,
+        /// Known from the splitter: the object can be decoded without reading its header.
+        workload: Option<WorkloadKind>,
+    },
+    NotAnObject {
+        line: usize,
+    },
+    Broken {
+        message: String,
+    },
+}
+
+impl Batch {
+    fn push(&mut self, piece: Piece<'_>) {
+        self.pieces.push(match piece {
+            Piece::Object {
+                json,
+                line,
+                type_meta,
+            } => {
+                let start = self.text.len();
+                self.text.extend_from_slice(json);
+                BatchPiece::Object {
+                    range: start..self.text.len(),
+                    line,
+                    workload: type_meta
+                        .and_then(|(api_version, kind)| workload_kind(api_version, kind)),
+                }
+            }
+            Piece::NotAnObject { line } => BatchPiece::NotAnObject { line },
+            Piece::Broken { message } => BatchPiece::Broken { message },
+        });
+    }
+
+    fn decode(self) -> Vec<Decoded> {
+        self.pieces
+            .into_iter()
+            .map(|piece| match piece {
+                BatchPiece::Object {
+                    range,
+                    line,
+                    workload,
+                } => {
+                    let at_line = || format!("object at line {line}");
+                    match std::str::from_utf8(&self.text[range]) {
+                        Ok(text) => classify_known(text, workload).map_err(|mut e| {
+                            if e.object == "object" {
+                                e.object = at_line();
+                            }
+                            e
+                        }),
+                        Err(e) => Err(SnapshotError {
+                            object: at_line(),
+                            message: format!("not UTF-8: {e}"),
+                            ends_stream: false,
+                        }),
+                    }
+                }
+                BatchPiece::NotAnObject { line } => Err(SnapshotError {
+                    object: format!("item at line {line}"),
+                    message: "a list item that is not an object".into(),
+                    ends_stream: false,
+                }),
+                BatchPiece::Broken { message } => Err(SnapshotError {
                     object: "snapshot".into(),
-                    message: e.to_string(),
+                    message,
                     ends_stream: true,
-                }));
-                return;
-            }
-        }
-    }
-}
-
-struct TopLevel<'v> {
-    visit: &'v mut dyn FnMut(Result<SnapshotObject, SnapshotError>),
-}
-
-impl<'de> DeserializeSeed<'de> for TopLevel<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for TopLevel<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a Kubernetes object or list")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut rest = serde_json::Map::new();
-        let mut had_items = false;
-        while let Some(key) = map.next_key::<String>()? {
-            if key == "items" {
-                had_items = true;
-                map.next_value_seed(Items {
-                    visit: &mut *self.visit,
-                })?;
-            } else {
-                rest.insert(key, map.next_value()?);
-            }
-        }
-        if !had_items {
-            let text = serde_json::Value::Object(rest).to_string();
-            (self.visit)(classify(&text));
-        }
-        Ok(())
-    }
-}
-
-struct Items<'v> {
-    visit: &'v mut dyn FnMut(Result<SnapshotObject, SnapshotError>),
-}
-
-impl<'de> DeserializeSeed<'de> for Items<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Items<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a list of objects")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
-            (self.visit)(classify(raw.get()));
-        }
-        Ok(())
+                }),
+            })
+            .collect()
     }
 }
 

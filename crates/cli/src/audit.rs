@@ -1,9 +1,9 @@
 //! `podsec audit` and `podsec migrate`.
 
-use std::cell::Cell;
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::PathBuf;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use anyhow::Context;
 use podsec_audit::{
@@ -55,13 +55,13 @@ pub struct AuditArgs {
 /// Counts the bytes read through it, for the progress bar.
 struct Counting<R> {
     inner: R,
-    read: Rc<Cell<u64>>,
+    read: Arc<AtomicU64>,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.read.set(self.read.get() + n as u64);
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -70,7 +70,7 @@ impl<R: Read> Read for Counting<R> {
 struct Progress {
     enabled: bool,
     objects: u64,
-    bytes_read: Rc<Cell<u64>>,
+    bytes_read: Arc<AtomicU64>,
     bytes_total: u64,
 }
 
@@ -81,7 +81,7 @@ impl Progress {
             return;
         }
         let total = self.bytes_total.max(1);
-        let done = self.bytes_read.get().min(total);
+        let done = self.bytes_read.load(Ordering::Relaxed).min(total);
         let width = 30;
         let filled = (done * width / total) as usize;
         eprint!(
@@ -111,7 +111,7 @@ fn read_failed(name: &str, e: std::io::Error) -> SnapshotError {
 /// Reads one snapshot source: JSON as a stream, YAML whole.
 fn feed_reader(
     name: &str,
-    reader: impl Read,
+    reader: impl Read + Send,
     json_hint: Option<bool>,
     visit: &mut dyn FnMut(Result<SnapshotObject, SnapshotError>),
 ) {
@@ -148,11 +148,11 @@ fn feed(
     args: &SnapshotArgs,
     sink: &mut dyn FnMut(Result<SnapshotObject, SnapshotError>),
 ) -> anyhow::Result<()> {
-    let bytes_read = Rc::new(Cell::new(0));
+    let bytes_read = Arc::new(AtomicU64::new(0));
     let mut progress = Progress {
         enabled: std::io::stderr().is_terminal(),
         objects: 0,
-        bytes_read: Rc::clone(&bytes_read),
+        bytes_read: Arc::clone(&bytes_read),
         bytes_total: 0,
     };
     if args.kubeconfig.is_some() || args.in_cluster {
@@ -206,8 +206,7 @@ fn feed(
     };
     for file in files {
         if file.as_os_str() == "-" {
-            let stdin = std::io::stdin().lock();
-            feed_reader("<stdin>", stdin, None, &mut visit);
+            feed_reader("<stdin>", std::io::stdin(), None, &mut visit);
             continue;
         }
         let name = file.display().to_string();
@@ -215,7 +214,7 @@ fn feed(
             Ok(f) => {
                 let counted = Counting {
                     inner: f,
-                    read: Rc::clone(&bytes_read),
+                    read: Arc::clone(&bytes_read),
                 };
                 let json = name.to_ascii_lowercase().ends_with(".json");
                 feed_reader(&name, counted, Some(json), &mut visit);
