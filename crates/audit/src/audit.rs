@@ -10,7 +10,7 @@ use podsec_policy::namespace_policy::{ENFORCE_VERSION_LABEL, LABELS};
 use podsec_policy::{evaluate, CheckId, Level, LevelVersion, Policy, Version};
 use serde::Serialize;
 
-use crate::snapshot::{SnapshotError, SnapshotObject};
+use crate::snapshot::{Decoded, SnapshotObject};
 
 /// A hypothetical enforce label: for every namespace, or one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,7 +254,7 @@ impl Auditor {
             .map(|w| w.enforce)
     }
 
-    pub fn observe(&mut self, object: Result<SnapshotObject, SnapshotError>) {
+    pub fn observe(&mut self, object: &Decoded) {
         self.objects += 1;
         match object {
             Err(e) => {
@@ -262,11 +262,11 @@ impl Auditor {
                 self.errors.push(e.to_string());
             }
             Ok(SnapshotObject::Namespace { name, labels }) => {
-                let acc = self.namespaces.entry(name).or_default();
+                let acc = self.namespaces.entry(name.clone()).or_default();
                 acc.in_snapshot = true;
-                acc.labels = labels;
+                acc.labels = labels.clone();
             }
-            Ok(SnapshotObject::Pod(w)) => self.pod(*w),
+            Ok(SnapshotObject::Pod(w)) => self.pod(w),
             Ok(SnapshotObject::Controller(w)) => {
                 if let Some(owner) = controller_of(&w.meta) {
                     self.owners.insert(
@@ -289,7 +289,7 @@ impl Auditor {
         }
     }
 
-    fn pod(&mut self, w: Workload) {
+    fn pod(&mut self, w: &Workload) {
         let namespace = if w.meta.namespace.is_empty() {
             "default".to_string()
         } else {

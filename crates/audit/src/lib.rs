@@ -9,4 +9,4 @@ pub mod snapshot;
 
 pub use audit::{AuditOptions, AuditReport, Auditor, WhatIf};
 pub use migrate::{plural, MigrationReport, Migrator};
-pub use snapshot::{read_documents, read_json, SnapshotError, SnapshotObject};
+pub use snapshot::{read_documents, read_json, Decoded, SnapshotError, SnapshotObject};

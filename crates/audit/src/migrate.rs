@@ -16,7 +16,7 @@ use podsec_policy::{CheckId, Level, LevelVersion, Version};
 use serde::Serialize;
 
 use crate::audit::{AuditOptions, AuditReport, Auditor, NamespaceReport};
-use crate::snapshot::{SnapshotError, SnapshotObject};
+use crate::snapshot::{Decoded, SnapshotObject};
 
 /// The strictest Pod Security Standards level that admits everything `psp` admits, and the
 /// fields that keep it from the stricter levels (per the upstream PSP → PSS mapping).
@@ -320,8 +320,8 @@ impl Migrator {
         }
     }
 
-    pub fn observe(&mut self, object: Result<SnapshotObject, SnapshotError>) {
-        match &object {
+    pub fn observe(&mut self, object: &Decoded) {
+        match object {
             Ok(SnapshotObject::Psp(p)) => self.psps.push((**p).clone()),
             Ok(SnapshotObject::Role(r)) => self.roles.push(r.clone()),
             Ok(SnapshotObject::ClusterRole(r)) => self.cluster_roles.push(r.clone()),

@@ -39,6 +39,9 @@ pub enum SnapshotObject {
     },
 }
 
+/// One object of a snapshot as read: decoded, or why not.
+pub type Decoded = Result<SnapshotObject, SnapshotError>;
+
 /// An object that could not be used, or a stream that broke.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotError {
@@ -165,14 +168,16 @@ pub fn classify(json: &str) -> Result<SnapshotObject, SnapshotError> {
 /// object, several concatenated, or an array of objects. A syntax error in the structure (a
 /// truncated file) ends the stream and is reported last; everything before it has been handed
 /// over. Objects are decoded on worker threads and handed over in order, on this thread.
-pub fn read_json<R: Read + Send>(
-    reader: R,
-    visit: &mut dyn FnMut(Result<SnapshotObject, SnapshotError>),
-) {
+pub fn read_json<R: Read + Send>(reader: R, visit: &mut dyn FnMut(&Decoded)) {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let (batches, batch_queue) = mpsc::sync_channel::<Batch>(workers * 2);
+    let (batches, batch_queue) = mpsc::sync_channel::<Batch>(workers);
     let batch_queue = Mutex::new(batch_queue);
-    let (decoded, decoded_queue) = mpsc::sync_channel::<(u64, Vec<Decoded>)>(workers * 2);
+    let (decoded, decoded_queue) = mpsc::sync_channel::<DecodedBatch>(workers);
+    // Decoded batches go back to the worker that allocated them to be freed there: cheaper
+    // for the allocator, and it keeps this thread (the bottleneck) to aggregation.
+    let (recycle, recycled): (Vec<_>, Vec<_>) = (0..workers)
+        .map(|_| mpsc::channel::<Vec<Decoded>>())
+        .unzip();
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut batch = Batch::default();
@@ -189,38 +194,52 @@ pub fn read_json<R: Read + Send>(
             });
             let _ = batches.send(batch);
         });
-        for _ in 0..workers {
+        for (worker, recycled) in recycled.into_iter().enumerate() {
             let decoded = decoded.clone();
             let queue = &batch_queue;
             scope.spawn(move || loop {
+                while let Ok(done) = recycled.try_recv() {
+                    drop(done);
+                }
                 let next = match queue.lock() {
                     Ok(q) => q.recv(),
                     Err(_) => return,
                 };
                 let Ok(batch) = next else { return };
-                if decoded.send((batch.number, batch.decode())).is_err() {
+                let objects = DecodedBatch {
+                    number: batch.number,
+                    worker,
+                    objects: batch.decode(),
+                };
+                if decoded.send(objects).is_err() {
                     return;
                 }
             });
         }
         drop(decoded);
         // Batches finish out of order; hand objects over in the snapshot's order.
-        let mut waiting: BTreeMap<u64, Vec<Decoded>> = BTreeMap::new();
+        let mut waiting: BTreeMap<u64, DecodedBatch> = BTreeMap::new();
         let mut next = 0;
-        for (number, objects) in decoded_queue {
-            waiting.insert(number, objects);
-            while let Some(objects) = waiting.remove(&next) {
-                objects.into_iter().for_each(&mut *visit);
+        for batch in decoded_queue {
+            waiting.insert(batch.number, batch);
+            while let Some(batch) = waiting.remove(&next) {
+                batch.objects.iter().for_each(&mut *visit);
+                // A worker that has finished drops nothing more: then it is dropped here.
+                let _ = recycle[batch.worker].send(batch.objects);
                 next += 1;
             }
         }
     });
 }
 
-type Decoded = Result<SnapshotObject, SnapshotError>;
+struct DecodedBatch {
+    number: u64,
+    worker: usize,
+    objects: Vec<Decoded>,
+}
 
 /// About this much JSON text is decoded per batch.
-const BATCH_BYTES: usize = 256 << 10;
+const BATCH_BYTES: usize = 64 << 10;
 
 /// Consecutive pieces of the stream, their text copied out of the reader's buffer.
 #[derive(Default)]
@@ -307,17 +326,13 @@ impl Batch {
 }
 
 /// Reads YAML (or JSON) manifests fully, then hands objects over in order.
-pub fn read_documents(
-    bytes: &[u8],
-    name: &str,
-    visit: &mut dyn FnMut(Result<SnapshotObject, SnapshotError>),
-) {
+pub fn read_documents(bytes: &[u8], name: &str, visit: &mut dyn FnMut(&Decoded)) {
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]).into_owned();
     let format = podsec_manifest::Format::detect(Some(name), &head);
     for doc in podsec_manifest::decode(bytes, format, &podsec_manifest::Limits::default()) {
         match doc {
-            Ok(l) => visit(classify(&l.value.to_string())),
-            Err(e) => visit(Err(SnapshotError {
+            Ok(l) => visit(&classify(&l.value.to_string())),
+            Err(e) => visit(&Err(SnapshotError {
                 object: format!("{name}:{}", e.line),
                 message: e.message,
                 ends_stream: false,
@@ -332,7 +347,7 @@ mod tests {
 
     fn collect(json: &str) -> Vec<Result<SnapshotObject, SnapshotError>> {
         let mut out = Vec::new();
-        read_json(json.as_bytes(), &mut |o| out.push(o));
+        read_json(json.as_bytes(), &mut |o| out.push(o.clone()));
         out
     }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use podsec_audit::{
-    plural, AuditOptions, AuditReport, Auditor, MigrationReport, Migrator, SnapshotError,
-    SnapshotObject, WhatIf,
+    plural, AuditOptions, AuditReport, Auditor, Decoded, MigrationReport, Migrator, SnapshotError,
+    WhatIf,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -113,7 +113,7 @@ fn feed_reader(
     name: &str,
     reader: impl Read + Send,
     json_hint: Option<bool>,
-    visit: &mut dyn FnMut(Result<SnapshotObject, SnapshotError>),
+    visit: &mut dyn FnMut(&Decoded),
 ) {
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let is_json = match json_hint {
@@ -124,30 +124,28 @@ fn feed_reader(
                 head.iter().find(|b| !b.is_ascii_whitespace()),
                 Some(b'{' | b'[')
             ),
-            Err(e) => return visit(Err(read_failed(name, e))),
+            Err(e) => return visit(&Err(read_failed(name, e))),
         },
     };
     if is_json {
-        podsec_audit::read_json(reader, &mut |o| {
-            visit(o.map_err(|e| SnapshotError {
+        podsec_audit::read_json(reader, &mut |o| match o {
+            Err(e) => visit(&Err(SnapshotError {
                 object: format!("{name}: {}", e.object),
-                ..e
-            }))
+                ..e.clone()
+            })),
+            ok => visit(ok),
         });
     } else {
         let mut bytes = Vec::new();
         match reader.read_to_end(&mut bytes) {
             Ok(_) => podsec_audit::read_documents(&bytes, name, visit),
-            Err(e) => visit(Err(read_failed(name, e))),
+            Err(e) => visit(&Err(read_failed(name, e))),
         }
     }
 }
 
 /// Reads the snapshot into `sink`, with a progress bar on a terminal.
-fn feed(
-    args: &SnapshotArgs,
-    sink: &mut dyn FnMut(Result<SnapshotObject, SnapshotError>),
-) -> anyhow::Result<()> {
+fn feed(args: &SnapshotArgs, sink: &mut dyn FnMut(&Decoded)) -> anyhow::Result<()> {
     let bytes_read = Arc::new(AtomicU64::new(0));
     let mut progress = Progress {
         enabled: std::io::stderr().is_terminal(),
@@ -165,7 +163,7 @@ fn feed(
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             podsec_cluster::fetch_snapshot(&client, &mut |json: &str| {
                 progress.tick();
-                sink(podsec_audit::snapshot::classify(json))
+                sink(&podsec_audit::snapshot::classify(json))
             })
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))
@@ -185,7 +183,7 @@ fn feed(
             let mut errors = Vec::new();
             files.extend(podsec_cluster::files::list_dir(&p, &mut errors));
             for e in errors {
-                sink(Err(SnapshotError {
+                sink(&Err(SnapshotError {
                     object: e.name,
                     message: e.message,
                     ends_stream: true,
@@ -200,7 +198,7 @@ fn feed(
         .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.len())
         .sum();
-    let mut visit = |o: Result<SnapshotObject, SnapshotError>| {
+    let mut visit = |o: &Decoded| {
         progress.tick();
         sink(o);
     };
@@ -219,7 +217,7 @@ fn feed(
                 let json = name.to_ascii_lowercase().ends_with(".json");
                 feed_reader(&name, counted, Some(json), &mut visit);
             }
-            Err(e) => visit(Err(read_failed(&name, e))),
+            Err(e) => visit(&Err(read_failed(&name, e))),
         }
     }
     progress.finish();
