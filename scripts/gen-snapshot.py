@@ -5,6 +5,8 @@ prints them), a few PodSecurityPolicies and RBAC objects. Deterministic for a gi
 
     scripts/gen-snapshot.py PODS OUT.json [REPLICAS]
 
+OUT ending in .yaml writes YAML shaped as `kubectl get ... -o yaml` prints it instead.
+
 REPLICAS (default 5) is pods per Deployment: 5 makes workloads grow with pods, PODS/REPLICAS
 fixed (e.g. 10000/5 and 100000/50) keeps them constant and varies only the pods.
 """
@@ -88,12 +90,21 @@ def controller(kind, ns, name, template_pod, owner=None):
 
 
 def main():
+    as_yaml = OUT.endswith(".yaml")
     with open(OUT, "w") as out:
-        out.write('{"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": [\n')
+        if as_yaml:
+            import yaml
+            dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+            out.write("apiVersion: v1\nitems:\n")
+        else:
+            out.write('{"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": [\n')
         first = True
 
         def emit(obj):
             nonlocal first
+            if as_yaml:
+                out.write(yaml.dump([obj], Dumper=dumper, sort_keys=True, width=1000))
+                return
             if not first:
                 out.write(",\n")
             first = False
@@ -125,7 +136,10 @@ def main():
                            "runAsUser": {"rule": "RunAsAny" if privileged else "MustRunAsNonRoot"},
                            "supplementalGroups": {"rule": "RunAsAny"}, "fsGroup": {"rule": "RunAsAny"},
                            "volumes": ["*"]}})
-        out.write("\n]}\n")
+        if as_yaml:
+            out.write("kind: List\nmetadata:\n  resourceVersion: \"\"\n")
+        else:
+            out.write("\n]}\n")
 
 
 main()

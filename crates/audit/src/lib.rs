@@ -6,7 +6,8 @@ mod json_stream;
 pub mod migrate;
 pub mod reports;
 pub mod snapshot;
+mod yaml_stream;
 
 pub use audit::{AuditOptions, AuditReport, Auditor, WhatIf};
 pub use migrate::{plural, MigrationReport, Migrator};
-pub use snapshot::{read_documents, read_json, Decoded, SnapshotError, SnapshotObject};
+pub use snapshot::{read_json, read_yaml, Decoded, SnapshotError, SnapshotObject};

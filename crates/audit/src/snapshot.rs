@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::ops::Range;
 use std::sync::{mpsc, Mutex};
 
@@ -169,6 +169,52 @@ pub fn classify(json: &str) -> Result<SnapshotObject, SnapshotError> {
 /// truncated file) ends the stream and is reported last; everything before it has been handed
 /// over. Objects are decoded on worker threads and handed over in order, on this thread.
 pub fn read_json<R: Read + Send>(reader: R, visit: &mut dyn FnMut(&Decoded)) {
+    pipeline(
+        move |batcher| crate::json_stream::split(reader, &mut |piece| batcher.push_json(piece)),
+        visit,
+    );
+}
+
+/// Streams the objects of a YAML snapshot: every document, and a `*List`'s items one by one
+/// (see `yaml_stream`). Decoded on worker threads and handed over in order, on this thread.
+pub fn read_yaml<R: BufRead + Send>(reader: R, visit: &mut dyn FnMut(&Decoded)) {
+    pipeline(
+        move |batcher| crate::yaml_stream::split(reader, &mut |piece| batcher.push_yaml(piece)),
+        visit,
+    );
+}
+
+/// Collects split objects into batches and queues them for the workers.
+struct Batcher {
+    batch: Batch,
+    queue: mpsc::SyncSender<Batch>,
+}
+
+impl Batcher {
+    fn push_json(&mut self, piece: Piece<'_>) {
+        self.batch.push_json(piece);
+        self.send_if_full();
+    }
+
+    fn push_yaml(&mut self, piece: crate::yaml_stream::Piece) {
+        self.batch.push_yaml(piece);
+        self.send_if_full();
+    }
+
+    fn send_if_full(&mut self) {
+        if self.batch.text.len() >= BATCH_BYTES {
+            let next = Batch {
+                number: self.batch.number + 1,
+                ..Batch::default()
+            };
+            // A closed queue means the consumer is gone: nothing left to do.
+            let _ = self.queue.send(std::mem::replace(&mut self.batch, next));
+        }
+    }
+}
+
+/// Splits on one thread (`produce`), decodes batches on workers, visits in order here.
+fn pipeline(produce: impl FnOnce(&mut Batcher) + Send, visit: &mut dyn FnMut(&Decoded)) {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let (batches, batch_queue) = mpsc::sync_channel::<Batch>(workers);
     let batch_queue = Mutex::new(batch_queue);
@@ -180,39 +226,48 @@ pub fn read_json<R: Read + Send>(reader: R, visit: &mut dyn FnMut(&Decoded)) {
         .unzip();
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            let mut batch = Batch::default();
-            crate::json_stream::split(reader, &mut |piece| {
-                batch.push(piece);
-                if batch.text.len() >= BATCH_BYTES {
-                    let next = Batch {
-                        number: batch.number + 1,
-                        ..Batch::default()
-                    };
-                    // A closed queue means the consumer is gone: nothing left to do.
-                    let _ = batches.send(std::mem::replace(&mut batch, next));
-                }
-            });
-            let _ = batches.send(batch);
+            let mut batcher = Batcher {
+                batch: Batch::default(),
+                queue: batches,
+            };
+            produce(&mut batcher);
+            let _ = batcher.queue.send(batcher.batch);
         });
         for (worker, recycled) in recycled.into_iter().enumerate() {
             let decoded = decoded.clone();
             let queue = &batch_queue;
-            scope.spawn(move || loop {
-                while let Ok(done) = recycled.try_recv() {
-                    drop(done);
-                }
-                let next = match queue.lock() {
-                    Ok(q) => q.recv(),
-                    Err(_) => return,
-                };
-                let Ok(batch) = next else { return };
-                let objects = DecodedBatch {
-                    number: batch.number,
-                    worker,
-                    objects: batch.decode(),
-                };
-                if decoded.send(objects).is_err() {
-                    return;
+            scope.spawn(move || {
+                // A worker waits for its own batches to come back before taking another, so
+                // what it has allocated stays bounded however long the snapshot is. It never
+                // waits while holding an undecoded batch: the batches before its oldest one
+                // are all being decoded, so that one always comes back.
+                let mut outstanding = 0usize;
+                loop {
+                    while let Ok(done) = recycled.try_recv() {
+                        drop(done);
+                        outstanding -= 1;
+                    }
+                    if outstanding >= BATCHES_PER_WORKER {
+                        match recycled.recv() {
+                            Ok(done) => drop(done),
+                            Err(_) => return,
+                        }
+                        outstanding -= 1;
+                    }
+                    let next = match queue.lock() {
+                        Ok(q) => q.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(batch) = next else { return };
+                    let objects = DecodedBatch {
+                        number: batch.number,
+                        worker,
+                        objects: batch.decode(),
+                    };
+                    if decoded.send(objects).is_err() {
+                        return;
+                    }
+                    outstanding += 1;
                 }
             });
         }
@@ -241,6 +296,9 @@ struct DecodedBatch {
 /// About this much JSON text is decoded per batch.
 const BATCH_BYTES: usize = 64 << 10;
 
+/// Decoded batches a worker may have handed over and not yet had back.
+const BATCHES_PER_WORKER: usize = 4;
+
 /// Consecutive pieces of the stream, their text copied out of the reader's buffer.
 #[derive(Default)]
 struct Batch {
@@ -259,13 +317,37 @@ enum BatchPiece {
     NotAnObject {
         line: usize,
     },
+    /// One YAML document or list item.
+    Yaml {
+        range: Range<usize>,
+        line: usize,
+    },
+    TooLarge {
+        line: usize,
+    },
     Broken {
         message: String,
     },
 }
 
 impl Batch {
-    fn push(&mut self, piece: Piece<'_>) {
+    fn push_yaml(&mut self, piece: crate::yaml_stream::Piece) {
+        use crate::yaml_stream::Piece as Yaml;
+        self.pieces.push(match piece {
+            Yaml::Object(object) => {
+                let start = self.text.len();
+                self.text.extend_from_slice(&object.text);
+                BatchPiece::Yaml {
+                    range: start..self.text.len(),
+                    line: object.line,
+                }
+            }
+            Yaml::TooLarge { line } => BatchPiece::TooLarge { line },
+            Yaml::Broken { message } => BatchPiece::Broken { message },
+        });
+    }
+
+    fn push_json(&mut self, piece: Piece<'_>) {
         self.pieces.push(match piece {
             Piece::Object {
                 json,
@@ -287,9 +369,13 @@ impl Batch {
     }
 
     fn decode(self) -> Vec<Decoded> {
-        self.pieces
-            .into_iter()
-            .map(|piece| match piece {
+        let mut out = Vec::with_capacity(self.pieces.len());
+        for piece in self.pieces {
+            if let BatchPiece::Yaml { range, line } = piece {
+                decode_yaml(&self.text[range], line, &mut out);
+                continue;
+            }
+            out.push(match piece {
                 BatchPiece::Object {
                     range,
                     line,
@@ -315,29 +401,44 @@ impl Batch {
                     message: "a list item that is not an object".into(),
                     ends_stream: false,
                 }),
+                BatchPiece::TooLarge { line } => Err(SnapshotError {
+                    object: format!("object at line {line}"),
+                    message: "larger than 64 MiB; skipped".into(),
+                    ends_stream: false,
+                }),
                 BatchPiece::Broken { message } => Err(SnapshotError {
                     object: "snapshot".into(),
                     message,
                     ends_stream: true,
                 }),
-            })
-            .collect()
+                BatchPiece::Yaml { .. } => continue,
+            });
+        }
+        out
     }
 }
 
-/// Reads YAML (or JSON) manifests fully, then hands objects over in order.
-pub fn read_documents(bytes: &[u8], name: &str, visit: &mut dyn FnMut(&Decoded)) {
-    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]).into_owned();
-    let format = podsec_manifest::Format::detect(Some(name), &head);
-    for doc in podsec_manifest::decode(bytes, format, &podsec_manifest::Limits::default()) {
-        match doc {
-            Ok(l) => visit(&classify(&l.value.to_string())),
-            Err(e) => visit(&Err(SnapshotError {
-                object: format!("{name}:{}", e.line),
-                message: e.message,
+/// Decodes one YAML document or list item (starting at `line`) into `out`: a `*List`
+/// document gives its items.
+fn decode_yaml(text: &[u8], line: usize, out: &mut Vec<Decoded>) {
+    let limits = podsec_manifest::Limits::default();
+    for doc in podsec_manifest::decode(text, podsec_manifest::Format::Yaml, &limits) {
+        out.push(match doc {
+            Ok(located) => {
+                let at = line + located.line.saturating_sub(1);
+                classify(&located.value.to_string()).map_err(|mut e| {
+                    if e.object == "object" {
+                        e.object = format!("object at line {at}");
+                    }
+                    e
+                })
+            }
+            Err(e) => Err(SnapshotError {
+                object: format!("object at line {line}"),
+                message: format!("line {}: {}", line + e.line.saturating_sub(1), e.message),
                 ends_stream: false,
-            })),
-        }
+            }),
+        });
     }
 }
 

@@ -381,3 +381,51 @@ fn objects_that_do_not_decode_are_named_and_the_rest_is_audited() {
     assert_eq!(r.summary.pods, 1, "only the good pod is counted");
     assert_eq!(namespace(&r, "a").highest_level, "baseline");
 }
+
+/// The same snapshot as `kubectl … -o yaml` prints it gives the same audit and migration,
+/// object for object (serde's error positions differ between the two texts and are left out).
+#[test]
+fn the_yaml_snapshot_gives_the_same_results_as_the_json_one() {
+    let yaml = fixture().with_extension("yaml");
+    let options = || AuditOptions {
+        what_if: vec![WhatIf::parse("enforce=restricted").unwrap()],
+        ..AuditOptions::default()
+    };
+    let mut from_yaml = Auditor::new(options());
+    podsec_audit::read_yaml(
+        std::io::BufReader::new(File::open(&yaml).unwrap()),
+        &mut |o| from_yaml.observe(o),
+    );
+    let mut migrator = Migrator::new(AuditOptions::default());
+    podsec_audit::read_yaml(
+        std::io::BufReader::new(File::open(&yaml).unwrap()),
+        &mut |o| migrator.observe(o),
+    );
+    let without_positions = |v: serde_json::Value| {
+        let text = v.to_string();
+        let re_free: String = text
+            .split(" at line ")
+            .enumerate()
+            .map(|(i, part)| {
+                if i == 0 {
+                    part.to_string()
+                } else {
+                    // drop "N column M" after each " at line "
+                    part.split_once(" column ")
+                        .map(|(_, rest)| rest.trim_start_matches(|c: char| c.is_ascii_digit()))
+                        .unwrap_or(part)
+                        .to_string()
+                }
+            })
+            .collect();
+        re_free
+    };
+    let json_audit = serde_json::to_value(audit(options())).unwrap();
+    let yaml_audit = serde_json::to_value(from_yaml.finish()).unwrap();
+    assert!(json_audit["namespaces"].as_array().unwrap().len() >= 5);
+    assert_eq!(without_positions(yaml_audit), without_positions(json_audit));
+    assert_eq!(
+        without_positions(serde_json::to_value(migrator.finish()).unwrap()),
+        without_positions(serde_json::to_value(migrate()).unwrap())
+    );
+}

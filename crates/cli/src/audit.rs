@@ -108,7 +108,7 @@ fn read_failed(name: &str, e: std::io::Error) -> SnapshotError {
     }
 }
 
-/// Reads one snapshot source: JSON as a stream, YAML whole.
+/// Reads one snapshot source, JSON or YAML, as a stream.
 fn feed_reader(
     name: &str,
     reader: impl Read + Send,
@@ -127,20 +127,17 @@ fn feed_reader(
             Err(e) => return visit(&Err(read_failed(name, e))),
         },
     };
+    let visit_named = &mut |o: &Decoded| match o {
+        Err(e) => visit(&Err(SnapshotError {
+            object: format!("{name}: {}", e.object),
+            ..e.clone()
+        })),
+        ok => visit(ok),
+    };
     if is_json {
-        podsec_audit::read_json(reader, &mut |o| match o {
-            Err(e) => visit(&Err(SnapshotError {
-                object: format!("{name}: {}", e.object),
-                ..e.clone()
-            })),
-            ok => visit(ok),
-        });
+        podsec_audit::read_json(reader, visit_named);
     } else {
-        let mut bytes = Vec::new();
-        match reader.read_to_end(&mut bytes) {
-            Ok(_) => podsec_audit::read_documents(&bytes, name, visit),
-            Err(e) => visit(&Err(read_failed(name, e))),
-        }
+        podsec_audit::read_yaml(reader, visit_named);
     }
 }
 

@@ -5,12 +5,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// The snapshot reader decodes on worker threads and the aggregator frees on the main
-/// thread; mimalloc handles that (and the webhook's many small allocations) far better than
-/// the system allocator (see docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod audit;
 mod certs;
 mod check;

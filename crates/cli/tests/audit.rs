@@ -89,3 +89,31 @@ fn migrate_prints_the_rollout_commands_per_namespace() {
         "error: error creating provider for PSP broken: MustRunAs requires at least one range"
     ));
 }
+
+#[test]
+fn a_yaml_snapshot_is_read_item_by_item_and_a_broken_item_is_named_by_line() {
+    let yaml = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../audit/tests/fixtures/cluster-snapshot.yaml"),
+    )
+    .unwrap();
+    // Break the first item's YAML: the rest of the list is still audited.
+    let broken = yaml.replacen(
+        "  kind: Namespace\n",
+        "  kind: Namespace\n  metadata: [unclosed\n",
+        1,
+    );
+    let run = podsec(&["audit", "-", "-o", "json"], broken.as_bytes());
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["summary"]["pods"], 6, "{}", run.stdout);
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let error = errors[0].as_str().unwrap();
+    // The item starts on line 4 (after a comment, `apiVersion` and `items:`); the parser
+    // notices the unclosed sequence on line 7.
+    assert!(
+        error.starts_with("<stdin>: object at line 4: line 7: "),
+        "{error}"
+    );
+}
