@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use podsec_admission::ReasonGroups;
 use podsec_manifest::Workload;
 use podsec_policy::namespace_policy::{ENFORCE_VERSION_LABEL, LABELS};
-use podsec_policy::{evaluate, CheckId, Level, LevelVersion, Policy, Version};
+use podsec_policy::{evaluate, CheckId, Evaluation, Level, LevelVersion, Policy, Version};
 use serde::Serialize;
 
 use crate::snapshot::{Decoded, SnapshotObject};
@@ -97,11 +97,23 @@ pub struct CheckGroup {
 pub struct WorkloadGroup {
     pub kind: String,
     pub name: String,
+    /// 0 for a controller with no pods in the snapshot: then it is judged by its pod template.
     pub pods: u64,
     /// The highest level every pod of the workload passes (at latest).
     pub highest_level: String,
     /// The checks its pods fail at restricted.
     pub checks: Vec<String>,
+}
+
+impl WorkloadGroup {
+    /// `3 pods`, or for a controller without pods, that its template was judged.
+    pub fn pods_text(&self) -> String {
+        if self.pods == 0 {
+            "no pods, its template".into()
+        } else {
+            crate::plural(self.pods, "pod")
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -116,6 +128,9 @@ pub struct WhatIfResult {
 pub struct PinnedLevel {
     pub version: String,
     pub highest_level: String,
+    /// Pods evaluated at the pinned version: fewer than the namespace's pods when some came
+    /// before their Namespace object in the snapshot (its labels were not known yet).
+    pub pods: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -186,9 +201,13 @@ struct NamespaceAcc {
     by_level: LevelCounts,
     lowest: Option<Level>,
     pinned_lowest: Option<Level>,
+    pinned_pods: u64,
     checks: BTreeMap<CheckId, CheckAcc>,
     /// Direct owner (kind, name) → aggregate; resolved to top-level workloads at the end.
     workloads: HashMap<(String, String), WorkloadAcc>,
+    /// Top-level controllers (kind, name) → their pod template's verdict, reported for those
+    /// that have no pods in the snapshot (scaled to zero, a CronJob between runs).
+    templates: HashMap<(String, String), WorkloadAcc>,
     what_if: Option<(LevelVersion, ReasonGroups)>,
 }
 
@@ -220,8 +239,62 @@ fn highest(
     }
 }
 
+/// A pod (or template) at `latest`: the highest level it passes, and its evaluations.
+struct Judgement {
+    level: Level,
+    restricted: Evaluation,
+    /// Only when restricted fails.
+    baseline: Option<Evaluation>,
+}
+
+fn judge(meta: &podsec_policy::ObjectMeta, spec: &podsec_policy::PodSpec) -> Judgement {
+    let latest = |level| LevelVersion::new(level, Version::Latest);
+    let restricted = evaluate(latest(Level::Restricted), meta, spec);
+    // Restricted replaces some baseline checks with stricter ones (capabilities, seccomp): a
+    // pod failing restricted is evaluated at baseline too, so that what blocks baseline is
+    // reported under the baseline check's name.
+    let baseline = (!restricted.allowed()).then(|| evaluate(latest(Level::Baseline), meta, spec));
+    let level = match &baseline {
+        None => Level::Restricted,
+        Some(b) if b.allowed() => Level::Baseline,
+        Some(_) => Level::Privileged,
+    };
+    Judgement {
+        level,
+        restricted,
+        baseline,
+    }
+}
+
+/// The restricted violations, then the baseline ones restricted does not already name.
+fn violations<'e>(
+    restricted: &'e Evaluation,
+    baseline: Option<&'e Evaluation>,
+) -> impl Iterator<Item = &'e podsec_policy::Violation> {
+    let baseline_only = baseline
+        .into_iter()
+        .flat_map(|b| &b.violations)
+        .filter(|v| !restricted.violations.iter().any(|r| r.check == v.check));
+    restricted.violations.iter().chain(baseline_only)
+}
+
 fn lower(a: Option<Level>, b: Level) -> Option<Level> {
     Some(a.map_or(b, |a| a.min(b)))
+}
+
+/// Controllers that will create pods later even when none run now. A top-level Job without
+/// pods has finished (or not started) and is not reported.
+fn runs_pods_later(kind: podsec_manifest::WorkloadKind) -> bool {
+    use podsec_manifest::WorkloadKind as K;
+    matches!(
+        kind,
+        K::Deployment
+            | K::ReplicaSet
+            | K::StatefulSet
+            | K::DaemonSet
+            | K::CronJob
+            | K::ReplicationController
+    )
 }
 
 fn controller_of(meta: &podsec_policy::ObjectMeta) -> Option<(String, String)> {
@@ -277,6 +350,8 @@ impl Auditor {
                         ),
                         owner,
                     );
+                } else if runs_pods_later(w.kind) {
+                    self.template(w);
                 }
             }
             Ok(SnapshotObject::Other { api_version, kind }) => {
@@ -299,18 +374,11 @@ impl Auditor {
         let defaults = self.options.defaults;
         let acc = self.namespaces.entry(namespace).or_default();
         let (meta, spec) = (&w.pod_meta, &w.pod_spec);
-        let latest = |level| LevelVersion::new(level, Version::Latest);
-        let restricted = evaluate(latest(Level::Restricted), meta, spec);
-        // Restricted replaces some baseline checks with stricter ones (capabilities,
-        // seccomp): a pod failing restricted is evaluated at baseline too, so that what
-        // blocks baseline is reported under the baseline check's name.
-        let baseline =
-            (!restricted.allowed()).then(|| evaluate(latest(Level::Baseline), meta, spec));
-        let level = match &baseline {
-            None => Level::Restricted,
-            Some(b) if b.allowed() => Level::Baseline,
-            Some(_) => Level::Privileged,
-        };
+        let Judgement {
+            level,
+            restricted,
+            baseline,
+        } = judge(meta, spec);
         acc.pods += 1;
         acc.by_level.add(level);
         acc.lowest = lower(acc.lowest, level);
@@ -324,16 +392,13 @@ impl Auditor {
                 acc.pinned_lowest,
                 highest(meta, spec, policy.enforce.version),
             );
+            acc.pinned_pods += 1;
         }
         let owner = controller_of(&w.meta).unwrap_or_else(|| ("Pod".into(), w.meta.name.clone()));
         let workload = acc.workloads.entry(owner).or_default();
         workload.pods += 1;
         workload.lowest = lower(workload.lowest, level);
-        let baseline_only = baseline
-            .iter()
-            .flat_map(|b| &b.violations)
-            .filter(|v| !restricted.violations.iter().any(|r| r.check == v.check));
-        for v in restricted.violations.iter().chain(baseline_only) {
+        for v in violations(&restricted, baseline.as_ref()) {
             workload.checks.insert(v.check);
             let group = acc.checks.entry(v.check).or_default();
             group.pods += 1;
@@ -357,6 +422,30 @@ impl Auditor {
                 groups.add(result.forbidden_reason(), &w.meta.name);
             }
         }
+    }
+
+    fn template(&mut self, w: &Workload) {
+        let Judgement {
+            level,
+            restricted,
+            baseline,
+        } = judge(&w.pod_meta, &w.pod_spec);
+        let namespace = if w.meta.namespace.is_empty() {
+            "default"
+        } else {
+            &w.meta.namespace
+        };
+        let acc = self.namespaces.entry(namespace.to_string()).or_default();
+        acc.templates.insert(
+            (w.kind.as_str().to_string(), w.meta.name.clone()),
+            WorkloadAcc {
+                pods: 0,
+                lowest: Some(level),
+                checks: violations(&restricted, baseline.as_ref())
+                    .map(|v| v.check)
+                    .collect(),
+            },
+        );
     }
 
     /// Follows controller references up to the top-level workload (Deployment, CronJob, …).
@@ -395,6 +484,7 @@ impl Auditor {
                 .then(|| PinnedLevel {
                     version: policy.enforce.version.to_string(),
                     highest_level: acc.pinned_lowest.unwrap_or(Level::Restricted).to_string(),
+                    pods: acc.pinned_pods,
                 });
             let mut merged: BTreeMap<(String, String), WorkloadAcc> = BTreeMap::new();
             for (key, w) in &acc.workloads {
@@ -405,6 +495,18 @@ impl Auditor {
                     m.lowest = lower(m.lowest, l);
                 }
                 m.checks.extend(w.checks.iter().copied());
+            }
+            for (key, t) in &acc.templates {
+                if !merged.contains_key(key) {
+                    merged.insert(
+                        key.clone(),
+                        WorkloadAcc {
+                            pods: 0,
+                            lowest: t.lowest,
+                            checks: t.checks.clone(),
+                        },
+                    );
+                }
             }
             let workloads = merged
                 .into_iter()

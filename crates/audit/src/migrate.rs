@@ -659,7 +659,7 @@ fn failing_workloads(ns: &NamespaceReport, level: Level) -> Vec<String> {
                 "{} {} ({}: {})",
                 w.kind,
                 w.name,
-                plural(w.pods, "pod"),
+                w.pods_text(),
                 checks.join(", ")
             )
         })

@@ -58,8 +58,11 @@ pub fn audit_findings(report: &AuditReport) -> Vec<Finding> {
                     rule: check.clone(),
                     level,
                     message: format!(
-                        "{} {}/{} ({} pods) fails {check}: {detail}",
-                        w.kind, ns.name, w.name, w.pods
+                        "{} {}/{} ({}) fails {check}: {detail}",
+                        w.kind,
+                        ns.name,
+                        w.name,
+                        w.pods_text()
                     ),
                     api_version: api_version_of(&w.kind).into(),
                     kind: w.kind.clone(),
@@ -233,7 +236,7 @@ pub fn policy_reports(report: &AuditReport) -> String {
                 pass += 1;
                 results.push(json!({"policy": "pod-security-standards", "rule": "restricted", "result": "pass", "scored": true,
                     "source": source, "category": "Pod Security Standards", "severity": "info",
-                    "message": format!("{} {} ({}) passes restricted", w.kind, w.name, crate::plural(w.pods, "pod")), "resources": resource}));
+                    "message": format!("{} {} ({}) passes restricted", w.kind, w.name, w.pods_text()), "resources": resource}));
             }
             for check in &w.checks {
                 fail += 1;
@@ -245,7 +248,7 @@ pub fn policy_reports(report: &AuditReport) -> String {
                 let detail = check_detail(ns, check);
                 results.push(json!({"policy": format!("pod-security-standards-{}", id.map(|c| c.level().to_string()).unwrap_or_default()),
                     "rule": check, "result": "fail", "scored": true, "source": source, "category": "Pod Security Standards",
-                    "severity": severity, "message": format!("{} {} ({}): {detail}", w.kind, w.name, crate::plural(w.pods, "pod")), "resources": resource}));
+                    "severity": severity, "message": format!("{} {} ({}): {detail}", w.kind, w.name, w.pods_text()), "resources": resource}));
             }
         }
         docs.push(json!({
@@ -335,7 +338,7 @@ details {{ margin: .4rem 0; }} summary {{ cursor: pointer; }} code {{ background
 <div id="summary" class="cards"></div>
 <h2>Namespaces by the highest level all their pods pass</h2>
 <div id="chart-levels"></div>
-<h2>Pods failing each check (restricted, latest)</h2>
+<h2>Pods failing each check (at latest)</h2>
 <div id="chart-checks"></div>
 <h2>Namespaces</h2>
 <div id="namespaces"></div>
@@ -369,7 +372,7 @@ const list = document.getElementById("namespaces");
 for (const ns of report.namespaces) {{
   const d = el("details", {{}}, el("summary", {{}}, ns.name + " — " + ns.pods + " pods, passes " + ns.highest_level + "; enforce " + ns.enforce));
   const t = el("table", {{}}, el("tr", {{}}, el("th", {{}}, "workload"), el("th", {{}}, "pods"), el("th", {{}}, "passes"), el("th", {{}}, "fails")));
-  for (const w of ns.workloads) t.append(el("tr", {{}}, el("td", {{}}, w.kind + " " + w.name), el("td", {{}}, String(w.pods)), el("td", {{}}, w.highest_level), el("td", {{}}, w.checks.join(", ") || "-")));
+  for (const w of ns.workloads) t.append(el("tr", {{}}, el("td", {{}}, w.kind + " " + w.name), el("td", {{}}, w.pods ? String(w.pods) : "none (template)"), el("td", {{}}, w.highest_level), el("td", {{}}, w.checks.join(", ") || "-")));
   d.append(t);
   if (ns.what_if) d.append(el("p", {{}}, "What if enforce=" + ns.what_if.policy + ": " + ns.what_if.rejected_pods + " pods rejected"));
   list.append(d);

@@ -3,7 +3,7 @@
 //! `batch` enforcing baseline with a pod that predates the label; the seed PSPs `deny-all` and
 //! `allow-all` with seed 000's `dmz` RoleBinding; EKS's `eks.privileged` and its binding for
 //! `system:authenticated` (seed 002); a PSP the plugin cannot use; bindings to missing roles; and
-//! an object of a kind podsec does not know.
+//! an object of a kind podsec does not know; a StatefulSet scaled to zero in `shop`.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // integration tests: a failed expectation is a failed test
 
@@ -119,6 +119,31 @@ fn pods_are_grouped_by_their_top_level_workload() {
         ("Pod", "debug"),
         "a bare pod is its own workload"
     );
+
+    // Controllers that have pods are not listed twice; one scaled to zero is listed with its
+    // template's verdict, without changing what the namespace's pods pass.
+    let shop = namespace(&r, "shop");
+    let listed: Vec<(&str, &str, u64, &str)> = shop
+        .workloads
+        .iter()
+        .map(|w| {
+            (
+                w.kind.as_str(),
+                w.name.as_str(),
+                w.pods,
+                w.highest_level.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("Deployment", "api", 1, "baseline"),
+            ("StatefulSet", "cache", 0, "baseline")
+        ]
+    );
+    assert_eq!(shop.pods, 1);
+    assert_eq!(shop.highest_level, "baseline");
 }
 
 #[test]
@@ -159,7 +184,27 @@ fn a_pinned_namespace_is_judged_at_latest_and_at_its_version() {
         (pinned.version.as_str(), pinned.highest_level.as_str()),
         ("v1.18", "restricted")
     );
+    assert_eq!(pinned.pods, 1);
     assert!(namespace(&r, "default").pinned.is_none());
+}
+
+#[test]
+fn pods_listed_before_their_namespace_are_counted_out_of_the_pinned_result() {
+    let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"early","namespace":"late"},
+        "spec":{"containers":[{"name":"c","image":"nginx"}]}}"#;
+    let ns = r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"late","labels":{
+        "pod-security.kubernetes.io/enforce":"restricted",
+        "pod-security.kubernetes.io/enforce-version":"v1.20"}}}"#;
+    let r = audit_bytes(
+        format!("{pod}\n{ns}\n{}", pod.replace("early", "after")).as_bytes(),
+        AuditOptions::default(),
+    );
+    let late = namespace(&r, "late");
+    assert_eq!(late.pods, 2);
+    let pinned = late.pinned.as_ref().expect("pinned level");
+    assert_eq!(pinned.version, "v1.20");
+    assert_eq!(pinned.pods, 1, "only the pod after the Namespace object");
+    assert_eq!(pinned.highest_level, "baseline");
 }
 
 #[test]
@@ -307,9 +352,13 @@ fn migrate_recommends_levels_and_the_rollout_commands() {
     let shop = plan(&r, "shop");
     assert_eq!(shop.recommended_enforce, "restricted:v1.18");
     assert!(shop.fix_before_enforce.is_empty());
+    // The StatefulSet scaled to zero is judged by its template.
     assert_eq!(
         shop.fix_before_stricter,
-        ["Deployment api (1 pod: seccompProfile_restricted)"]
+        [
+            "Deployment api (1 pod: seccompProfile_restricted)",
+            "StatefulSet cache (no pods, its template: allowPrivilegeEscalation, capabilities_restricted, runAsNonRoot, seccompProfile_restricted)"
+        ]
     );
 
     let dmz = plan(&r, "dmz");

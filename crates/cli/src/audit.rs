@@ -306,7 +306,17 @@ fn audit_table(r: &AuditReport) -> String {
                 n.highest_level.clone(),
                 n.pinned
                     .as_ref()
-                    .map(|p| format!("{} at {}", p.highest_level, p.version))
+                    .map(|p| {
+                        // Pods listed before their Namespace were not evaluated at its pin.
+                        if p.pods < n.pods {
+                            format!(
+                                "{} at {} ({} of {} pods)",
+                                p.highest_level, p.version, p.pods, n.pods
+                            )
+                        } else {
+                            format!("{} at {}", p.highest_level, p.version)
+                        }
+                    })
                     .unwrap_or_else(|| "-".into()),
                 if n.violations_by_check.is_empty() {
                     "-".into()
@@ -342,7 +352,7 @@ fn audit_table(r: &AuditReport) -> String {
                 "  {} {} ({}): passes {}; fails {}\n",
                 w.kind,
                 w.name,
-                plural(w.pods, "pod"),
+                w.pods_text(),
                 w.highest_level,
                 w.checks.join(", ")
             ));

@@ -178,6 +178,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let server = podsec_server::start(options).await?;
+        let shutdown = shutdown_signal()?;
         if let Some(ca) = &server.ca_pem {
             if let Some(path) = &args.ca_bundle_file {
                 std::fs::write(path, ca).with_context(|| format!("cannot write {}", path.display()))?;
@@ -186,7 +187,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             println!("{ca}");
         }
         println!("listening on https://{}", server.addr);
-        shutdown_signal().await;
+        shutdown.await;
         tracing::info!(grace = ?args.shutdown_grace_period, "shutting down: no new connections, finishing in-flight requests");
         server.shutdown(args.shutdown_grace_period).await.context("server error")?;
         Ok::<(), anyhow::Error>(())
@@ -194,25 +195,24 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+/// Listens for SIGTERM and SIGINT from the moment it is made, so a signal that comes right
+/// after "listening on" is printed is not lost (nor kills the process uncleanly).
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
         tokio::select! {
-            _ = ctrl_c => {}
             _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
