@@ -20,4 +20,6 @@ pub use metrics::{MetricDecision, Mode, NoMetrics, Recorder, RequestLabels};
 pub use review::{
     parse_review, review_response, AdmissionRequest, Decision, ReviewError, ReviewVersion, Status,
 };
-pub use view::{BoxFuture, ClusterView, ExistingPod, NamespaceMeta, ViewError};
+pub use view::{
+    BoxFuture, ClusterView, ExistingPod, NamespaceMeta, SnapshotCursor, SnapshotPage, ViewError,
+};

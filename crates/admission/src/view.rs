@@ -50,4 +50,37 @@ pub trait ClusterView: Send + Sync {
             "this cluster state source holds no PodSecurityPolicies or RBAC objects; give them as a directory (--state DIR)".into(),
         ))
     }
+
+    /// One page of everything a cluster audit reads (namespaces, service accounts, pods and
+    /// their controllers, PodSecurityPolicies, RBAC), each object as JSON with its
+    /// `apiVersion` and `kind`. Start with `None`; pass each page's `next` back until it is
+    /// `None`. A page is bounded, so a whole cluster is read in constant memory.
+    fn snapshot_page<'a>(
+        &'a self,
+        cursor: Option<SnapshotCursor>,
+    ) -> BoxFuture<'a, Result<SnapshotPage, ViewError>> {
+        let _ = cursor;
+        Box::pin(async {
+            Err(ViewError(
+                "this cluster state source cannot list a snapshot; give the manifests' files or directory to read them directly".into(),
+            ))
+        })
+    }
+}
+
+/// Where a snapshot listing goes on: a source's own position, passed back unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotCursor {
+    /// Which of the source's resources is being listed.
+    pub resource: usize,
+    /// The source's continuation within it (the API server's `continue` token).
+    pub token: Option<String>,
+}
+
+/// A page of a snapshot listing.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotPage {
+    /// Objects as JSON, each with `apiVersion` and `kind`.
+    pub objects: Vec<String>,
+    pub next: Option<SnapshotCursor>,
 }

@@ -158,7 +158,8 @@ fn feed(args: &SnapshotArgs, sink: &mut dyn FnMut(&Decoded)) -> anyhow::Result<(
             let client = podsec_cluster::connect(args.kubeconfig.as_deref())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            podsec_cluster::fetch_snapshot(&client, &mut |json: &str| {
+            let view = podsec_cluster::LiveCluster::unwatched(client);
+            podsec_cluster::fetch_snapshot(&view, &mut |json: &str| {
                 progress.tick();
                 sink(&podsec_audit::snapshot::classify(json))
             })

@@ -117,3 +117,30 @@ fn a_yaml_snapshot_is_read_item_by_item_and_a_broken_item_is_named_by_line() {
         "{error}"
     );
 }
+
+/// `--kubeconfig` reads the cluster through the same cluster view as the webhook, listing
+/// every resource from the API server (here a stand-in serving the fixture's objects): the
+/// report is the one the snapshot file gives, but for the unknown kind, which is not listed.
+#[test]
+fn audit_and_migrate_read_the_live_api_as_they_read_a_snapshot() {
+    let snapshot: serde_json::Value = serde_json::from_str(&snapshot_text()).unwrap();
+    let objects = snapshot["items"].as_array().unwrap().clone();
+    let (_dir, kubeconfig) = util::list_stub(objects);
+    let kubeconfig = kubeconfig.to_str().unwrap();
+
+    let live = podsec(&["audit", "--kubeconfig", kubeconfig, "-o", "json"], b"");
+    assert_eq!(live.code, 0, "{}", live.stderr);
+    let live = live.json();
+    let file = podsec(&["audit", "-", "-o", "json"], snapshot_text().as_bytes()).json();
+    assert_eq!(live["summary"]["pods"], 6);
+    assert_eq!(live["namespaces"], file["namespaces"]);
+    assert_eq!(live["summary"]["skipped_kinds"], serde_json::json!({}));
+
+    let live = podsec(&["migrate", "--kubeconfig", kubeconfig, "-o", "json"], b"");
+    let file = podsec(&["migrate", "-", "-o", "json"], snapshot_text().as_bytes());
+    assert_eq!(live.code, file.code, "{}", live.stderr);
+    let (live, file) = (live.json(), file.json());
+    assert!(live["policies"].as_array().unwrap().len() >= 4);
+    assert_eq!(live["policies"], file["policies"]);
+    assert_eq!(live["namespaces"], file["namespaces"]);
+}

@@ -11,7 +11,9 @@ use kube::api::{Api, PartialObjectMeta};
 use kube::runtime::reflector::{self, reflector, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::Client;
-use podsec_admission::{BoxFuture, ClusterView, ExistingPod, NamespaceMeta, ViewError};
+use podsec_admission::{
+    BoxFuture, ClusterView, ExistingPod, NamespaceMeta, SnapshotCursor, SnapshotPage, ViewError,
+};
 use podsec_policy::{ObjectMeta, PodSpec};
 use serde::Deserialize;
 
@@ -180,6 +182,13 @@ impl ClusterView for LiveCluster {
     ) -> BoxFuture<'a, Result<Arc<Vec<ExistingPod>>, ViewError>> {
         Box::pin(async move { self.list_pods(namespace).await.map(Arc::new) })
     }
+
+    fn snapshot_page<'a>(
+        &'a self,
+        cursor: Option<SnapshotCursor>,
+    ) -> BoxFuture<'a, Result<SnapshotPage, ViewError>> {
+        Box::pin(self.list_snapshot_page(cursor))
+    }
 }
 
 /// Builds a Kubernetes client from a kubeconfig file, or, without one, from the environment
@@ -266,45 +275,100 @@ struct RawPage {
     items: Vec<Box<serde_json::value::RawValue>>,
 }
 
-/// Lists every snapshot resource from the API, a page at a time, handing each object (with its
-/// apiVersion and kind, which LIST items omit) to `visit`. Resources the server does not serve
-/// (PodSecurityPolicy since 1.25) are skipped.
-pub async fn fetch_snapshot(client: &Client, visit: &mut dyn FnMut(&str)) -> Result<(), ViewError> {
-    for (prefix, api_version, kind, plural) in SNAPSHOT_RESOURCES {
-        let mut token: Option<String> = None;
-        loop {
+impl LiveCluster {
+    /// A view for one-off reads (an audit): no namespace watch is started, so namespace
+    /// lookups go to the API server.
+    pub fn unwatched(client: Client) -> LiveCluster {
+        let (reader, _writer) = reflector::store();
+        LiveCluster {
+            client,
+            namespaces: reader,
+            ready: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// One page (up to `PAGE_SIZE` objects) of the snapshot resources, in order. Resources the
+    /// server does not serve (PodSecurityPolicy since 1.25) are skipped.
+    async fn list_snapshot_page(
+        &self,
+        cursor: Option<SnapshotCursor>,
+    ) -> Result<SnapshotPage, ViewError> {
+        let mut cursor = cursor.unwrap_or(SnapshotCursor {
+            resource: 0,
+            token: None,
+        });
+        while let Some((prefix, api_version, kind, plural)) =
+            SNAPSHOT_RESOURCES.get(cursor.resource)
+        {
             let mut url = format!("{prefix}/{plural}?limit={PAGE_SIZE}");
-            if let Some(t) = &token {
+            if let Some(t) = &cursor.token {
                 url.push_str("&continue=");
                 url.push_str(&encode(t));
             }
             let request = http::Request::get(url)
                 .body(Vec::new())
                 .map_err(|e| ViewError(e.to_string()))?;
-            let text = match client.request_text(request).await {
+            let text = match self.client.request_text(request).await {
                 Ok(t) => t,
-                Err(kube::Error::Api(e)) if e.code == 404 => break,
+                Err(kube::Error::Api(e)) if e.code == 404 => {
+                    cursor = SnapshotCursor {
+                        resource: cursor.resource + 1,
+                        token: None,
+                    };
+                    continue;
+                }
                 Err(e) => return Err(ViewError(format!("listing {plural}: {e}"))),
             };
             let page: RawPage = serde_json::from_str(&text)
                 .map_err(|e| ViewError(format!("listing {plural}: {e}")))?;
-            for item in &page.items {
-                // Items of a list carry neither apiVersion nor kind; the reader needs both.
-                let body = item.get().trim_start().strip_prefix('{').unwrap_or("}");
-                let separator = if body.trim_start().starts_with('}') {
-                    ""
-                } else {
-                    ","
-                };
-                visit(&format!(
-                    "{{\"apiVersion\":\"{api_version}\",\"kind\":\"{kind}\"{separator}{body}"
-                ));
-            }
-            match page.metadata.continue_token {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => break,
-            }
+            let objects = page
+                .items
+                .iter()
+                .map(|item| {
+                    // Items of a list carry neither apiVersion nor kind; the reader needs both.
+                    let body = item.get().trim_start().strip_prefix('{').unwrap_or("}");
+                    let separator = if body.trim_start().starts_with('}') {
+                        ""
+                    } else {
+                        ","
+                    };
+                    format!(
+                        "{{\"apiVersion\":\"{api_version}\",\"kind\":\"{kind}\"{separator}{body}"
+                    )
+                })
+                .collect();
+            let next = match page.metadata.continue_token {
+                Some(t) if !t.is_empty() => SnapshotCursor {
+                    resource: cursor.resource,
+                    token: Some(t),
+                },
+                _ => SnapshotCursor {
+                    resource: cursor.resource + 1,
+                    token: None,
+                },
+            };
+            let next = (next.resource < SNAPSHOT_RESOURCES.len()).then_some(next);
+            return Ok(SnapshotPage { objects, next });
+        }
+        Ok(SnapshotPage::default())
+    }
+}
+
+/// Reads a whole snapshot through a cluster view, a page at a time, handing each object
+/// (JSON, with its apiVersion and kind) to `visit`.
+pub async fn fetch_snapshot(
+    view: &dyn ClusterView,
+    visit: &mut dyn FnMut(&str),
+) -> Result<(), ViewError> {
+    let mut cursor = None;
+    loop {
+        let page = view.snapshot_page(cursor).await?;
+        for object in &page.objects {
+            visit(object);
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(()),
         }
     }
-    Ok(())
 }

@@ -214,7 +214,8 @@ async fn mock_api_server_snapshot_lists_every_resource_in_pages_and_skips_missin
         }
     });
     let mut seen: Vec<serde_json::Value> = Vec::new();
-    podsec_cluster::fetch_snapshot(&client, &mut |doc| {
+    let view = podsec_cluster::LiveCluster::unwatched(client);
+    podsec_cluster::fetch_snapshot(&view, &mut |doc| {
         seen.push(serde_json::from_str(doc).expect("each object is valid JSON"));
     })
     .await

@@ -69,11 +69,9 @@ pub fn kubectl(args: &[&str], kubeconfig: Option<&Path>) -> String {
     String::from_utf8(out.stdout).expect("kubectl prints UTF-8")
 }
 
-/// `kubectl run --dry-run=client` renders locally but still asks the server for API
-/// discovery. This answers those three discovery requests (and nothing else) on loopback, so
-/// the real kubectl can print its real Pod with no cluster. It is a discovery stub, not an
-/// API server: nothing is created anywhere.
-pub fn kubectl_run(args: &[&str]) -> String {
+/// Answers HTTP/1.1 requests on loopback with `respond(method, path)` → (status, JSON body),
+/// one request per connection. Returns the port.
+fn serve_loopback(respond: impl Fn(&str, &str) -> (&'static str, String) + Send + 'static) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     std::thread::spawn(move || {
@@ -91,29 +89,10 @@ pub fn kubectl_run(args: &[&str]) -> String {
                     Ok(_) => {}
                 }
             }
-            let path = request_line
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or("/")
-                .split('?')
-                .next()
-                .unwrap_or("/")
-                .to_string();
-            let body = match path.as_str() {
-                "/api" => {
-                    r#"{"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[{"clientCIDR":"0.0.0.0/0","serverAddress":"127.0.0.1"}]}"#
-                }
-                "/apis" => r#"{"kind":"APIGroupList","apiVersion":"v1","groups":[]}"#,
-                "/api/v1" => {
-                    r#"{"kind":"APIResourceList","groupVersion":"v1","resources":[{"name":"pods","singularName":"pod","namespaced":true,"kind":"Pod","verbs":["create","get","list"]}]}"#
-                }
-                _ => "",
-            };
-            let status = if body.is_empty() {
-                "404 Not Found"
-            } else {
-                "200 OK"
-            };
+            let mut parts = request_line.split_whitespace();
+            let method = parts.next().unwrap_or("");
+            let path = parts.next().unwrap_or("/").split('?').next().unwrap_or("/");
+            let (status, body) = respond(method, path);
             let mut stream = reader.into_inner();
             let _ = write!(
                 stream,
@@ -122,18 +101,96 @@ pub fn kubectl_run(args: &[&str]) -> String {
             );
         }
     });
+    port
+}
+
+/// A kubeconfig for a server on loopback `port`, in a new temporary directory.
+fn loopback_kubeconfig(port: u16, user: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let kubeconfig = dir.path().join("config");
     std::fs::write(
         &kubeconfig,
         format!(
             "apiVersion: v1\nkind: Config\nclusters: [{{name: stub, cluster: {{server: \"http://127.0.0.1:{port}\"}}}}]\n\
-             users: [{{name: stub, user: {{}}}}]\ncontexts: [{{name: stub, context: {{cluster: stub, user: stub}}}}]\n\
+             users: [{{name: stub, user: {user}}}]\ncontexts: [{{name: stub, context: {{cluster: stub, user: stub}}}}]\n\
              current-context: stub\n"
         ),
     )
     .expect("write kubeconfig");
+    (dir, kubeconfig)
+}
+
+/// `kubectl run --dry-run=client` renders locally but still asks the server for API
+/// discovery. This answers those three discovery requests (and nothing else) on loopback, so
+/// the real kubectl can print its real Pod with no cluster. It is a discovery stub, not an
+/// API server: nothing is created anywhere.
+pub fn kubectl_run(args: &[&str]) -> String {
+    let port = serve_loopback(|_, path| {
+        let body = match path {
+            "/api" => {
+                r#"{"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[{"clientCIDR":"0.0.0.0/0","serverAddress":"127.0.0.1"}]}"#
+            }
+            "/apis" => r#"{"kind":"APIGroupList","apiVersion":"v1","groups":[]}"#,
+            "/api/v1" => {
+                r#"{"kind":"APIResourceList","groupVersion":"v1","resources":[{"name":"pods","singularName":"pod","namespaced":true,"kind":"Pod","verbs":["create","get","list"]}]}"#
+            }
+            _ => "",
+        };
+        let status = if body.is_empty() {
+            "404 Not Found"
+        } else {
+            "200 OK"
+        };
+        (status, body.to_string())
+    });
+    let (_dir, kubeconfig) = loopback_kubeconfig(port, "{}");
     let mut all = vec!["run"];
     all.extend_from_slice(args);
     kubectl(&all, Some(&kubeconfig))
+}
+
+/// An API-server stand-in for reading tests: answers `GET` list requests
+/// (`/api/v1/pods`, `/apis/apps/v1/deployments`, …) with the given objects, as the API server
+/// lists them (items without `apiVersion`/`kind`), and 404 for everything else. Nothing can be
+/// written. Returns the kubeconfig pointing at it (kept alive by the returned directory).
+pub fn list_stub(objects: Vec<serde_json::Value>) -> (tempfile::TempDir, std::path::PathBuf) {
+    let mut lists: std::collections::HashMap<String, Vec<serde_json::Value>> =
+        std::collections::HashMap::new();
+    for mut o in objects {
+        let api_version = o["apiVersion"].as_str().unwrap_or("").to_string();
+        let kind = o["kind"].as_str().unwrap_or("").to_ascii_lowercase();
+        let plural = match kind.strip_suffix('y') {
+            Some(stem) => format!("{stem}ies"),
+            None => format!("{kind}s"),
+        };
+        let prefix = if api_version.contains('/') {
+            format!("/apis/{api_version}")
+        } else {
+            format!("/api/{api_version}")
+        };
+        if let Some(map) = o.as_object_mut() {
+            map.remove("apiVersion");
+            map.remove("kind");
+        }
+        lists
+            .entry(format!("{prefix}/{plural}"))
+            .or_default()
+            .push(o);
+    }
+    let port = serve_loopback(move |method, path| {
+        match lists.get(path) {
+        Some(items) if method == "GET" => (
+            "200 OK",
+            serde_json::json!({"kind": "List", "apiVersion": "v1",
+                "metadata": {"resourceVersion": "1"}, "items": items})
+            .to_string(),
+        ),
+        _ => (
+            "404 Not Found",
+            r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#
+                .to_string(),
+        ),
+    }
+    });
+    loopback_kubeconfig(port, "{token: read-only}")
 }
