@@ -103,6 +103,10 @@ pub struct WorkloadGroup {
     pub highest_level: String,
     /// The checks its pods fail at restricted.
     pub checks: Vec<String>,
+    /// For a controller without pods: whether the namespace's enforce policy rejects the pods
+    /// its template would create (absent when the namespace was not known yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enforce_rejects_template: Option<bool>,
 }
 
 impl WorkloadGroup {
@@ -184,6 +188,8 @@ struct WorkloadAcc {
     pods: u64,
     lowest: Option<Level>,
     checks: BTreeSet<CheckId>,
+    /// For a template: whether the namespace's enforce policy rejects its pods.
+    enforce_rejects: Option<bool>,
 }
 
 #[derive(Default)]
@@ -435,7 +441,14 @@ impl Auditor {
         } else {
             &w.meta.namespace
         };
+        let defaults = self.options.defaults;
         let acc = self.namespaces.entry(namespace.to_string()).or_default();
+        // Judged against the enforce policy known now: the Namespace object comes first in
+        // `kubectl get namespaces,…` output.
+        let enforce_rejects = acc.in_snapshot.then(|| {
+            let (policy, _) = Policy::from_labels(&acc.labels, defaults);
+            !evaluate(policy.enforce, &w.pod_meta, &w.pod_spec).allowed()
+        });
         acc.templates.insert(
             (w.kind.as_str().to_string(), w.meta.name.clone()),
             WorkloadAcc {
@@ -444,6 +457,7 @@ impl Auditor {
                 checks: violations(&restricted, baseline.as_ref())
                     .map(|v| v.check)
                     .collect(),
+                enforce_rejects,
             },
         );
     }
@@ -504,6 +518,7 @@ impl Auditor {
                             pods: 0,
                             lowest: t.lowest,
                             checks: t.checks.clone(),
+                            enforce_rejects: t.enforce_rejects,
                         },
                     );
                 }
@@ -516,6 +531,7 @@ impl Auditor {
                     pods: w.pods,
                     highest_level: w.lowest.unwrap_or(Level::Restricted).to_string(),
                     checks: w.checks.iter().map(|c| c.as_str().to_string()).collect(),
+                    enforce_rejects_template: w.enforce_rejects,
                 })
                 .collect();
             let violations_by_check = acc

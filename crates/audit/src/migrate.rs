@@ -510,6 +510,14 @@ impl Migrator {
                 ),
                 _ => {}
             }
+            for w in &ns.workloads {
+                if w.enforce_rejects_template == Some(true) {
+                    notes.push(format!(
+                        "{} {} has no pods and its template fails the current enforce {}: its pods will be rejected when it scales up or runs; fix it first",
+                        w.kind, w.name, ns.enforce
+                    ));
+                }
+            }
             let n = &ns.name;
             let (enforce, stricter) = (plan.enforce, plan.warn_audit);
             let mut commands = vec![format!(

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{BufRead, Read};
 use std::ops::Range;
+use std::panic::AssertUnwindSafe;
 use std::sync::{mpsc, Mutex};
 
 use crate::json_stream::Piece;
@@ -202,7 +203,8 @@ impl Batcher {
     }
 
     fn send_if_full(&mut self) {
-        if self.batch.text.len() >= BATCH_BYTES {
+        // Pieces without text (list elements that are not objects) count too.
+        if self.batch.text.len() >= BATCH_BYTES || self.batch.pieces.len() >= BATCH_PIECES {
             let next = Batch {
                 number: self.batch.number + 1,
                 ..Batch::default()
@@ -259,10 +261,21 @@ fn pipeline(produce: impl FnOnce(&mut Batcher) + Send, visit: &mut dyn FnMut(&De
                         Err(_) => return,
                     };
                     let Ok(batch) = next else { return };
+                    let number = batch.number;
+                    // A decoder bug must not stall the pipeline (the batch would never come)
+                    // nor lose the objects after it: it becomes an error in its place.
+                    let objects = std::panic::catch_unwind(AssertUnwindSafe(|| batch.decode()))
+                        .unwrap_or_else(|_| {
+                            vec![Err(SnapshotError {
+                                object: format!("batch {number} of the snapshot"),
+                                message: "internal error: decoding panicked; please report it with the input".into(),
+                                ends_stream: false,
+                            })]
+                        });
                     let objects = DecodedBatch {
-                        number: batch.number,
+                        number,
                         worker,
-                        objects: batch.decode(),
+                        objects,
                     };
                     if decoded.send(objects).is_err() {
                         return;
@@ -295,6 +308,9 @@ struct DecodedBatch {
 
 /// About this much JSON text is decoded per batch.
 const BATCH_BYTES: usize = 64 << 10;
+
+/// At most this many pieces per batch.
+const BATCH_PIECES: usize = 4096;
 
 /// Decoded batches a worker may have handed over and not yet had back.
 const BATCHES_PER_WORKER: usize = 4;

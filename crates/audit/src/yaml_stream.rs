@@ -67,9 +67,19 @@ pub fn split<R: BufRead>(mut reader: R, on_piece: &mut dyn FnMut(Piece)) {
     let mut number = 0usize;
     loop {
         line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) => break,
-            Ok(_) => {}
+        // A line is read up to the object limit: a longer one marks its object too large and
+        // the rest of it is skipped, so memory stays bounded.
+        let read = read_line_bounded(&mut reader, &mut line);
+        match read {
+            Ok(LineRead::End) => break,
+            Ok(LineRead::Line) => {
+                number += 1;
+                s.line(&line, number);
+            }
+            Ok(LineRead::TooLong) => {
+                number += 1;
+                s.line_too_long(number);
+            }
             Err(e) => {
                 s.flush();
                 (s.on_piece)(Piece::Broken {
@@ -78,10 +88,41 @@ pub fn split<R: BufRead>(mut reader: R, on_piece: &mut dyn FnMut(Piece)) {
                 return;
             }
         }
-        number += 1;
-        s.line(&line, number);
     }
     s.flush();
+}
+
+enum LineRead {
+    Line,
+    TooLong,
+    End,
+}
+
+fn read_line_bounded<R: BufRead>(reader: &mut R, line: &mut Vec<u8>) -> std::io::Result<LineRead> {
+    let limit = MAX_OBJECT as u64 + 1;
+    if std::io::Read::take(&mut *reader, limit).read_until(b'\n', line)? == 0 {
+        return Ok(LineRead::End);
+    }
+    if line.len() <= MAX_OBJECT || line.ends_with(b"\n") {
+        return Ok(LineRead::Line);
+    }
+    // Skip to the end of the line, a buffer at a time.
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(LineRead::TooLong);
+        }
+        match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                reader.consume(i + 1);
+                return Ok(LineRead::TooLong);
+            }
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
+    }
 }
 
 impl Splitter<'_> {
@@ -91,6 +132,11 @@ impl Splitter<'_> {
             self.flush();
             self.state = State::Document;
             self.current_line = number + 1;
+            // `--- {kind: Pod, …}` or `--- !tag`: the document starts on the marker's line.
+            let after = content[3..].trim_ascii_start();
+            if content.starts_with(b"---") && !after.is_empty() && !after.starts_with(b"#") {
+                self.append(line, number, false);
+            }
             return;
         }
         let indent = content.iter().take_while(|&&b| b == b' ').count();
@@ -98,13 +144,13 @@ impl Splitter<'_> {
         let insignificant = rest.is_empty() || rest.starts_with(b"#");
         match self.state {
             State::Document => {
-                if indent == 0 && is_block_items_key(rest) {
-                    // A list: what came before is its wrapper.
-                    self.discard(number + 1);
-                    self.state = State::Items { indent: None };
-                    return;
-                }
+                // Directives (`%YAML 1.2`) belong to the next document's start.
+                let insignificant = insignificant || (!self.has_content && rest.starts_with(b"%"));
                 self.append(line, number, insignificant);
+                if indent == 0 && is_block_items_key(rest) {
+                    // Probably a list: its first entry drops the wrapper read so far.
+                    self.state = State::Items { indent: None };
+                }
             }
             State::Items { indent: seq } => {
                 if insignificant {
@@ -116,13 +162,19 @@ impl Splitter<'_> {
                 let is_entry = rest == b"-" || rest.starts_with(b"- ");
                 match seq {
                     None if is_entry => self.start_item(line, indent, number),
+                    // `items:` is empty or not a sequence of entries: not split, the document
+                    // is read whole.
+                    None => {
+                        self.state = State::Document;
+                        self.append(line, number, false);
+                    }
                     Some(seq) if indent == seq && is_entry => {
                         self.flush();
                         self.start_item(line, indent, number);
                     }
                     Some(seq) if indent > seq => self.append(line, number, false),
-                    // `items:` with no entries, or the first field after them.
-                    _ => {
+                    // The first field after the entries.
+                    Some(_) => {
                         self.flush();
                         self.state = State::ListTail;
                     }
@@ -130,6 +182,14 @@ impl Splitter<'_> {
             }
             State::ListTail => {}
         }
+    }
+
+    fn line_too_long(&mut self, number: usize) {
+        if self.current.is_empty() {
+            self.current_line = number;
+        }
+        self.oversized = true;
+        self.current.clear();
     }
 
     fn start_item(&mut self, line: &[u8], indent: usize, number: usize) {
@@ -269,9 +329,53 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_list_yields_nothing() {
-        assert!(pieces("apiVersion: v1\nitems: []\nkind: List\n").len() == 1);
-        assert!(pieces("apiVersion: v1\nitems:\nkind: List\nmetadata: {}\n").is_empty());
+    fn content_on_the_document_marker_line_is_kept() {
+        let got = pieces("--- {kind: Namespace, metadata: {name: a}}\n--- # comment\nkind: Pod\n");
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(
+            got[0],
+            ("--- {kind: Namespace, metadata: {name: a}}\n".into(), 1)
+        );
+        assert_eq!(got[1], ("kind: Pod\n".into(), 3));
+        let docs = podsec_manifest::decode(
+            got[0].0.as_bytes(),
+            podsec_manifest::Format::Yaml,
+            &podsec_manifest::Limits::default(),
+        );
+        let value = &docs[0].as_ref().expect("decodes").value;
+        assert_eq!(value["metadata"]["name"], "a");
+    }
+
+    #[test]
+    fn items_that_are_not_a_block_sequence_leave_the_document_whole() {
+        let flow = "apiVersion: v1\nitems: []\nkind: List\n";
+        assert_eq!(pieces(flow), [(flow.to_string(), 1)]);
+        let null = "apiVersion: v1\nitems:\nkind: List\nmetadata: {}\n";
+        assert_eq!(pieces(null), [(null.to_string(), 1)]);
+        let mapping = "apiVersion: x/v1\nkind: Widget\nitems:\n  color: red\n";
+        assert_eq!(pieces(mapping), [(mapping.to_string(), 1)]);
+    }
+
+    #[test]
+    fn directives_do_not_make_a_document_of_their_own() {
+        let got = pieces("%YAML 1.2\n---\nkind: Pod\n");
+        assert_eq!(got, [("kind: Pod\n".to_string(), 3)]);
+    }
+
+    #[test]
+    fn an_overlong_line_marks_its_object_too_large_and_the_next_one_is_read() {
+        let mut text = String::from("items:\n- kind: Pod\n  data: ");
+        text.push_str(&"x".repeat(MAX_OBJECT + 10));
+        text.push_str("\n- kind: Namespace\n");
+        let got = pieces(&text);
+        assert_eq!(
+            got.len(),
+            2,
+            "{:?}",
+            got.iter().map(|g| g.1).collect::<Vec<_>>()
+        );
+        assert_eq!(got[0], ("TOO LARGE".to_string(), 2));
+        assert_eq!(got[1], ("  kind: Namespace\n".to_string(), 4));
     }
 
     #[test]

@@ -144,6 +144,9 @@ fn pods_are_grouped_by_their_top_level_workload() {
     );
     assert_eq!(shop.pods, 1);
     assert_eq!(shop.highest_level, "baseline");
+    // Its template fails even the pinned restricted:v1.18 enforced now.
+    assert_eq!(shop.workloads[1].enforce_rejects_template, Some(true));
+    assert_eq!(shop.workloads[0].enforce_rejects_template, None);
 }
 
 #[test]
@@ -350,6 +353,13 @@ fn migrate_recommends_levels_and_the_rollout_commands() {
 
     // A pinned version its pods pass is kept, not downgraded.
     let shop = plan(&r, "shop");
+    assert!(
+        shop.notes.iter().any(|n| n.starts_with(
+            "StatefulSet cache has no pods and its template fails the current enforce restricted:v1.18"
+        )),
+        "{:?}",
+        shop.notes
+    );
     assert_eq!(shop.recommended_enforce, "restricted:v1.18");
     assert!(shop.fix_before_enforce.is_empty());
     // The StatefulSet scaled to zero is judged by its template.

@@ -350,12 +350,17 @@ fn audit_table(r: &AuditReport) -> String {
             .filter(|w| w.highest_level != "restricted")
         {
             out.push_str(&format!(
-                "  {} {} ({}): passes {}; fails {}\n",
+                "  {} {} ({}): passes {}; fails {}{}\n",
                 w.kind,
                 w.name,
                 w.pods_text(),
                 w.highest_level,
-                w.checks.join(", ")
+                w.checks.join(", "),
+                if w.enforce_rejects_template == Some(true) {
+                    format!("; enforce {} rejects its pods", n.enforce)
+                } else {
+                    String::new()
+                }
             ));
         }
         if let Some(w) = &n.what_if {
