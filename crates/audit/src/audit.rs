@@ -447,7 +447,11 @@ impl Auditor {
         // `kubectl get namespaces,…` output.
         let enforce_rejects = acc.in_snapshot.then(|| {
             let (policy, _) = Policy::from_labels(&acc.labels, defaults);
-            !evaluate(policy.enforce, &w.pod_meta, &w.pod_spec).allowed()
+            if policy.enforce.version == Version::Latest {
+                level < policy.enforce.level
+            } else {
+                !evaluate(policy.enforce, &w.pod_meta, &w.pod_spec).allowed()
+            }
         });
         acc.templates.insert(
             (w.kind.as_str().to_string(), w.meta.name.clone()),
