@@ -303,6 +303,19 @@ fn runs_pods_later(kind: podsec_manifest::WorkloadKind) -> bool {
     )
 }
 
+/// The controller that would have created this object, by the name it gives its children: a
+/// Deployment names its ReplicaSets `NAME-HASH`, a CronJob its Jobs `NAME-TIME`. For
+/// snapshots that lack the middle object (`kubectl get pods,deployments` without `replicasets`).
+pub(crate) fn parent_by_name(kind: &str, name: &str) -> Option<(String, String)> {
+    let parent_kind = match kind {
+        "ReplicaSet" => "Deployment",
+        "Job" => "CronJob",
+        _ => return None,
+    };
+    let (parent, _) = name.rsplit_once('-')?;
+    Some((parent_kind.to_string(), parent.to_string()))
+}
+
 fn controller_of(meta: &podsec_policy::ObjectMeta) -> Option<(String, String)> {
     meta.owner_references
         .iter()
@@ -466,7 +479,8 @@ impl Auditor {
         );
     }
 
-    /// Follows controller references up to the top-level workload (Deployment, CronJob, …).
+    /// Follows controller references up to the top-level workload (Deployment, CronJob, …),
+    /// or by name when the snapshot lacks the middle object ([`parent_by_name`]).
     fn resolve(&self, namespace: &str, mut key: (String, String)) -> (String, String) {
         for _ in 0..4 {
             match self
@@ -474,7 +488,18 @@ impl Auditor {
                 .get(&(namespace.to_string(), key.0.clone(), key.1.clone()))
             {
                 Some(next) => key = next.clone(),
-                None => break,
+                None => {
+                    if let Some(parent) = parent_by_name(&key.0, &key.1) {
+                        let known = self
+                            .namespaces
+                            .get(namespace)
+                            .is_some_and(|ns| ns.templates.contains_key(&parent));
+                        if known {
+                            key = parent;
+                        }
+                    }
+                    break;
+                }
             }
         }
         key

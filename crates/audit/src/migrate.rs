@@ -344,10 +344,12 @@ impl Migrator {
                     .iter()
                     .find(|o| o.controller == Some(true))
                 {
-                    self.owners
-                        .insert(key.clone(), (o.kind.clone(), o.name.clone()));
+                    self.owners.insert(key, (o.kind.clone(), o.name.clone()));
+                } else {
+                    // Only top-level controllers' templates are patched (what their pods
+                    // relied on is set there), so only they are kept.
+                    self.templates.insert(key, (**w).clone());
                 }
-                self.templates.insert(key, (**w).clone());
             }
             Ok(SnapshotObject::Pod(w)) => {
                 if let Some(policy) = w.pod_meta.annotations.get(PSP_ANNOTATION) {
@@ -380,7 +382,15 @@ impl Migrator {
         for _ in 0..4 {
             match self.owners.get(&key) {
                 Some((kind, name)) => key = (key.0.clone(), kind.clone(), name.clone()),
-                None => break,
+                None => {
+                    if let Some((kind, name)) = crate::audit::parent_by_name(&key.1, &key.2) {
+                        let parent = (key.0.clone(), kind, name);
+                        if self.templates.contains_key(&parent) {
+                            key = parent;
+                        }
+                    }
+                    break;
+                }
             }
         }
         key

@@ -150,6 +150,45 @@ fn pods_are_grouped_by_their_top_level_workload() {
 }
 
 #[test]
+fn without_replicasets_and_jobs_in_the_snapshot_pods_still_reach_their_deployment_or_cronjob() {
+    let mut snapshot: serde_json::Value =
+        serde_json::from_reader(File::open(fixture()).unwrap()).unwrap();
+    let items = snapshot["items"].as_array_mut().unwrap();
+    let before = items.len();
+    items.retain(|o| o["kind"] != "ReplicaSet" && o["kind"] != "Job");
+    assert_eq!(items.len(), before - 3);
+    let r = audit_bytes(snapshot.to_string().as_bytes(), AuditOptions::default());
+    let listed = |ns: &str| -> Vec<(String, String, u64)> {
+        namespace(&r, ns)
+            .workloads
+            .iter()
+            .map(|w| (w.kind.clone(), w.name.clone(), w.pods))
+            .collect()
+    };
+    assert_eq!(listed("default"), [("Deployment".into(), "web".into(), 2)]);
+    assert_eq!(listed("batch"), [("CronJob".into(), "report".into(), 1)]);
+
+    let mut migrator = Migrator::new(AuditOptions::default());
+    read_json(snapshot.to_string().as_bytes(), &mut |o| {
+        migrator.observe(o)
+    });
+    let m = migrator.finish();
+    let deny_all = m.policies.iter().find(|p| p.name == "deny-all").unwrap();
+    assert_eq!(deny_all.relying_workloads.len(), 1);
+    assert_eq!(
+        deny_all.relying_workloads[0].workload,
+        "Deployment default/web"
+    );
+    let must_set = &deny_all.relying_workloads[0].must_set;
+    assert!(
+        must_set
+            .iter()
+            .any(|op| op.starts_with("add /spec/template/spec/")),
+        "{must_set:?}"
+    );
+}
+
+#[test]
 fn violations_are_grouped_by_check_with_upstream_details() {
     let r = audit(AuditOptions::default());
     let dmz = namespace(&r, "dmz");
