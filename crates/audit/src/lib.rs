@@ -10,4 +10,4 @@ mod yaml_stream;
 
 pub use audit::{AuditOptions, AuditReport, Auditor, WhatIf};
 pub use migrate::{plural, MigrationReport, Migrator};
-pub use snapshot::{read_json, read_yaml, Decoded, SnapshotError, SnapshotObject};
+pub use snapshot::{read_json, read_objects, read_yaml, Decoded, SnapshotError, SnapshotObject};

@@ -185,6 +185,28 @@ pub fn read_yaml<R: BufRead + Send>(reader: R, visit: &mut dyn FnMut(&Decoded)) 
     );
 }
 
+/// Streams objects that `produce` hands to its emitter, each a JSON object with `apiVersion`
+/// and `kind` (a live listing, page by page), decoded on worker threads and visited in order
+/// on this thread, as a snapshot file is. Returns what `produce` returned.
+pub fn read_objects(
+    produce: impl FnOnce(&mut dyn FnMut(&str)) -> Result<(), String> + Send,
+    visit: &mut dyn FnMut(&Decoded),
+) -> Result<(), String> {
+    let produced = pipeline(
+        move |batcher| {
+            produce(&mut |json: &str| {
+                batcher.push_json(Piece::Object {
+                    json: json.as_bytes(),
+                    line: 0,
+                    type_meta: None,
+                })
+            })
+        },
+        visit,
+    );
+    produced.unwrap_or_else(|| Err("internal error: the listing stopped unexpectedly".into()))
+}
+
 /// Collects split objects into batches and queues them for the workers.
 struct Batcher {
     batch: Batch,
@@ -216,7 +238,10 @@ impl Batcher {
 }
 
 /// Splits on one thread (`produce`), decodes batches on workers, visits in order here.
-fn pipeline(produce: impl FnOnce(&mut Batcher) + Send, visit: &mut dyn FnMut(&Decoded)) {
+fn pipeline<T: Send>(
+    produce: impl FnOnce(&mut Batcher) -> T + Send,
+    visit: &mut dyn FnMut(&Decoded),
+) -> Option<T> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let (batches, batch_queue) = mpsc::sync_channel::<Batch>(workers);
     let batch_queue = Mutex::new(batch_queue);
@@ -227,13 +252,14 @@ fn pipeline(produce: impl FnOnce(&mut Batcher) + Send, visit: &mut dyn FnMut(&De
         .map(|_| mpsc::channel::<Vec<Decoded>>())
         .unzip();
     std::thread::scope(|scope| {
-        scope.spawn(move || {
+        let producer = scope.spawn(move || {
             let mut batcher = Batcher {
                 batch: Batch::default(),
                 queue: batches,
             };
-            produce(&mut batcher);
+            let result = produce(&mut batcher);
             let _ = batcher.queue.send(batcher.batch);
+            result
         });
         for (worker, recycled) in recycled.into_iter().enumerate() {
             let decoded = decoded.clone();
@@ -297,7 +323,8 @@ fn pipeline(produce: impl FnOnce(&mut Batcher) + Send, visit: &mut dyn FnMut(&De
                 next += 1;
             }
         }
-    });
+        producer.join().ok()
+    })
 }
 
 struct DecodedBatch {
@@ -397,7 +424,11 @@ impl Batch {
                     line,
                     workload,
                 } => {
-                    let at_line = || format!("object at line {line}");
+                    // Line 0: the object came from a listing, not a file.
+                    let at_line = || match line {
+                        0 => "object".to_string(),
+                        _ => format!("object at line {line}"),
+                    };
                     match std::str::from_utf8(&self.text[range]) {
                         Ok(text) => classify_known(text, workload).map_err(|mut e| {
                             if e.object == "object" {

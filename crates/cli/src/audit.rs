@@ -151,22 +151,41 @@ fn feed(args: &SnapshotArgs, sink: &mut dyn FnMut(&Decoded)) -> anyhow::Result<(
         bytes_total: 0,
     };
     if args.kubeconfig.is_some() || args.in_cluster {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        runtime.block_on(async {
-            let client = podsec_cluster::connect(args.kubeconfig.as_deref())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let view = podsec_cluster::LiveCluster::unwatched(client);
-            podsec_cluster::fetch_snapshot(&view, &mut |json: &str| {
+        let mut objects = 0u64;
+        let listed = podsec_audit::read_objects(
+            |emit| {
+                // The client lives on this runtime, on the listing thread.
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+                runtime.block_on(async {
+                    let client = podsec_cluster::connect(args.kubeconfig.as_deref())
+                        .await
+                        .map_err(|e| format!("cannot connect to the cluster: {e}"))?;
+                    let view = podsec_cluster::LiveCluster::unwatched(client);
+                    podsec_cluster::fetch_snapshot(&view, emit)
+                        .await
+                        .map_err(|e| e.to_string())
+                })
+            },
+            &mut |o| {
+                objects += 1;
                 progress.tick();
-                sink(&podsec_audit::snapshot::classify(json))
-            })
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))
-        })?;
+                sink(o);
+            },
+        );
         progress.finish();
+        match listed {
+            Ok(()) => return Ok(()),
+            // Nothing read: a configuration or connection problem, not a partial audit.
+            Err(e) if objects == 0 => anyhow::bail!("{e}"),
+            Err(e) => sink(&Err(SnapshotError {
+                object: "cluster".into(),
+                message: format!("listing stopped: {e}"),
+                ends_stream: true,
+            })),
+        }
         return Ok(());
     }
     if args.paths.is_empty() {

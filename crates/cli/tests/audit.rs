@@ -125,7 +125,7 @@ fn a_yaml_snapshot_is_read_item_by_item_and_a_broken_item_is_named_by_line() {
 fn audit_and_migrate_read_the_live_api_as_they_read_a_snapshot() {
     let snapshot: serde_json::Value = serde_json::from_str(&snapshot_text()).unwrap();
     let objects = snapshot["items"].as_array().unwrap().clone();
-    let (_dir, kubeconfig) = util::list_stub(objects);
+    let (_dir, kubeconfig) = util::list_stub(objects, None);
     let kubeconfig = kubeconfig.to_str().unwrap();
 
     let live = podsec(&["audit", "--kubeconfig", kubeconfig, "-o", "json"], b"");
@@ -143,4 +143,34 @@ fn audit_and_migrate_read_the_live_api_as_they_read_a_snapshot() {
     assert!(live["policies"].as_array().unwrap().len() >= 4);
     assert_eq!(live["policies"], file["policies"]);
     assert_eq!(live["namespaces"], file["namespaces"]);
+}
+
+#[test]
+fn a_live_listing_that_fails_midway_gives_the_report_so_far_marked_incomplete() {
+    let snapshot: serde_json::Value = serde_json::from_str(&snapshot_text()).unwrap();
+    let objects = snapshot["items"].as_array().unwrap().clone();
+    let (_dir, kubeconfig) = util::list_stub(objects, Some("/apis/apps/v1/deployments"));
+    let run = podsec(
+        &[
+            "audit",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+        b"",
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["incomplete"], true);
+    assert_eq!(
+        report["summary"]["pods"], 6,
+        "pods are listed before deployments"
+    );
+    let error = report["errors"][0].as_str().unwrap();
+    assert!(
+        error.starts_with("cluster: listing stopped: listing deployments: ")
+            && error.contains("etcd is on fire"),
+        "{error}"
+    );
 }

@@ -152,8 +152,12 @@ pub fn kubectl_run(args: &[&str]) -> String {
 /// An API-server stand-in for reading tests: answers `GET` list requests
 /// (`/api/v1/pods`, `/apis/apps/v1/deployments`, …) with the given objects, as the API server
 /// lists them (items without `apiVersion`/`kind`), and 404 for everything else. Nothing can be
-/// written. Returns the kubeconfig pointing at it (kept alive by the returned directory).
-pub fn list_stub(objects: Vec<serde_json::Value>) -> (tempfile::TempDir, std::path::PathBuf) {
+/// written; a GET of `failing` answers 500. Returns the kubeconfig pointing at it (kept alive
+/// by the returned directory).
+pub fn list_stub(
+    objects: Vec<serde_json::Value>,
+    failing: Option<&'static str>,
+) -> (tempfile::TempDir, std::path::PathBuf) {
     let mut lists: std::collections::HashMap<String, Vec<serde_json::Value>> =
         std::collections::HashMap::new();
     for mut o in objects {
@@ -177,20 +181,23 @@ pub fn list_stub(objects: Vec<serde_json::Value>) -> (tempfile::TempDir, std::pa
             .or_default()
             .push(o);
     }
-    let port = serve_loopback(move |method, path| {
-        match lists.get(path) {
+    let status = |code: u16, reason: &str, message: &str| {
+        serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "message": message, "reason": reason, "code": code})
+        .to_string()
+    };
+    let port = serve_loopback(move |method, path| match lists.get(path) {
+        _ if Some(path) == failing => (
+            "500 Internal Server Error",
+            status(500, "InternalError", "etcd is on fire"),
+        ),
         Some(items) if method == "GET" => (
             "200 OK",
             serde_json::json!({"kind": "List", "apiVersion": "v1",
                 "metadata": {"resourceVersion": "1"}, "items": items})
             .to_string(),
         ),
-        _ => (
-            "404 Not Found",
-            r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#
-                .to_string(),
-        ),
-    }
+        _ => ("404 Not Found", status(404, "NotFound", "not found")),
     });
     loopback_kubeconfig(port, "{token: read-only}")
 }
