@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes a synthetic cluster snapshot shaped like `kubectl get ... -A -o json` output: a
 v1/List of namespaces, Deployments with their ReplicaSets and pods (with status, as kubectl
-prints them), a few PodSecurityPolicies and RBAC objects. Deterministic for a given size.
+prints them), and two PodSecurityPolicies. Deterministic for a given size.
 
     scripts/gen-snapshot.py PODS OUT.json [REPLICAS]
 
