@@ -106,13 +106,21 @@ pub fn classify(json: &str) -> Result<SnapshotObject, SnapshotError> {
         message: e.to_string(),
         ends_stream: false,
     })?;
+    if header.kind.is_empty() || header.api_version.is_empty() {
+        return Err(SnapshotError {
+            object: "object".into(),
+            message: "no apiVersion or kind: not a Kubernetes object; snapshots are what `kubectl get … -o json` prints".into(),
+            ends_stream: false,
+        });
+    }
+    let name = match header.metadata.name.as_str() {
+        "" => "(no name)",
+        name => name,
+    };
     let id = if header.metadata.namespace.is_empty() {
-        format!("{} {}", header.kind, header.metadata.name)
+        format!("{} {name}", header.kind)
     } else {
-        format!(
-            "{} {}/{}",
-            header.kind, header.metadata.namespace, header.metadata.name
-        )
+        format!("{} {}/{name}", header.kind, header.metadata.namespace)
     };
     let err = |message: String| SnapshotError {
         object: id.clone(),
@@ -150,7 +158,12 @@ pub fn classify(json: &str) -> Result<SnapshotObject, SnapshotError> {
         ),
         (kind, _) => match WorkloadKind::from_kind(kind).filter(|k| k.group_version().0 == group) {
             Some(kind) => {
-                let w = decode_workload_json(kind, json).map_err(|e| err(e.to_string()))?;
+                let w = decode_workload_json(kind, json).map_err(|e| {
+                    // The decoder names the object too; once is enough.
+                    let message = e.to_string();
+                    let own = format!("{} {}: ", header.kind, header.metadata.name);
+                    err(message.strip_prefix(&own).unwrap_or(&message).to_string())
+                })?;
                 if kind == WorkloadKind::Pod {
                     SnapshotObject::Pod(Box::new(w))
                 } else {
@@ -529,6 +542,23 @@ mod tests {
         assert!(got[0].is_ok());
         let e = got[1].as_ref().expect_err("truncated");
         assert!(e.message.contains("EOF"), "{e}");
+    }
+
+    #[test]
+    fn objects_without_type_and_unnamed_objects_are_named_clearly() {
+        let got = collect(
+            r#"{"items":[{"metadata":{"name":"x"}},{"apiVersion":"v1","kind":"Pod","metadata":{}}]}"#,
+        );
+        let first = got[0].as_ref().expect_err("no kind");
+        assert!(
+            first.message.starts_with("no apiVersion or kind"),
+            "{first}"
+        );
+        let second = got[1].as_ref().expect_err("no spec");
+        assert_eq!(
+            second.to_string(),
+            "Pod (no name): spec: Required value: the object has no pod spec to evaluate"
+        );
     }
 
     #[test]
