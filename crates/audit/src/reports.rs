@@ -331,6 +331,7 @@ h1 {{ font-size: 1.5rem; }} h2 {{ font-size: 1.15rem; margin-top: 2rem; }}
 .restricted {{ background: #2da44e; }} .baseline {{ background: #d4a72c; }} .privileged {{ background: #cf222e; }}
 table {{ border-collapse: collapse; margin-top: .5rem; }} td, th {{ border-bottom: 1px solid #eaeef2; padding: .25rem .6rem; text-align: left; }}
 details {{ margin: .4rem 0; }} summary {{ cursor: pointer; }} code {{ background: #f6f8fa; padding: 0 .2rem; }}
+.warning {{ margin: .2rem 0 .2rem 1rem; color: #9a6700; font-family: ui-monospace, monospace; font-size: 12px; }}
 </style></head>
 <body>
 <h1>podsec audit</h1>
@@ -368,13 +369,17 @@ const chart = (target, entries, cls) => {{
 }};
 chart("chart-levels", [["restricted", s.namespaces_by_level.restricted, "restricted"], ["baseline", s.namespaces_by_level.baseline, "baseline"], ["privileged", s.namespaces_by_level.privileged, "privileged"]]);
 chart("chart-checks", {checks}, "baseline");
+const pods = n => n + (n === 1 ? " pod" : " pods");
 const list = document.getElementById("namespaces");
 for (const ns of report.namespaces) {{
-  const d = el("details", {{}}, el("summary", {{}}, ns.name + " — " + ns.pods + " pods, passes " + ns.highest_level + "; enforce " + ns.enforce));
+  const d = el("details", {{}}, el("summary", {{}}, ns.name + " — " + pods(ns.pods) + ", passes " + ns.highest_level + "; enforce " + ns.enforce));
   const t = el("table", {{}}, el("tr", {{}}, el("th", {{}}, "workload"), el("th", {{}}, "pods"), el("th", {{}}, "passes"), el("th", {{}}, "fails")));
   for (const w of ns.workloads) t.append(el("tr", {{}}, el("td", {{}}, w.kind + " " + w.name), el("td", {{}}, w.pods ? String(w.pods) : "none (template)"), el("td", {{}}, w.highest_level), el("td", {{}}, w.checks.join(", ") || "-")));
   d.append(t);
-  if (ns.what_if) d.append(el("p", {{}}, "What if enforce=" + ns.what_if.policy + ": " + ns.what_if.rejected_pods + " pods rejected"));
+  if (ns.what_if) {{
+    d.append(el("p", {{}}, "What if enforce=" + ns.what_if.policy + ": " + pods(ns.what_if.rejected_pods) + " rejected"));
+    for (const w of ns.what_if.warnings) d.append(el("p", {{class: "warning"}}, w));
+  }}
   list.append(d);
 }}
 document.body.setAttribute("data-rendered", "yes");
