@@ -288,4 +288,11 @@ fn html_report_renders_in_headless_chromium_without_console_errors() {
     assert_eq!(dom.matches("<details>").count(), 5);
     assert!(dom.contains("Deployment web"));
     assert!(dom.contains("What if enforce=restricted:latest: 2 pods rejected"));
+    assert!(dom.contains("What if enforce=restricted:latest: 1 pod rejected"));
+    assert!(
+        dom.contains(
+            "<p class=\"warning\">web-7d4b9c8f5-abcde (and 1 other pod): seccompProfile</p>"
+        ),
+        "upstream's relabel warnings in the drill-down:\n{dom}"
+    );
 }
