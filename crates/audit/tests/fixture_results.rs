@@ -27,9 +27,7 @@ fn audit_bytes(bytes: &[u8], options: AuditOptions) -> AuditReport {
 }
 
 fn audit(options: AuditOptions) -> AuditReport {
-    let mut auditor = Auditor::new(options);
-    read_json(File::open(fixture()).unwrap(), &mut |o| auditor.observe(o));
-    auditor.finish()
+    audit_bytes(&std::fs::read(fixture()).unwrap(), options)
 }
 
 fn migrate() -> MigrationReport {

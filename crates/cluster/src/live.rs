@@ -104,17 +104,8 @@ impl LiveCluster {
         let mut pods = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut url = format!(
-                "/api/v1/namespaces/{}/pods?limit={PAGE_SIZE}",
-                encode(namespace)
-            );
-            if let Some(t) = &token {
-                url.push_str("&continue=");
-                url.push_str(&encode(t));
-            }
-            let request = http::Request::get(url)
-                .body(Vec::new())
-                .map_err(|e| ViewError(e.to_string()))?;
+            let path = format!("/api/v1/namespaces/{}/pods", encode(namespace));
+            let request = page_request(&path, token.as_deref())?;
             let page: PodPage = self
                 .client
                 .request(request)
@@ -153,6 +144,18 @@ struct PodItem {
     metadata: ObjectMeta,
     #[serde(default)]
     spec: PodSpec,
+}
+
+/// A GET of one page of a list: `PAGE_SIZE` objects, after `token` when continuing.
+fn page_request(path: &str, token: Option<&str>) -> Result<http::Request<Vec<u8>>, ViewError> {
+    let mut url = format!("{path}?limit={PAGE_SIZE}");
+    if let Some(t) = token {
+        url.push_str("&continue=");
+        url.push_str(&encode(t));
+    }
+    http::Request::get(url)
+        .body(Vec::new())
+        .map_err(|e| ViewError(e.to_string()))
 }
 
 /// Percent-encodes a path segment or query value.
@@ -300,14 +303,7 @@ impl LiveCluster {
         while let Some((prefix, api_version, kind, plural)) =
             SNAPSHOT_RESOURCES.get(cursor.resource)
         {
-            let mut url = format!("{prefix}/{plural}?limit={PAGE_SIZE}");
-            if let Some(t) = &cursor.token {
-                url.push_str("&continue=");
-                url.push_str(&encode(t));
-            }
-            let request = http::Request::get(url)
-                .body(Vec::new())
-                .map_err(|e| ViewError(e.to_string()))?;
+            let request = page_request(&format!("{prefix}/{plural}"), cursor.token.as_deref())?;
             let text = match self.client.request_text(request).await {
                 Ok(t) => t,
                 Err(kube::Error::Api(e)) if e.code == 404 => {
