@@ -112,7 +112,9 @@ impl PspOutcome {
     }
 }
 
-fn authorized(
+/// The binding that lets `identity` `use` `policy` in `namespace` (API groups `policy` and
+/// `extensions`, as the plugin asked), if any.
+pub fn authorized(
     rbac: &Rbac,
     identity: Option<&UserIdentity>,
     policy: &str,

@@ -176,6 +176,9 @@ pub struct ResourceAttributes<'a> {
     pub namespace: &'a str,
 }
 
+/// The group kube-apiserver authorizes for every request, before any authorizer is asked.
+pub const SYSTEM_MASTERS: &str = "system:masters";
+
 /// The binding (and role) that allowed a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
@@ -375,7 +378,16 @@ impl Rbac {
     }
 
     /// The first binding (cluster-wide ones included) that allows the request, if any.
+    /// Members of `system:masters` are allowed everything without one: kube-apiserver's
+    /// privileged-group authorizer runs before RBAC and never consults it for them.
     pub fn allows(&self, user: &UserIdentity, attrs: &ResourceAttributes<'_>) -> Option<Grant> {
+        if user.groups.iter().any(|g| g == SYSTEM_MASTERS) {
+            return Some(Grant {
+                binding: "the system:masters group (authorized before RBAC)".into(),
+                role: "every permission".into(),
+                subject: format!("Group {SYSTEM_MASTERS}"),
+            });
+        }
         let keys = std::iter::once(SubjectKey::User(user.name.clone()))
             .chain(user.groups.iter().map(|g| SubjectKey::Group(g.clone())));
         for key in keys {

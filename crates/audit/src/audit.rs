@@ -2,7 +2,7 @@
 //! by check and by workload. Pods are evaluated as they stream past and only aggregates are
 //! kept, so memory grows with namespaces, workloads and distinct problems, not with pods.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use podsec_admission::ReasonGroups;
 use podsec_manifest::Workload;
@@ -103,6 +103,9 @@ pub struct WorkloadGroup {
     pub highest_level: String,
     /// The checks its pods fail at restricted.
     pub checks: Vec<String>,
+    /// Upstream's detail for each of `checks`, from this workload's own pods (or its template):
+    /// check → detail.
+    pub details: BTreeMap<String, String>,
     /// For a controller without pods: whether the namespace's enforce policy rejects the pods
     /// its template would create (absent when the namespace was not known yet).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -187,7 +190,8 @@ pub struct AuditReport {
 struct WorkloadAcc {
     pods: u64,
     lowest: Option<Level>,
-    checks: BTreeSet<CheckId>,
+    /// Failing check → upstream's detail for the first of the workload's pods that failed it.
+    checks: BTreeMap<CheckId, String>,
     /// For a template: whether the namespace's enforce policy rejects its pods.
     enforce_rejects: Option<bool>,
 }
@@ -209,8 +213,9 @@ struct NamespaceAcc {
     pinned_lowest: Option<Level>,
     pinned_pods: u64,
     checks: BTreeMap<CheckId, CheckAcc>,
-    /// Direct owner (kind, name) → aggregate; resolved to top-level workloads at the end.
-    workloads: HashMap<(String, String), WorkloadAcc>,
+    /// Direct owner (kind, name) → aggregate; resolved to top-level workloads at the end
+    /// (ordered, so that the detail kept when several merge into one does not vary by run).
+    workloads: BTreeMap<(String, String), WorkloadAcc>,
     /// Top-level controllers (kind, name) → their pod template's verdict, reported for those
     /// that have no pods in the snapshot (scaled to zero, a CronJob between runs).
     templates: HashMap<(String, String), WorkloadAcc>,
@@ -418,7 +423,10 @@ impl Auditor {
         workload.pods += 1;
         workload.lowest = lower(workload.lowest, level);
         for v in violations(&restricted, baseline.as_ref()) {
-            workload.checks.insert(v.check);
+            workload
+                .checks
+                .entry(v.check)
+                .or_insert_with(|| v.detail.clone());
             let group = acc.checks.entry(v.check).or_default();
             group.pods += 1;
             if group.examples.len() < 5 {
@@ -466,14 +474,16 @@ impl Auditor {
                 !evaluate(policy.enforce, &w.pod_meta, &w.pod_spec).allowed()
             }
         });
+        let mut checks = BTreeMap::new();
+        for v in violations(&restricted, baseline.as_ref()) {
+            checks.entry(v.check).or_insert_with(|| v.detail.clone());
+        }
         acc.templates.insert(
             (w.kind.as_str().to_string(), w.meta.name.clone()),
             WorkloadAcc {
                 pods: 0,
                 lowest: Some(level),
-                checks: violations(&restricted, baseline.as_ref())
-                    .map(|v| v.check)
-                    .collect(),
+                checks,
                 enforce_rejects,
             },
         );
@@ -537,7 +547,9 @@ impl Auditor {
                 if let Some(l) = w.lowest {
                     m.lowest = lower(m.lowest, l);
                 }
-                m.checks.extend(w.checks.iter().copied());
+                for (check, detail) in &w.checks {
+                    m.checks.entry(*check).or_insert_with(|| detail.clone());
+                }
             }
             for (key, t) in &acc.templates {
                 if !merged.contains_key(key) {
@@ -559,7 +571,12 @@ impl Auditor {
                     name,
                     pods: w.pods,
                     highest_level: w.lowest.unwrap_or(Level::Restricted).to_string(),
-                    checks: w.checks.iter().map(|c| c.as_str().to_string()).collect(),
+                    checks: w.checks.keys().map(|c| c.as_str().to_string()).collect(),
+                    details: w
+                        .checks
+                        .iter()
+                        .map(|(c, d)| (c.as_str().to_string(), d.clone()))
+                        .collect(),
                     enforce_rejects_template: w.enforce_rejects,
                 })
                 .collect();

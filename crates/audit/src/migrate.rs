@@ -284,7 +284,8 @@ pub struct MigrationReport {
     pub namespaces: Vec<NamespacePlan>,
     pub cluster_steps: Vec<String>,
     pub rbac_problems: Vec<String>,
-    pub errors: Vec<String>,
+    /// The audit the plan is based on; its `errors` are the input that could not be read.
+    /// (A policy the plugin cannot use is a finding, in its entry's `unusable`.)
     pub audit: AuditReport,
 }
 
@@ -403,7 +404,6 @@ impl Migrator {
             &self.role_bindings,
             &self.cluster_role_bindings,
         );
-        let mut errors = Vec::new();
         let mut policies = Vec::new();
         let mut levels: BTreeMap<String, Level> = BTreeMap::new();
         let mut sorted = self.psps.clone();
@@ -414,9 +414,6 @@ impl Migrator {
             let defaults = psp_defaults(psp);
             let provider = Provider::new(psp);
             let unusable = provider.as_ref().err().map(|e| e.to_string());
-            if let Some(u) = &unusable {
-                errors.push(u.clone());
-            }
             let mut relying = BTreeMap::new();
             let mut pods_admitted = 0;
             for ((ns, kind, name), pods) in self.admitted.get(psp.name()).into_iter().flatten() {
@@ -595,7 +592,6 @@ impl Migrator {
                 .iter()
                 .map(|p| format!("{}: {}", p.binding, p.message))
                 .collect(),
-            errors,
             audit,
         }
     }

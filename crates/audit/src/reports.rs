@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::audit::{AuditReport, NamespaceReport};
+use crate::audit::{AuditReport, WorkloadGroup};
 
 /// One finding, whatever produced it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub fn audit_findings(report: &AuditReport) -> Vec<Finding> {
     for ns in &report.namespaces {
         for w in &ns.workloads {
             for check in &w.checks {
-                let detail = check_detail(ns, check);
+                let detail = check_detail(w, check);
                 let level = podsec_policy::CheckId::parse(check)
                     .map(|c| c.level().to_string())
                     .unwrap_or_default();
@@ -208,7 +208,7 @@ pub fn audit_junit(report: &AuditReport) -> String {
                 .checks
                 .iter()
                 .map(|check| {
-                    let detail = check_detail(ns, check);
+                    let detail = check_detail(w, check);
                     format!("{check}: {detail}")
                 })
                 .collect();
@@ -245,7 +245,7 @@ pub fn policy_reports(report: &AuditReport) -> String {
                     Some(podsec_policy::Level::Baseline) => "high",
                     _ => "medium",
                 };
-                let detail = check_detail(ns, check);
+                let detail = check_detail(w, check);
                 results.push(json!({"policy": format!("pod-security-standards-{}", id.map(|c| c.level().to_string()).unwrap_or_default()),
                     "rule": check, "result": "fail", "scored": true, "source": source, "category": "Pod Security Standards",
                     "severity": severity, "message": format!("{} {} ({}): {detail}", w.kind, w.name, w.pods_text()), "resources": resource}));
@@ -396,11 +396,8 @@ document.body.setAttribute("data-rendered", "yes");
     )
 }
 
-/// The first detail the namespace recorded for a check.
-fn check_detail(ns: &NamespaceReport, check: &str) -> String {
-    ns.violations_by_check
-        .iter()
-        .find(|c| c.check == check)
-        .map(|c| c.detail.clone())
-        .unwrap_or_default()
+/// Upstream's detail for a check the workload fails, from its own pods or template (not the
+/// namespace's first pod failing the check, which may belong to another workload).
+fn check_detail(w: &WorkloadGroup, check: &str) -> String {
+    w.details.get(check).cloned().unwrap_or_default()
 }

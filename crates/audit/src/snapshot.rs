@@ -10,7 +10,7 @@ use std::sync::{mpsc, Mutex};
 
 use crate::json_stream::Piece;
 use podsec_admission::rbac::{Binding, Role};
-use podsec_manifest::{decode_workload_json, Workload, WorkloadKind};
+use podsec_manifest::{decode_workload_json, Format, Object, ObjectError, Workload, WorkloadKind};
 use podsec_policy::psp::PodSecurityPolicy;
 use serde::Deserialize;
 
@@ -42,6 +42,19 @@ pub enum SnapshotObject {
 
 /// One object of a snapshot as read: decoded, or why not.
 pub type Decoded = Result<SnapshotObject, SnapshotError>;
+
+/// Who wrote the objects being read, which decides how carefully they are decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Origin {
+    /// What the API server stored (`kubectl get -o json`, a live listing): valid by
+    /// construction, decoded straight into the typed model.
+    #[default]
+    Cluster,
+    /// Manifests a person wrote (`podsec check`): checked as the API server checks a request
+    /// (duplicate keys, nesting depth, unknown or removed apiVersions), errors naming the
+    /// object and field with the line in the file.
+    Authored,
+}
 
 /// An object that could not be used, or a stream that broke.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,10 +93,10 @@ struct HeaderMeta {
     labels: Option<BTreeMap<String, String>>,
 }
 
-/// The pod-bearing kind an `apiVersion` and `kind` name, if any.
+/// The pod-bearing kind an `apiVersion` and `kind` name, if any; a wrong apiVersion for one
+/// takes the slow path, which reports it.
 fn workload_kind(api_version: &str, kind: &str) -> Option<WorkloadKind> {
-    let (group, _) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    WorkloadKind::from_kind(kind).filter(|k| k.group_version().0 == group)
+    WorkloadKind::resolve(api_version, kind).ok().flatten()
 }
 
 /// [`classify`], skipping the header when the kind is already known. Errors take the slow
@@ -156,7 +169,9 @@ pub fn classify(json: &str) -> Result<SnapshotObject, SnapshotError> {
         ("ClusterRoleBinding", _) if rbac => SnapshotObject::ClusterRoleBinding(
             serde_json::from_str(json).map_err(|e| err(e.to_string()))?,
         ),
-        (kind, _) => match WorkloadKind::from_kind(kind).filter(|k| k.group_version().0 == group) {
+        (kind, _) => match WorkloadKind::resolve(&header.api_version, kind)
+            .map_err(|e| err(e.to_string()))?
+        {
             Some(kind) => {
                 let w = decode_workload_json(kind, json).map_err(|e| {
                     // The decoder names the object too; once is enough.
@@ -183,7 +198,17 @@ pub fn classify(json: &str) -> Result<SnapshotObject, SnapshotError> {
 /// truncated file) ends the stream and is reported last; everything before it has been handed
 /// over. Objects are decoded on worker threads and handed over in order, on this thread.
 pub fn read_json<R: Read + Send>(reader: R, visit: &mut dyn FnMut(&Decoded)) {
+    read_json_at(reader, Origin::Cluster, &mut |_, o| visit(o));
+}
+
+/// [`read_json`], with each object's line (where it starts in the stream) and its origin.
+pub fn read_json_at<R: Read + Send>(
+    reader: R,
+    origin: Origin,
+    visit: &mut dyn FnMut(usize, &Decoded),
+) {
     pipeline(
+        origin,
         move |batcher| crate::json_stream::split(reader, &mut |piece| batcher.push_json(piece)),
         visit,
     );
@@ -192,7 +217,17 @@ pub fn read_json<R: Read + Send>(reader: R, visit: &mut dyn FnMut(&Decoded)) {
 /// Streams the objects of a YAML snapshot: every document, and a `*List`'s items one by one
 /// (see `yaml_stream`). Decoded on worker threads and handed over in order, on this thread.
 pub fn read_yaml<R: BufRead + Send>(reader: R, visit: &mut dyn FnMut(&Decoded)) {
+    read_yaml_at(reader, Origin::Cluster, &mut |_, o| visit(o));
+}
+
+/// [`read_yaml`], with each object's line (where it starts in the stream) and its origin.
+pub fn read_yaml_at<R: BufRead + Send>(
+    reader: R,
+    origin: Origin,
+    visit: &mut dyn FnMut(usize, &Decoded),
+) {
     pipeline(
+        origin,
         move |batcher| crate::yaml_stream::split(reader, &mut |piece| batcher.push_yaml(piece)),
         visit,
     );
@@ -206,6 +241,7 @@ pub fn read_objects(
     visit: &mut dyn FnMut(&Decoded),
 ) -> Result<(), String> {
     let produced = pipeline(
+        Origin::Cluster,
         move |batcher| {
             produce(&mut |json: &str| {
                 batcher.push_json(Piece::Object {
@@ -215,7 +251,7 @@ pub fn read_objects(
                 })
             })
         },
-        visit,
+        &mut |_, o| visit(o),
     );
     produced.unwrap_or_else(|| Err("internal error: the listing stopped unexpectedly".into()))
 }
@@ -242,6 +278,7 @@ impl Batcher {
         if self.batch.text.len() >= BATCH_BYTES || self.batch.pieces.len() >= BATCH_PIECES {
             let next = Batch {
                 number: self.batch.number + 1,
+                origin: self.batch.origin,
                 ..Batch::default()
             };
             // A closed queue means the consumer is gone: nothing left to do.
@@ -252,8 +289,9 @@ impl Batcher {
 
 /// Splits on one thread (`produce`), decodes batches on workers, visits in order here.
 fn pipeline<T: Send>(
+    origin: Origin,
     produce: impl FnOnce(&mut Batcher) -> T + Send,
-    visit: &mut dyn FnMut(&Decoded),
+    visit: &mut dyn FnMut(usize, &Decoded),
 ) -> Option<T> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let (batches, batch_queue) = mpsc::sync_channel::<Batch>(workers);
@@ -262,12 +300,15 @@ fn pipeline<T: Send>(
     // Decoded batches go back to the worker that allocated them to be freed there: cheaper
     // for the allocator, and it keeps this thread (the bottleneck) to aggregation.
     let (recycle, recycled): (Vec<_>, Vec<_>) = (0..workers)
-        .map(|_| mpsc::channel::<Vec<Decoded>>())
+        .map(|_| mpsc::channel::<Vec<(usize, Decoded)>>())
         .unzip();
     std::thread::scope(|scope| {
         let producer = scope.spawn(move || {
             let mut batcher = Batcher {
-                batch: Batch::default(),
+                batch: Batch {
+                    origin,
+                    ..Batch::default()
+                },
                 queue: batches,
             };
             let result = produce(&mut batcher);
@@ -305,11 +346,11 @@ fn pipeline<T: Send>(
                     // nor lose the objects after it: it becomes an error in its place.
                     let objects = std::panic::catch_unwind(AssertUnwindSafe(|| batch.decode()))
                         .unwrap_or_else(|_| {
-                            vec![Err(SnapshotError {
+                            vec![(0, Err(SnapshotError {
                                 object: format!("batch {number} of the snapshot"),
                                 message: "internal error: decoding panicked; please report it with the input".into(),
                                 ends_stream: false,
-                            })]
+                            }))]
                         });
                     let objects = DecodedBatch {
                         number,
@@ -330,7 +371,9 @@ fn pipeline<T: Send>(
         for batch in decoded_queue {
             waiting.insert(batch.number, batch);
             while let Some(batch) = waiting.remove(&next) {
-                batch.objects.iter().for_each(&mut *visit);
+                for (line, object) in &batch.objects {
+                    visit(*line, object);
+                }
                 // A worker that has finished drops nothing more: then it is dropped here.
                 let _ = recycle[batch.worker].send(batch.objects);
                 next += 1;
@@ -343,7 +386,8 @@ fn pipeline<T: Send>(
 struct DecodedBatch {
     number: u64,
     worker: usize,
-    objects: Vec<Decoded>,
+    /// Each object with the line it starts on (0: not known, or from a listing).
+    objects: Vec<(usize, Decoded)>,
 }
 
 /// About this much JSON text is decoded per batch.
@@ -359,6 +403,7 @@ const BATCHES_PER_WORKER: usize = 4;
 #[derive(Default)]
 struct Batch {
     number: u64,
+    origin: Origin,
     text: Vec<u8>,
     pieces: Vec<BatchPiece>,
 }
@@ -424,14 +469,16 @@ impl Batch {
         });
     }
 
-    fn decode(self) -> Vec<Decoded> {
+    fn decode(self) -> Vec<(usize, Decoded)> {
         let mut out = Vec::with_capacity(self.pieces.len());
         for piece in self.pieces {
-            if let BatchPiece::Yaml { range, line } = piece {
-                decode_yaml(&self.text[range], line, &mut out);
-                continue;
-            }
-            out.push(match piece {
+            match piece {
+                BatchPiece::Yaml { range, line } => {
+                    decode_document(&self.text[range], Format::Yaml, line, self.origin, &mut out)
+                }
+                BatchPiece::Object { range, line, .. } if self.origin == Origin::Authored => {
+                    decode_document(&self.text[range], Format::Json, line, self.origin, &mut out)
+                }
                 BatchPiece::Object {
                     range,
                     line,
@@ -442,7 +489,7 @@ impl Batch {
                         0 => "object".to_string(),
                         _ => format!("object at line {line}"),
                     };
-                    match std::str::from_utf8(&self.text[range]) {
+                    let decoded = match std::str::from_utf8(&self.text[range]) {
                         Ok(text) => classify_known(text, workload).map_err(|mut e| {
                             if e.object == "object" {
                                 e.object = at_line();
@@ -454,52 +501,115 @@ impl Batch {
                             message: format!("not UTF-8: {e}"),
                             ends_stream: false,
                         }),
-                    }
+                    };
+                    out.push((line, decoded));
                 }
-                BatchPiece::NotAnObject { line } => Err(SnapshotError {
-                    object: format!("item at line {line}"),
-                    message: "a list item that is not an object".into(),
-                    ends_stream: false,
-                }),
-                BatchPiece::TooLarge { line } => Err(SnapshotError {
-                    object: format!("object at line {line}"),
-                    message: "larger than 64 MiB; skipped".into(),
-                    ends_stream: false,
-                }),
-                BatchPiece::Broken { message } => Err(SnapshotError {
-                    object: "snapshot".into(),
-                    message,
-                    ends_stream: true,
-                }),
-                BatchPiece::Yaml { .. } => continue,
-            });
+                BatchPiece::NotAnObject { line } => out.push((
+                    line,
+                    Err(SnapshotError {
+                        object: format!("item at line {line}"),
+                        message: "a list item that is not an object".into(),
+                        ends_stream: false,
+                    }),
+                )),
+                BatchPiece::TooLarge { line } => out.push((
+                    line,
+                    Err(SnapshotError {
+                        object: format!("object at line {line}"),
+                        message: format!(
+                            "document is larger than the {} MiB limit; split it into smaller documents",
+                            crate::yaml_stream::MAX_OBJECT >> 20
+                        ),
+                        ends_stream: false,
+                    }),
+                )),
+                BatchPiece::Broken { message } => out.push((
+                    0,
+                    Err(SnapshotError {
+                        object: "snapshot".into(),
+                        message,
+                        ends_stream: true,
+                    }),
+                )),
+            }
         }
         out
     }
 }
 
-/// Decodes one YAML document or list item (starting at `line`) into `out`: a `*List`
-/// document gives its items.
-fn decode_yaml(text: &[u8], line: usize, out: &mut Vec<Decoded>) {
-    let limits = podsec_manifest::Limits::default();
-    for doc in podsec_manifest::decode(text, podsec_manifest::Format::Yaml, &limits) {
-        out.push(match doc {
+/// Decodes one piece of the stream (a YAML document or list item, or a JSON object) that
+/// starts at `line`, with podsec-manifest's decoder (duplicate keys and nesting refused, lines
+/// counted): a `*List` gives its items. Authored objects are then classified as a request
+/// is, cluster objects as the snapshot reader does.
+fn decode_document(
+    text: &[u8],
+    format: Format,
+    line: usize,
+    origin: Origin,
+    out: &mut Vec<(usize, Decoded)>,
+) {
+    let limits = podsec_manifest::Limits {
+        // The splitter has bounded the piece already.
+        max_document_bytes: usize::MAX,
+        ..podsec_manifest::Limits::default()
+    };
+    for doc in podsec_manifest::decode(text, format, &limits) {
+        let (at, decoded) = match doc {
             Ok(located) => {
                 let at = line + located.line.saturating_sub(1);
-                classify(&located.value.to_string()).map_err(|mut e| {
-                    if e.object == "object" {
-                        e.object = format!("object at line {at}");
+                let decoded = match origin {
+                    Origin::Authored => {
+                        classify_authored(located.value).map_err(|e| SnapshotError {
+                            object: String::new(),
+                            message: e.to_string(),
+                            ends_stream: false,
+                        })
                     }
-                    e
-                })
+                    Origin::Cluster => classify(&located.value.to_string()).map_err(|mut e| {
+                        if e.object == "object" {
+                            e.object = format!("object at line {at}");
+                        }
+                        e
+                    }),
+                };
+                (at, decoded)
             }
-            Err(e) => Err(SnapshotError {
-                object: format!("object at line {line}"),
-                message: format!("line {}: {}", line + e.line.saturating_sub(1), e.message),
-                ends_stream: false,
-            }),
-        });
+            Err(e) => {
+                let at = line + e.line.saturating_sub(1);
+                let object = match origin {
+                    Origin::Authored => String::new(),
+                    Origin::Cluster => format!("object at line {line}"),
+                };
+                let message = match origin {
+                    Origin::Authored => e.message,
+                    Origin::Cluster => format!("line {at}: {}", e.message),
+                };
+                (
+                    at,
+                    Err(SnapshotError {
+                        object,
+                        message,
+                        ends_stream: false,
+                    }),
+                )
+            }
+        };
+        out.push((at, decoded));
     }
+}
+
+/// An authored object as `podsec check` sees it: pod-bearing kinds decoded and defaulted,
+/// Namespaces with their labels, everything else only counted.
+fn classify_authored(value: serde_json::Value) -> Result<SnapshotObject, ObjectError> {
+    Ok(match podsec_manifest::classify(value)? {
+        Object::Workload(w) if w.kind == WorkloadKind::Pod => SnapshotObject::Pod(w),
+        Object::Workload(w) => SnapshotObject::Controller(w),
+        Object::Namespace(ns) => SnapshotObject::Namespace {
+            name: ns.name,
+            labels: ns.labels,
+        },
+        Object::Other { api_version, kind } => SnapshotObject::Other { api_version, kind },
+    })
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ pub enum Piece {
 }
 
 /// The largest object read (the API server's own limit on a request is 3 MiB).
-const MAX_OBJECT: usize = 64 << 20;
+pub(crate) const MAX_OBJECT: usize = 64 << 20;
 
 enum State {
     /// Collecting a document (or a list's header) whole.

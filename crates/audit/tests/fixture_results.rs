@@ -432,7 +432,12 @@ fn bad_rbac_and_unusable_policies_are_reported_and_the_plan_still_produced() {
         broken.unusable.as_deref(),
         Some("error creating provider for PSP broken: MustRunAs requires at least one range")
     );
-    assert_eq!(r.errors.len(), 1);
+    // A finding of the plan, not an input error: the snapshot was read in full.
+    assert_eq!(
+        r.policies.iter().filter(|p| p.unusable.is_some()).count(),
+        1
+    );
+    assert!(r.audit.errors.is_empty(), "{:?}", r.audit.errors);
     assert_eq!(r.namespaces.len(), 5);
 }
 
@@ -524,4 +529,180 @@ fn the_yaml_snapshot_gives_the_same_results_as_the_json_one() {
         without_positions(serde_json::to_value(migrator.finish()).unwrap()),
         without_positions(serde_json::to_value(migrate()).unwrap())
     );
+}
+
+/// The four checks the `cache` StatefulSet's template (container `redis`, no securityContext)
+/// fails at restricted.
+const CACHE_CHECKS: [&str; 4] = [
+    "allowPrivilegeEscalation",
+    "capabilities_restricted",
+    "runAsNonRoot",
+    "seccompProfile_restricted",
+];
+
+/// A detail names `own` (a container) and none of `others`.
+fn assert_names_only(detail: &str, own: &str, others: &[&str], context: &str) {
+    assert!(!detail.trim().is_empty(), "{context}: empty detail");
+    assert!(
+        detail.contains(&format!("\"{own}\"")),
+        "{context}: {detail:?} does not name container {own:?}"
+    );
+    for other in others {
+        assert!(
+            !detail.contains(&format!("\"{other}\"")),
+            "{context}: {detail:?} names another workload's container {other:?}"
+        );
+    }
+}
+
+/// Each report's details come from the workload itself: the `cache` StatefulSet in `shop`,
+/// scaled to zero and judged by its template, is described by its own container `redis` — not
+/// left empty for the checks no pod in `shop` fails, and not described by the `api`
+/// Deployment's pod, the namespace's first pod failing seccompProfile_restricted.
+#[test]
+fn every_report_describes_a_workload_by_its_own_containers() {
+    let r = audit(AuditOptions::default());
+    let shop = namespace(&r, "shop");
+    let cache = shop
+        .workloads
+        .iter()
+        .find(|w| w.kind == "StatefulSet" && w.name == "cache")
+        .expect("StatefulSet cache in shop");
+    assert_eq!(cache.checks, CACHE_CHECKS);
+    assert_eq!(
+        cache.details.keys().map(String::as_str).collect::<Vec<_>>(),
+        CACHE_CHECKS,
+        "a detail for every failing check"
+    );
+    for check in CACHE_CHECKS {
+        assert_names_only(&cache.details[check], "redis", &["api"], check);
+    }
+    // Its neighbour keeps its own detail for the check both fail.
+    let api = &shop.workloads[0];
+    assert_eq!(
+        (api.kind.as_str(), api.name.as_str()),
+        ("Deployment", "api")
+    );
+    assert_names_only(
+        &api.details["seccompProfile_restricted"],
+        "api",
+        &["redis"],
+        "Deployment api",
+    );
+
+    // SARIF: "StatefulSet shop/cache (no pods, its template) fails CHECK: DETAIL".
+    let sarif = podsec_audit::reports::audit_sarif(&r);
+    let results: Vec<&serde_json::Value> = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| {
+            x["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]
+                == "shop/StatefulSet/cache"
+        })
+        .collect();
+    assert_eq!(results.len(), CACHE_CHECKS.len(), "{results:#?}");
+    for x in results {
+        let check = x["ruleId"].as_str().unwrap();
+        let text = x["message"]["text"].as_str().unwrap();
+        let (_, detail) = text
+            .split_once(&format!(" fails {check}: "))
+            .unwrap_or_else(|| panic!("SARIF message {text:?}"));
+        assert_names_only(detail, "redis", &["api"], &format!("SARIF {check}"));
+    }
+
+    // JUnit: the case "StatefulSet cache passes restricted", one failure "CHECK: DETAIL" each.
+    let junit = podsec_audit::reports::audit_junit(&r);
+    let start = junit
+        .find("<testcase classname=\"shop\" name=\"StatefulSet cache passes restricted\">")
+        .unwrap_or_else(|| panic!("the cache case in:\n{junit}"));
+    let case = &junit[start..];
+    let case = &case[..case.find("</testcase>").expect("the case ends")];
+    let messages: Vec<String> = case
+        .lines()
+        .filter_map(|l| l.split_once("<failure message=\""))
+        .map(|(_, rest)| {
+            let (message, _) = rest.split_once("\" type=").expect("failure message");
+            message.replace("&quot;", "\"").replace("&amp;", "&")
+        })
+        .collect();
+    assert_eq!(messages.len(), CACHE_CHECKS.len(), "{case}");
+    for (message, check) in messages.iter().zip(CACHE_CHECKS) {
+        let detail = message
+            .strip_prefix(&format!("{check}: "))
+            .unwrap_or_else(|| panic!("JUnit failure {message:?} for {check}"));
+        assert_names_only(detail, "redis", &["api"], &format!("JUnit {check}"));
+    }
+
+    // PolicyReport: shop's report, the failing results for StatefulSet cache,
+    // "StatefulSet cache (no pods, its template): DETAIL".
+    let docs: Vec<serde_json::Value> = podsec_audit::reports::policy_reports(&r)
+        .split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_json::from_str(d.trim()).unwrap())
+        .collect();
+    let shop_report = docs
+        .iter()
+        .find(|d| d["kind"] == "PolicyReport" && d["metadata"]["namespace"] == "shop")
+        .expect("shop's PolicyReport");
+    let failed: Vec<&serde_json::Value> = shop_report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| {
+            x["resources"][0]["kind"] == "StatefulSet"
+                && x["resources"][0]["name"] == "cache"
+                && x["result"] == "fail"
+        })
+        .collect();
+    assert_eq!(failed.len(), CACHE_CHECKS.len(), "{failed:#?}");
+    for x in failed {
+        let check = x["rule"].as_str().unwrap();
+        let message = x["message"].as_str().unwrap();
+        let (_, detail) = message
+            .split_once("(no pods, its template): ")
+            .unwrap_or_else(|| panic!("PolicyReport message {message:?}"));
+        assert_names_only(detail, "redis", &["api"], &format!("PolicyReport {check}"));
+    }
+}
+
+/// Two workloads in one namespace failing the same check, each with pods: each finding is
+/// described by its own pod, not by whichever pod the namespace saw first.
+#[test]
+fn workloads_sharing_a_failing_check_keep_their_own_details() {
+    let pod = |name: &str, container: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}","namespace":"n"}},
+            "spec":{{"containers":[{{"name":"{container}","image":"nginx"}}]}}}}"#
+        )
+    };
+    let r = audit_bytes(
+        format!("{}\n{}", pod("first", "one"), pod("second", "two")).as_bytes(),
+        AuditOptions::default(),
+    );
+    let n = namespace(&r, "n");
+    assert_eq!(n.workloads.len(), 2);
+    for (w, own, other) in [
+        (&n.workloads[0], "one", "two"),
+        (&n.workloads[1], "two", "one"),
+    ] {
+        assert!(!w.checks.is_empty());
+        for check in &w.checks {
+            assert_names_only(
+                &w.details[check],
+                own,
+                &[other],
+                &format!("{} {check}", w.name),
+            );
+        }
+    }
+    for f in podsec_audit::reports::audit_findings(&r) {
+        let own = if f.name == "first" { "one" } else { "two" };
+        let other = if own == "one" { "two" } else { "one" };
+        let (_, detail) = f
+            .message
+            .split_once(&format!(" fails {}: ", f.rule))
+            .unwrap();
+        assert_names_only(detail, own, &[other], &f.message);
+    }
 }

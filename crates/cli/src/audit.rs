@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
+use podsec_audit::snapshot::Origin;
 use podsec_audit::{
     plural, AuditOptions, AuditReport, Auditor, Decoded, MigrationReport, Migrator, SnapshotError,
     WhatIf,
@@ -108,37 +109,66 @@ fn read_failed(name: &str, e: std::io::Error) -> SnapshotError {
     }
 }
 
-/// Reads one snapshot source, JSON or YAML, as a stream.
+/// Reads one source, JSON or YAML, as a stream: objects with the line they start on. With no
+/// `json_hint` (stdin, a file named neither `.json` nor `.yaml`), JSON is recognised by its
+/// first character. Shared by `audit`/`migrate` (cluster snapshots) and `check` (manifests).
+pub(crate) fn read_source(
+    name: &str,
+    reader: impl Read + Send,
+    json_hint: Option<bool>,
+    origin: Origin,
+    visit: &mut dyn FnMut(usize, &Decoded),
+) {
+    let mut reader = BufReader::with_capacity(1 << 16, reader);
+    let is_json = match json_hint {
+        Some(hint) => hint,
+        None => match reader.fill_buf() {
+            Ok(head) => matches!(
+                head.iter().find(|b| !b.is_ascii_whitespace()),
+                Some(b'{' | b'[')
+            ),
+            Err(e) => return visit(0, &Err(read_failed(name, e))),
+        },
+    };
+    if is_json {
+        podsec_audit::snapshot::read_json_at(reader, origin, visit);
+    } else {
+        podsec_audit::snapshot::read_yaml_at(reader, origin, visit);
+    }
+}
+
+/// The format a file's name tells: `Some(true)` for JSON, `Some(false)` for YAML.
+pub(crate) fn json_by_name(name: &str) -> Option<bool> {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".json") {
+        Some(true)
+    } else if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Reads one snapshot source, its errors named after it.
 fn feed_reader(
     name: &str,
     reader: impl Read + Send,
     json_hint: Option<bool>,
     visit: &mut dyn FnMut(&Decoded),
 ) {
-    let mut reader = BufReader::with_capacity(1 << 16, reader);
-    let is_json = match json_hint {
-        Some(hint) => hint,
-        // stdin: JSON starts with `{` or `[`.
-        None => match reader.fill_buf() {
-            Ok(head) => matches!(
-                head.iter().find(|b| !b.is_ascii_whitespace()),
-                Some(b'{' | b'[')
-            ),
-            Err(e) => return visit(&Err(read_failed(name, e))),
+    read_source(
+        name,
+        reader,
+        json_hint,
+        Origin::Cluster,
+        &mut |_, o| match o {
+            Err(e) if e.object != name => visit(&Err(SnapshotError {
+                object: format!("{name}: {}", e.object),
+                ..e.clone()
+            })),
+            other => visit(other),
         },
-    };
-    let visit_named = &mut |o: &Decoded| match o {
-        Err(e) => visit(&Err(SnapshotError {
-            object: format!("{name}: {}", e.object),
-            ..e.clone()
-        })),
-        ok => visit(ok),
-    };
-    if is_json {
-        podsec_audit::read_json(reader, visit_named);
-    } else {
-        podsec_audit::read_yaml(reader, visit_named);
-    }
+    );
 }
 
 /// Reads the snapshot into `sink`, with a progress bar on a terminal.
@@ -405,29 +435,38 @@ pub struct MigrateArgs {
     pub snapshot: SnapshotArgs,
 }
 
+/// Exit status: 2 when some input could not be read (listed on stderr), 1 when a
+/// PodSecurityPolicy is unusable (a finding of the plan), else 0.
 pub fn run_migrate(args: MigrateArgs) -> anyhow::Result<u8> {
+    // The plan is policies, namespaces and steps, not per-workload findings: the audit's
+    // report formats cannot carry it, and printing the audit under `migrate` would pass off
+    // the audit as the plan. Refused before reading anything.
+    let render: fn(&MigrationReport) -> anyhow::Result<String> = match args.snapshot.output {
+        ReportFormat::Table => |r| Ok(migrate_text(r)),
+        ReportFormat::Json => |r| Ok(serde_json::to_string_pretty(r)? + "\n"),
+        ReportFormat::Yaml => |r| Ok(serde_saphyr::to_string(r)?),
+        other => {
+            let name = format!("{other:?}").to_lowercase();
+            anyhow::bail!(
+                "migrate prints its plan as table, json or yaml, not {name}; for the audit's findings as {name}, run `podsec audit -o {name}` on the same snapshot"
+            )
+        }
+    };
     let mut migrator = Migrator::new(AuditOptions::default());
     feed(&args.snapshot, &mut |o| migrator.observe(o))?;
     let report = migrator.finish();
-    let text = match args.snapshot.output {
-        ReportFormat::Table => migrate_text(&report),
-        ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
-        ReportFormat::Yaml => serde_saphyr::to_string(&report)?,
-        ReportFormat::Sarif => {
-            serde_json::to_string_pretty(&podsec_audit::reports::audit_sarif(&report.audit))? + "\n"
-        }
-        ReportFormat::Junit => podsec_audit::reports::audit_junit(&report.audit),
-        ReportFormat::Policyreport => podsec_audit::reports::policy_reports(&report.audit),
-        ReportFormat::Html => podsec_audit::reports::audit_html(&report.audit),
-    };
-    write_out(&text)?;
-    Ok(
-        if report.errors.is_empty() && report.audit.errors.is_empty() {
-            0
-        } else {
-            2
-        },
-    )
+    write_out(&render(&report)?)?;
+    for e in &report.audit.errors {
+        eprintln!("podsec: error: {e}");
+    }
+    let unusable = report.policies.iter().any(|p| p.unusable.is_some());
+    Ok(if !report.audit.errors.is_empty() {
+        2
+    } else if unusable {
+        1
+    } else {
+        0
+    })
 }
 
 fn migrate_text(r: &MigrationReport) -> String {
@@ -504,8 +543,11 @@ fn migrate_text(r: &MigrationReport) -> String {
     for p in &r.rbac_problems {
         out.push_str(&format!("RBAC: {p}\n"));
     }
-    for e in r.errors.iter().chain(&r.audit.errors) {
-        out.push_str(&format!("error: {e}\n"));
+    if !r.audit.errors.is_empty() {
+        out.push_str(&format!(
+            "{} (on stderr): the plan covers what could be read.\n",
+            plural(r.audit.errors.len() as u64, "input error")
+        ));
     }
     out
 }

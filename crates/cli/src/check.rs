@@ -2,12 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use podsec_manifest::{classify, decode, Format, Limits, Object, Workload};
+use podsec_audit::snapshot::{Decoded, Origin, SnapshotObject};
+use podsec_manifest::Workload;
 use podsec_policy::namespace_policy::{ENFORCE_LEVEL_LABEL, ENFORCE_VERSION_LABEL};
 use podsec_policy::{evaluate, Level, LevelVersion, Policy, Version};
 
+use crate::audit::{json_by_name, read_source};
 use crate::report::{ErrorEntry, ObjectResult, Report, Summary, ViolationEntry};
-use podsec_cluster::files::read_paths;
+use podsec_cluster::files::list_dir;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -37,6 +39,10 @@ pub struct Args {
     /// With --psp and --as: extra groups of the user.
     #[arg(long = "as-group", value_name = "GROUP", requires = "user")]
     pub groups: Vec<String>,
+    /// Exit 0 when the input holds no Kubernetes object at all (by default that is an error:
+    /// an empty `kustomize build | podsec check -` usually means the build broke).
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 fn parse_level(s: &str) -> Result<Level, String> {
@@ -51,68 +57,119 @@ fn parse_version(s: &str) -> Result<Version, String> {
 struct Pending {
     file: String,
     line: usize,
-    api_version: String,
     workload: Workload,
 }
 
-/// Reads, classifies and evaluates everything; never stops at the first bad document.
-pub fn run(args: &Args) -> Report {
-    let (inputs, read_errors) = read_paths(&args.paths);
-    let mut errors: Vec<ErrorEntry> = read_errors
-        .into_iter()
-        .map(|e| ErrorEntry {
-            file: e.name,
-            line: None,
-            message: e.message,
-        })
-        .collect();
-    let mut pending = Vec::new();
-    let mut namespaces: BTreeMap<String, (String, usize, BTreeMap<String, String>)> =
-        BTreeMap::new();
-    let mut skipped = 0;
-    let limits = Limits::default();
+/// What the input holds, read as a stream.
+#[derive(Default)]
+struct Input {
+    pending: Vec<Pending>,
+    /// Namespaces in the input: where each was read, and its labels.
+    namespaces: BTreeMap<String, (String, usize, BTreeMap<String, String>)>,
+    skipped: usize,
+    errors: Vec<ErrorEntry>,
+}
 
-    for input in inputs {
-        let text_hint =
-            String::from_utf8_lossy(&input.bytes[..input.bytes.len().min(64)]).into_owned();
-        let format = Format::detect(input.format_hint.as_deref(), &text_hint);
-        for doc in decode(&input.bytes, format, &limits) {
-            let located = match doc {
-                Ok(l) => l,
-                Err(e) => {
-                    errors.push(ErrorEntry {
-                        file: input.name.clone(),
-                        line: Some(e.line),
-                        message: e.message,
-                    });
-                    continue;
-                }
-            };
-            let api_version = located
-                .value
-                .get("apiVersion")
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string();
-            match classify(located.value) {
-                Ok(Object::Workload(workload)) => pending.push(Pending {
-                    file: input.name.clone(),
-                    line: located.line,
-                    api_version,
-                    workload: *workload,
-                }),
-                Ok(Object::Namespace(ns)) => {
-                    skipped += 1;
-                    namespaces.insert(ns.name, (input.name.clone(), located.line, ns.labels));
-                }
-                Ok(Object::Other { .. }) => skipped += 1,
-                Err(e) => errors.push(ErrorEntry {
-                    file: input.name.clone(),
-                    line: Some(located.line),
-                    message: e.to_string(),
+impl Input {
+    fn observe(&mut self, file: &str, line: usize, object: &Decoded) {
+        match object {
+            Ok(SnapshotObject::Pod(w) | SnapshotObject::Controller(w)) => {
+                self.pending.push(Pending {
+                    file: file.to_string(),
+                    line,
+                    workload: (**w).clone(),
+                })
+            }
+            Ok(SnapshotObject::Namespace { name, labels }) => {
+                self.skipped += 1;
+                self.namespaces
+                    .insert(name.clone(), (file.to_string(), line, labels.clone()));
+            }
+            Ok(_) => self.skipped += 1,
+            Err(e) => self.errors.push(ErrorEntry {
+                file: file.to_string(),
+                line: (line > 0).then_some(line),
+                message: e.message.clone(),
+            }),
+        }
+    }
+}
+
+/// Reads every path as a stream (files, directories recursively, `-` for stdin), with the
+/// splitter and decoders `audit` uses, objects checked as authored manifests.
+fn read_input(paths: &[String]) -> Input {
+    let mut input = Input::default();
+    for arg in paths {
+        if arg == "-" {
+            read_source(
+                "<stdin>",
+                std::io::stdin(),
+                None,
+                Origin::Authored,
+                &mut |line, o| input.observe("<stdin>", line, o),
+            );
+            continue;
+        }
+        let path = std::path::PathBuf::from(arg);
+        let files = if path.is_dir() {
+            let mut dir_errors = Vec::new();
+            let files = list_dir(&path, &mut dir_errors);
+            input
+                .errors
+                .extend(dir_errors.into_iter().map(|e| ErrorEntry {
+                    file: e.name,
+                    line: None,
+                    message: e.message,
+                }));
+            files
+        } else {
+            vec![path]
+        };
+        for file in files {
+            let name = file.display().to_string();
+            match std::fs::File::open(&file) {
+                Ok(f) => read_source(
+                    &name,
+                    f,
+                    json_by_name(&name),
+                    Origin::Authored,
+                    &mut |line, o| input.observe(&name, line, o),
+                ),
+                Err(e) => input.errors.push(ErrorEntry {
+                    message: format!("cannot read file: {e}"),
+                    file: name,
+                    line: None,
                 }),
             }
         }
+    }
+    input
+}
+
+/// Reads, classifies and evaluates everything; never stops at the first bad document.
+/// A PodSecurityPolicy set that cannot be loaded is an error: checking the Pod Security
+/// Standards instead would answer a question nobody asked.
+pub fn run(args: &Args) -> anyhow::Result<Report> {
+    let psp_state = if args.psp.is_empty() {
+        None
+    } else {
+        Some(
+            crate::psp::load_state(&args.psp)
+                .map_err(|e| anyhow::anyhow!("--psp {}: {e}", args.psp.join(",")))?
+                .psp_state(),
+        )
+    };
+    let Input {
+        pending,
+        namespaces,
+        skipped,
+        mut errors,
+    } = read_input(&args.paths);
+    if pending.is_empty() && skipped == 0 && errors.is_empty() && !args.allow_empty {
+        anyhow::bail!(
+            "nothing to check: no Kubernetes objects in {}; if that is expected, pass --allow-empty",
+            args.paths.join(", ")
+        );
     }
 
     let defaults = Policy {
@@ -140,21 +197,6 @@ pub fn run(args: &Args) -> Report {
         namespace_policy.insert(name, policy.enforce);
     }
 
-    let psp_state = if args.psp.is_empty() {
-        None
-    } else {
-        match crate::psp::load_state(&args.psp) {
-            Ok(state) => Some(state.psp_state()),
-            Err(e) => {
-                errors.push(ErrorEntry {
-                    file: args.psp.join(","),
-                    line: None,
-                    message: e.to_string(),
-                });
-                None
-            }
-        }
-    };
     if let Some(psp) = psp_state {
         let user = args
             .user
@@ -167,7 +209,7 @@ pub fn run(args: &Args) -> Report {
             .into_iter()
             .map(|p| evaluate_psp(p, &psp, &user))
             .collect();
-        return finish(results, errors, skipped);
+        return Ok(finish(results, errors, skipped));
     }
     let results: Vec<ObjectResult> = pending
         .into_iter()
@@ -181,7 +223,7 @@ pub fn run(args: &Args) -> Report {
         })
         .collect();
 
-    finish(results, errors, skipped)
+    Ok(finish(results, errors, skipped))
 }
 
 fn finish(results: Vec<ObjectResult>, errors: Vec<ErrorEntry>, skipped: usize) -> Report {
@@ -223,7 +265,7 @@ fn evaluate_object(p: Pending, lv: LevelVersion) -> ObjectResult {
     ObjectResult {
         file: p.file,
         line: p.line,
-        api_version: p.api_version,
+        api_version: w.kind.api_version().to_string(),
         kind: w.kind.as_str().to_string(),
         namespace: (!w.meta.namespace.is_empty()).then(|| w.meta.namespace.clone()),
         name,
@@ -298,7 +340,7 @@ fn evaluate_psp(
     ObjectResult {
         file: p.file,
         line: p.line,
-        api_version: p.api_version,
+        api_version: w.kind.api_version().to_string(),
         kind: w.kind.as_str().to_string(),
         namespace: (!w.meta.namespace.is_empty()).then(|| w.meta.namespace.clone()),
         name,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use podsec_admission::psp::{
-    decide, patch, pod_service_account, Authorization, Phase, PspState, PSP_ANNOTATION,
+    authorized, decide, patch, pod_service_account, Authorization, Phase, PspState, PSP_ANNOTATION,
 };
 use podsec_admission::rbac::{ResourceAttributes, UserIdentity};
 use podsec_cluster::files::read_paths;
@@ -269,8 +269,8 @@ pub fn explain_text(
             .and_then(|c| c.authorization.clone())
             .unwrap_or_else(|| {
                 let (sa_grant, user_grant) = (
-                    authorize(psp, sa.as_ref(), provider.name(), namespace),
-                    authorize(psp, Some(user), provider.name(), namespace),
+                    authorized(&psp.rbac, sa.as_ref(), provider.name(), namespace),
+                    authorized(&psp.rbac, Some(user), provider.name(), namespace),
                 );
                 sa_grant
                     .map(Authorization::ServiceAccount)
@@ -315,25 +315,4 @@ pub fn explain_text(
         )),
     }
     out
-}
-
-fn authorize(
-    psp: &PspState,
-    who: Option<&UserIdentity>,
-    policy: &str,
-    namespace: &str,
-) -> Option<podsec_admission::rbac::Grant> {
-    let who = who?;
-    ["policy", "extensions"].iter().find_map(|g| {
-        psp.rbac.allows(
-            who,
-            &ResourceAttributes {
-                verb: "use",
-                api_group: g,
-                resource: "podsecuritypolicies",
-                name: policy,
-                namespace,
-            },
-        )
-    })
 }

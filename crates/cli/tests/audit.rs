@@ -71,7 +71,12 @@ fn migrate_prints_the_rollout_commands_per_namespace() {
     let path = dir.path().join("snapshot.json");
     std::fs::write(&path, snapshot_text()).unwrap();
     let run = podsec(&["migrate", path.to_str().unwrap()], b"");
-    assert_eq!(run.code, 2, "the unusable PSP is an error: {}", run.stderr);
+    assert_eq!(run.code, 1, "the unusable PSP is a finding: {}", run.stderr);
+    assert!(
+        run.stderr.is_empty(),
+        "the snapshot reads in full: {}",
+        run.stderr
+    );
     let out = &run.stdout;
     assert!(
         out.contains("  deny-all: strictest equivalent level privileged; mutating"),
@@ -86,8 +91,40 @@ fn migrate_prints_the_rollout_commands_per_namespace() {
     assert!(out.contains("    $ kubectl label --overwrite ns dmz pod-security.kubernetes.io/enforce=privileged pod-security.kubernetes.io/enforce-version=latest"), "{out}");
     assert!(out.contains("RBAC: RoleBinding/shop/dangling: refers to Role/shop/psp-user, which does not exist; it grants nothing"));
     assert!(out.contains(
-        "error: error creating provider for PSP broken: MustRunAs requires at least one range"
+        "    unusable: error creating provider for PSP broken: MustRunAs requires at least one range"
     ));
+    assert!(!out.contains("error: "), "{out}");
+}
+
+#[test]
+fn migrate_refuses_the_audit_report_formats_and_puts_input_errors_on_stderr() {
+    for format in ["sarif", "junit", "policyreport", "html"] {
+        let run = podsec(&["migrate", "-", "-o", format], snapshot_text().as_bytes());
+        assert_eq!(run.code, 2, "-o {format}");
+        assert!(run.stdout.is_empty(), "-o {format}: {}", run.stdout);
+        assert!(
+            run.stderr
+                .contains(&format!("run `podsec audit -o {format}`")),
+            "-o {format}: {}",
+            run.stderr
+        );
+    }
+    let text = snapshot_text();
+    let cut = &text[..text.find("\"kind\": \"PodSecurityPolicy\"").unwrap()];
+    let run = podsec(&["migrate", "-"], cut.as_bytes());
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("podsec: error: <stdin>: snapshot: EOF while parsing"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("error: "), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("1 input error (on stderr)"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

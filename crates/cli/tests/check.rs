@@ -333,3 +333,62 @@ fn usage_errors_exit_2() {
         .as_str()
         .is_some_and(|m| m.contains("cannot read file")));
 }
+
+/// A pod-bearing kind under an apiVersion that does not serve it is what the API server
+/// refuses; skipping it would pass a privileged pod.
+#[test]
+fn pod_bearing_kind_under_the_wrong_api_group_is_an_error() {
+    for (api_version, kind, served) in [
+        ("apps/v1", "Pod", "v1"),
+        ("foo/v1", "Pod", "v1"),
+        ("batch/v1", "Pod", "v1"),
+        ("extensions/v1beta1", "Pod", "v1"),
+        ("v1", "Deployment", "apps/v1"),
+    ] {
+        let spec = if kind == "Pod" {
+            "spec: {containers: [{name: c, image: x, securityContext: {privileged: true}}]}"
+        } else {
+            "spec: {template: {spec: {containers: [{name: c, image: x, securityContext: {privileged: true}}]}}}"
+        };
+        let input =
+            format!("apiVersion: {api_version}\nkind: {kind}\nmetadata: {{name: p}}\n{spec}\n");
+        let run = podsec(
+            &["check", "--level", "baseline", "-o", "json", "-"],
+            input.as_bytes(),
+        );
+        assert_eq!(run.code, 2, "{api_version} {kind}: {}", run.stdout);
+        let report = run.json();
+        assert_eq!(report["summary"]["skipped"], 0, "{}", run.stdout);
+        assert_eq!(report["errors"][0]["line"], 1);
+        assert_eq!(
+            report["errors"][0]["message"],
+            format!("unknown apiVersion \"{api_version}\" for {kind}; Kubernetes serves {kind} as {served}")
+        );
+    }
+    // A custom resource group's own `Job` is another resource: skipped, not an error.
+    let volcano =
+        "apiVersion: batch.volcano.sh/v1alpha1\nkind: Job\nmetadata: {name: j}\nspec: {}\n";
+    let run = podsec(&["check", "-o", "json", "-"], volcano.as_bytes());
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.json()["summary"]["skipped"], 1);
+}
+
+/// An empty stream or a directory without manifests is usually a broken pipeline.
+#[test]
+fn nothing_to_check_exits_2_unless_allowed() {
+    let empty = podsec(&["check", "-"], b"");
+    assert_eq!(empty.code, 2);
+    assert_eq!(
+        empty.stderr,
+        "podsec: nothing to check: no Kubernetes objects in -; if that is expected, pass --allow-empty\n"
+    );
+    assert!(empty.stdout.is_empty());
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("README.md"), "not a manifest").expect("write");
+    let run = podsec(&["check", dir.path().to_str().expect("path")], b"");
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("nothing to check"), "{}", run.stderr);
+    let allowed = podsec(&["check", "--allow-empty", "-o", "json", "-"], b"\n---\n");
+    assert_eq!(allowed.code, 0, "{}", allowed.stderr);
+    assert_eq!(allowed.json()["summary"]["objects"], 0);
+}

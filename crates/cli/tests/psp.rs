@@ -100,8 +100,8 @@ fn seed_000_k8user_is_denied_in_default_and_admitted_in_dmz() {
 
 #[test]
 fn seed_000_the_administrators_pod_gets_deny_all_defaults() {
-    // As in the seed, before allow-all exists: only deny-all, which the administrator
-    // (system:masters, bound to cluster-admin) may use.
+    // As in the seed, before allow-all exists: only deny-all, which the administrator may use
+    // as a member of system:masters (authorized before RBAC; the seed has no binding for it).
     let run = podsec(
         &[
             "explain",
@@ -119,7 +119,7 @@ fn seed_000_the_administrators_pod_gets_deny_all_defaults() {
     );
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     for expected in [
-        "may use: the user, through ClusterRoleBinding/cluster-admin (ClusterRole/cluster-admin, Group system:masters)",
+        "may use: the user, through the system:masters group (authorized before RBAC) (every permission, Group system:masters)",
         "add /metadata/annotations {\"container.apparmor.security.beta.kubernetes.io/nginx-01\":\"runtime/default\",\"seccomp.security.alpha.kubernetes.io/pod\":\"docker/default\"}",
         "add /spec/containers/0/securityContext {\"allowPrivilegeEscalation\":false,\"capabilities\":{\"drop\":[\"ALL\"]},\"runAsNonRoot\":true}",
         "add /spec/securityContext {\"fsGroup\":1,\"supplementalGroups\":[1]}",
@@ -348,4 +348,46 @@ fn seed_003_a_privileged_pod_created_as_the_service_account_is_rejected() {
         r["violations"][0]["fields"][0],
         "spec.containers[0].securityContext.privileged"
     );
+}
+
+/// kube-apiserver authorizes system:masters before RBAC: the seed's administrator may use
+/// every policy with no binding at all, and nobody else gets that from the group name alone.
+#[test]
+fn system_masters_may_use_every_policy_without_a_binding() {
+    let state = fixture("seed000");
+    let admin = podsec(
+        &[
+            "can-i",
+            "use",
+            "psp/deny-all",
+            "--as",
+            "admin",
+            "--as-group",
+            "system:masters",
+            "-n",
+            "default",
+            "--state",
+            &state,
+        ],
+        b"",
+    );
+    assert_eq!(admin.code, 0, "{}{}", admin.stdout, admin.stderr);
+    assert!(admin.stdout.starts_with("yes"), "{}", admin.stdout);
+    assert!(admin.stdout.contains("system:masters"), "{}", admin.stdout);
+    let user = podsec(
+        &[
+            "can-i",
+            "use",
+            "psp/deny-all",
+            "--as",
+            "admin",
+            "-n",
+            "default",
+            "--state",
+            &state,
+        ],
+        b"",
+    );
+    assert_eq!(user.code, 1, "{}{}", user.stdout, user.stderr);
+    assert!(user.stdout.starts_with("no"), "{}", user.stdout);
 }

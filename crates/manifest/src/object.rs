@@ -87,6 +87,38 @@ impl WorkloadKind {
         }
     }
 
+    /// The pod-bearing kind an object of `api_version` and `kind` is: `None` for other kinds
+    /// and for a same-named kind of a custom resource group (those have a dot, as the API
+    /// server requires of CRDs: `batch.volcano.sh/v1alpha1` `Job` is not a `batch` Job). A
+    /// pod-bearing kind under a built-in group or version that does not serve it (`apps/v1`
+    /// `Pod`, `v1` `Deployment`, a removed version) is an error: the API server would refuse it,
+    /// and skipping it would pass whatever it holds.
+    pub fn resolve(api_version: &str, kind: &str) -> Result<Option<WorkloadKind>, ObjectError> {
+        let Some(workload_kind) = WorkloadKind::from_kind(kind) else {
+            return Ok(None);
+        };
+        if api_version == workload_kind.api_version() {
+            return Ok(Some(workload_kind));
+        }
+        let (group, _) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        if group.contains('.') {
+            return Ok(None);
+        }
+        Err(match workload_kind.removed_version(api_version) {
+            Some(removed) => ObjectError::RemovedVersion {
+                kind: workload_kind,
+                api_version: api_version.to_string(),
+                removed,
+                current: workload_kind.api_version(),
+            },
+            None => ObjectError::UnknownVersion {
+                kind: workload_kind,
+                api_version: api_version.to_string(),
+                current: workload_kind.api_version(),
+            },
+        })
+    }
+
     /// The versions Kubernetes no longer serves, and the release that removed them.
     fn removed_version(self, api_version: &str) -> Option<&'static str> {
         use WorkloadKind::*;
@@ -224,7 +256,6 @@ pub fn classify(value: Value) -> Result<Object, ObjectError> {
     };
     let api_version = string_field(map, "apiVersion")?;
     let kind = string_field(map, "kind")?;
-    let (group, _) = api_version.rsplit_once('/').unwrap_or(("", api_version));
 
     if kind == "Namespace" && api_version == "v1" {
         let meta = decode_meta(&value, "Namespace")?;
@@ -234,33 +265,12 @@ pub fn classify(value: Value) -> Result<Object, ObjectError> {
         }));
     }
 
-    let workload_kind = WorkloadKind::from_kind(kind).filter(|k| {
-        // Same kind name in an unrelated API group is a different resource (e.g. a CRD).
-        let (home, _) = k.group_version();
-        group == home
-            || (group == "extensions" && k.removed_version("extensions/v1beta1").is_some())
-    });
-    let Some(workload_kind) = workload_kind else {
+    let Some(workload_kind) = WorkloadKind::resolve(api_version, kind)? else {
         return Ok(Object::Other {
             api_version: api_version.to_string(),
             kind: kind.to_string(),
         });
     };
-    if api_version != workload_kind.api_version() {
-        return Err(match workload_kind.removed_version(api_version) {
-            Some(removed) => ObjectError::RemovedVersion {
-                kind: workload_kind,
-                api_version: api_version.to_string(),
-                removed,
-                current: workload_kind.api_version(),
-            },
-            None => ObjectError::UnknownVersion {
-                kind: workload_kind,
-                api_version: api_version.to_string(),
-                current: workload_kind.api_version(),
-            },
-        });
-    }
     decode_workload(workload_kind, value).map(|w| Object::Workload(Box::new(w)))
 }
 
