@@ -3,7 +3,9 @@
 
 use std::collections::HashSet;
 
+use podsec_manifest::{field_keys, field_line, yaml_message, FieldKey, Format};
 use podsec_policy::{Level, LevelVersion, Policy, Version};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 /// The admission configuration in force: defaults for unlabelled namespaces, and exemptions.
@@ -22,17 +24,36 @@ pub struct Exemptions {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot decode the configuration: {0}")]
-    Decode(String),
-    #[error("unsupported configuration {api_version}, Kind={kind}: expected PodSecurityConfiguration (pod-security.admission.config.k8s.io/v1, v1beta1 or v1alpha1) or AdmissionConfiguration (apiserver.config.k8s.io/v1 or v1alpha1)")]
-    UnknownKind { api_version: String, kind: String },
+    /// A field of the wrong type, an unknown field, a YAML syntax error. `line` is in the
+    /// file read (for [`ConfigError::InPluginFile`], that file), `field` the path to the
+    /// value at fault (empty when the document as a whole is).
+    #[error("{}", decode_message(.line, .field, .message))]
+    Decode {
+        line: Option<usize>,
+        field: String,
+        message: String,
+    },
+    /// A problem in the file the AdmissionConfiguration's PodSecurity plugin names with
+    /// `path:`.
+    #[error("in {path}: {error}")]
+    InPluginFile {
+        path: String,
+        error: Box<ConfigError>,
+    },
+    #[error("{}; expected {expected}", crate::review::found_type(.api_version, .kind))]
+    UnknownKind {
+        api_version: String,
+        kind: String,
+        expected: &'static str,
+    },
     #[error("the AdmissionConfiguration has no PodSecurity plugin")]
     NoPlugin,
     #[error(
         "the PodSecurity plugin in the AdmissionConfiguration has neither configuration nor path"
     )]
     EmptyPlugin,
-    #[error("cannot read the PodSecurity plugin configuration {path:?}: {message}")]
+    /// `message` is the reader's, and should name the file it opened (`path` is as written).
+    #[error("cannot read the PodSecurity plugin's configuration (path: {path}): {message} (a relative path is read from the AdmissionConfiguration's directory)")]
     Read { path: String, message: String },
     #[error("invalid configuration: {0}")]
     Invalid(String),
@@ -114,6 +135,8 @@ const PSA_GROUP_VERSIONS: [&str; 3] = [
     "pod-security.admission.config.k8s.io/v1beta1",
     "pod-security.admission.config.k8s.io/v1alpha1",
 ];
+const EXPECTED_ANY: &str = "kind PodSecurityConfiguration (apiVersion pod-security.admission.config.k8s.io/v1, v1beta1 or v1alpha1) or kind AdmissionConfiguration (apiVersion apiserver.config.k8s.io/v1 or v1alpha1)";
+const EXPECTED_PLUGIN: &str = "the PodSecurity plugin's configuration to be kind PodSecurityConfiguration (apiVersion pod-security.admission.config.k8s.io/v1, v1beta1 or v1alpha1)";
 const APISERVER_GROUP_VERSIONS: [&str; 2] = [
     "apiserver.config.k8s.io/v1",
     "apiserver.config.k8s.io/v1alpha1",
@@ -125,6 +148,73 @@ fn yaml_options() -> serde_saphyr::Options {
     options
 }
 
+fn decode_message(line: &Option<usize>, field: &str, message: &str) -> String {
+    let mut out = String::new();
+    if let Some(line) = line {
+        out.push_str(&format!("line {line}: "));
+    }
+    if !field.is_empty() {
+        out.push_str(field);
+        out.push_str(": ");
+    }
+    out.push_str(message);
+    out
+}
+
+/// `plugins[0].configuration.defaults`: a field path as the configuration spells it.
+fn render_path(field: &[FieldKey]) -> String {
+    let mut out = String::new();
+    for key in field {
+        match key {
+            FieldKey::Key(k) if out.is_empty() => out.push_str(k),
+            FieldKey::Key(k) => {
+                out.push('.');
+                out.push_str(k);
+            }
+            FieldKey::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// Decodes YAML (or JSON) text strictly; an error names the line in `text` and the field.
+fn decode<T: DeserializeOwned>(text: &str) -> Result<T, ConfigError> {
+    let mut field = Vec::new();
+    let result =
+        serde_saphyr::with_deserializer_from_str_with_options(text, yaml_options(), |de| {
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                field = field_keys(e.path());
+                e.into_inner()
+            })
+        });
+    result.map_err(|e| {
+        let (message, position) = yaml_message(&e);
+        ConfigError::Decode {
+            line: position.map(|(line, _)| line),
+            field: render_path(&field),
+            message,
+        }
+    })
+}
+
+/// Decodes a value already read from `text` at `prefix` (an embedded plugin configuration)
+/// without re-serializing it: an error names the field's line in `text`.
+fn decode_value<T: DeserializeOwned>(
+    value: &serde_json::Value,
+    text: &str,
+    prefix: &[FieldKey],
+) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut field = prefix.to_vec();
+        field.extend(field_keys(e.path()));
+        ConfigError::Decode {
+            line: field_line(text, Format::Yaml, &field),
+            field: render_path(&field),
+            message: e.into_inner().to_string(),
+        }
+    })
+}
+
 impl Configuration {
     /// Decodes and validates a configuration file. `read_path` reads the file an
     /// `AdmissionConfiguration` plugin entry points to with `path` (relative paths are the
@@ -133,52 +223,70 @@ impl Configuration {
         text: &str,
         read_path: &dyn Fn(&str) -> Result<String, String>,
     ) -> Result<Configuration, ConfigError> {
-        let decode_err = |e: serde_saphyr::Error| ConfigError::Decode(e.to_string());
-        let meta: TypeMeta =
-            serde_saphyr::from_str_with_options(text, yaml_options()).map_err(decode_err)?;
+        let meta: TypeMeta = decode(text)?;
         if meta.kind == "PodSecurityConfiguration"
             && PSA_GROUP_VERSIONS.contains(&meta.api_version.as_str())
         {
-            let doc: PodSecurityConfigurationDoc =
-                serde_saphyr::from_str_with_options(text, yaml_options()).map_err(decode_err)?;
+            let doc: PodSecurityConfigurationDoc = decode(text)?;
             return doc.validate();
         }
         if meta.kind == "AdmissionConfiguration"
             && APISERVER_GROUP_VERSIONS.contains(&meta.api_version.as_str())
         {
-            let doc: AdmissionConfigurationDoc =
-                serde_saphyr::from_str_with_options(text, yaml_options()).map_err(decode_err)?;
-            let plugin = doc
+            let doc: AdmissionConfigurationDoc = decode(text)?;
+            let (index, plugin) = doc
                 .plugins
                 .into_iter()
-                .find(|p| p.name == "PodSecurity")
+                .enumerate()
+                .find(|(_, p)| p.name == "PodSecurity")
                 .ok_or(ConfigError::NoPlugin)?;
-            let inner = match (plugin.configuration, plugin.path.as_str()) {
-                (Some(value), _) => value.to_string(),
-                (None, "") => return Err(ConfigError::EmptyPlugin),
-                (None, path) => read_path(path).map_err(|message| ConfigError::Read {
-                    path: path.into(),
-                    message,
-                })?,
-            };
             // The embedded configuration must itself be a PodSecurityConfiguration.
-            let meta: TypeMeta =
-                serde_saphyr::from_str_with_options(&inner, yaml_options()).map_err(decode_err)?;
-            if meta.kind != "PodSecurityConfiguration"
-                || !PSA_GROUP_VERSIONS.contains(&meta.api_version.as_str())
-            {
-                return Err(ConfigError::UnknownKind {
-                    api_version: meta.api_version,
-                    kind: meta.kind,
-                });
-            }
+            let psa_kind = |meta: TypeMeta| {
+                if meta.kind == "PodSecurityConfiguration"
+                    && PSA_GROUP_VERSIONS.contains(&meta.api_version.as_str())
+                {
+                    Ok(())
+                } else {
+                    Err(ConfigError::UnknownKind {
+                        api_version: meta.api_version,
+                        kind: meta.kind,
+                        expected: EXPECTED_PLUGIN,
+                    })
+                }
+            };
             let doc: PodSecurityConfigurationDoc =
-                serde_saphyr::from_str_with_options(&inner, yaml_options()).map_err(decode_err)?;
+                match (plugin.configuration, plugin.path.as_str()) {
+                    (Some(value), _) => {
+                        // Decoded from the value read, not from a re-serialized copy: errors name
+                        // the field and its line in this file.
+                        let prefix = [
+                            FieldKey::Key("plugins".into()),
+                            FieldKey::Index(index),
+                            FieldKey::Key("configuration".into()),
+                        ];
+                        psa_kind(decode_value(&value, text, &prefix)?)?;
+                        decode_value(&value, text, &prefix)?
+                    }
+                    (None, "") => return Err(ConfigError::EmptyPlugin),
+                    (None, path) => {
+                        let inner = read_path(path).map_err(|message| ConfigError::Read {
+                            path: path.into(),
+                            message,
+                        })?;
+                        let in_file = |error| ConfigError::InPluginFile {
+                            path: path.into(),
+                            error: Box::new(error),
+                        };
+                        psa_kind(decode(&inner).map_err(in_file)?).map_err(in_file)?;
+                        decode(&inner).map_err(in_file)?
+                    }
+                };
             return doc.validate();
         }
         Err(ConfigError::UnknownKind {
             api_version: meta.api_version,
             kind: meta.kind,
+            expected: EXPECTED_ANY,
         })
     }
 }
@@ -387,18 +495,32 @@ mod tests {
     fn decoding_is_strict() {
         let unknown = "apiVersion: pod-security.admission.config.k8s.io/v1\nkind: PodSecurityConfiguration\ndefaults: {enforce: baseline, enfoce: x}\n";
         assert!(
-            matches!(Configuration::parse(unknown, &no_files), Err(ConfigError::Decode(m)) if m.contains("enfoce"))
+            matches!(Configuration::parse(unknown, &no_files), Err(ConfigError::Decode { line: Some(3), ref message, .. }) if message.contains("enfoce"))
         );
         let dup = "apiVersion: pod-security.admission.config.k8s.io/v1\nkind: PodSecurityConfiguration\ndefaults:\n  enforce: baseline\n  enforce: restricted\n";
         assert!(
-            matches!(Configuration::parse(dup, &no_files), Err(ConfigError::Decode(m)) if m.contains("duplicate"))
+            matches!(Configuration::parse(dup, &no_files), Err(ConfigError::Decode { line: Some(5), ref message, .. }) if message.starts_with("duplicate key \"enforce\""))
+        );
+        // An embedded configuration is not re-serialized: the line is the file's.
+        let embedded = "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n- name: PodSecurity\n  configuration:\n    apiVersion: pod-security.admission.config.k8s.io/v1\n    kind: PodSecurityConfiguration\n    exemptions:\n      usernames: {admin: true}\n";
+        let e = Configuration::parse(embedded, &no_files).expect_err("a mapping is not a list");
+        assert_eq!(
+            e.to_string(),
+            "line 9: plugins[0].configuration.exemptions.usernames: invalid type: map, expected a sequence"
         );
         let wrong =
             "apiVersion: pod-security.admission.config.k8s.io/v2\nkind: PodSecurityConfiguration\n";
-        assert!(matches!(
-            Configuration::parse(wrong, &no_files),
-            Err(ConfigError::UnknownKind { .. })
-        ));
+        assert_eq!(
+            Configuration::parse(wrong, &no_files).map_err(|e| e.to_string()),
+            Err(format!("found apiVersion \"pod-security.admission.config.k8s.io/v2\", kind \"PodSecurityConfiguration\"; expected {EXPECTED_ANY}"))
+        );
+        assert_eq!(
+            Configuration::parse("defaults: {enforce: baseline}\n", &no_files)
+                .map_err(|e| e.to_string()),
+            Err(format!(
+                "apiVersion and kind are missing; expected {EXPECTED_ANY}"
+            ))
+        );
         let no_plugin =
             "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins: []\n";
         assert_eq!(

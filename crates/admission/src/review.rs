@@ -120,12 +120,23 @@ struct ReviewIn<'a> {
 pub enum ReviewError {
     #[error("unable to decode the request: {0}")]
     Decode(String),
-    #[error("unexpected AdmissionReview kind: {0}")]
+    #[error("unexpected AdmissionReview kind: {0}; expected apiVersion admission.k8s.io/v1 (or v1beta1) and kind AdmissionReview")]
     UnexpectedKind(String),
     #[error("the AdmissionReview has no request")]
     MissingRequest,
     #[error("the AdmissionReview request has no uid")]
     MissingUid,
+}
+
+/// What a document's `apiVersion` and `kind` are, for an error that says what else was
+/// expected: `found apiVersion "v1", kind "Pod"`, or which of the two is missing.
+pub(crate) fn found_type(api_version: &str, kind: &str) -> String {
+    match (api_version.is_empty(), kind.is_empty()) {
+        (true, true) => "apiVersion and kind are missing".into(),
+        (true, false) => format!("apiVersion is missing (kind {kind:?})"),
+        (false, true) => format!("kind is missing (apiVersion {api_version:?})"),
+        (false, false) => format!("found apiVersion {api_version:?}, kind {kind:?}"),
+    }
 }
 
 /// Parses an AdmissionReview body.
@@ -138,9 +149,7 @@ pub fn parse_review(body: &[u8]) -> Result<(ReviewVersion, AdmissionRequest<'_>)
         ("admission.k8s.io/v1", "AdmissionReview") => ReviewVersion::V1,
         ("admission.k8s.io/v1beta1", "AdmissionReview") => ReviewVersion::V1beta1,
         (api_version, kind) => {
-            return Err(ReviewError::UnexpectedKind(format!(
-                "{api_version}, Kind={kind}"
-            )));
+            return Err(ReviewError::UnexpectedKind(found_type(api_version, kind)));
         }
     };
     let request = review.request.ok_or(ReviewError::MissingRequest)?;
@@ -428,7 +437,9 @@ mod tests {
         let wrong = br#"{"apiVersion":"v1","kind":"Pod"}"#;
         assert_eq!(
             parse_review(wrong).map(|_| ()),
-            Err(ReviewError::UnexpectedKind("v1, Kind=Pod".into()))
+            Err(ReviewError::UnexpectedKind(
+                "found apiVersion \"v1\", kind \"Pod\"".into()
+            ))
         );
         let no_uid = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"","operation":"CREATE"}}"#;
         assert_eq!(

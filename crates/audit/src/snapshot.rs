@@ -553,26 +553,43 @@ fn decode_document(
         max_document_bytes: usize::MAX,
         ..podsec_manifest::Limits::default()
     };
-    for doc in podsec_manifest::decode(text, format, &limits) {
+    let docs = podsec_manifest::decode(text, format, &limits);
+    // A piece is one object unless it is a `*List` the splitter handed over whole; field
+    // paths are then relative to an item, and the item's own line is the best there is.
+    let one_object = docs.len() == 1;
+    for doc in docs {
         let (at, decoded) = match doc {
             Ok(located) => {
                 let at = line + located.line.saturating_sub(1);
                 let decoded = match origin {
-                    Origin::Authored => {
-                        classify_authored(located.value).map_err(|e| SnapshotError {
+                    Origin::Authored => classify_authored(located.value).map_err(|e| {
+                        // A wrong field: its own line, not the object's.
+                        let field_at = e
+                            .field()
+                            .filter(|_| one_object)
+                            .zip(std::str::from_utf8(text).ok())
+                            .and_then(|(field, text)| {
+                                podsec_manifest::field_line(text, format, field)
+                            })
+                            .map(|l| line + l - 1);
+                        let error = SnapshotError {
                             object: String::new(),
                             message: e.to_string(),
                             ends_stream: false,
-                        })
-                    }
+                        };
+                        (field_at, error)
+                    }),
                     Origin::Cluster => classify(&located.value.to_string()).map_err(|mut e| {
                         if e.object == "object" {
                             e.object = format!("object at line {at}");
                         }
-                        e
+                        (None, e)
                     }),
                 };
-                (at, decoded)
+                match decoded {
+                    Ok(object) => (at, Ok(object)),
+                    Err((field_at, e)) => (field_at.unwrap_or(at), Err(e)),
+                }
             }
             Err(e) => {
                 let at = line + e.line.saturating_sub(1);

@@ -190,10 +190,11 @@ fn feed(args: &SnapshotArgs, sink: &mut dyn FnMut(&Decoded)) -> anyhow::Result<(
                     .build()
                     .map_err(|e| format!("cannot start the async runtime: {e}"))?;
                 runtime.block_on(async {
-                    let client = podsec_cluster::connect(args.kubeconfig.as_deref())
+                    let connection = podsec_cluster::connect(args.kubeconfig.as_deref())
                         .await
-                        .map_err(|e| format!("cannot connect to the cluster: {e}"))?;
-                    let view = podsec_cluster::LiveCluster::unwatched(client);
+                        .map_err(|e| e.to_string())?;
+                    let view = podsec_cluster::LiveCluster::unwatched(connection.client)
+                        .with_server(&connection.server);
                     podsec_cluster::fetch_snapshot(&view, emit)
                         .await
                         .map_err(|e| e.to_string())

@@ -8,5 +8,5 @@ mod live;
 mod state;
 
 pub use dir::{DirError, DirSource, LoadReport};
-pub use live::{connect, fetch_snapshot, LiveCluster};
+pub use live::{connect, error_chain, fetch_snapshot, Connection, LiveCluster};
 pub use state::{ClusterState, LoadError};

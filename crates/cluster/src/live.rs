@@ -24,6 +24,8 @@ const PAGE_SIZE: usize = 500;
 #[derive(Clone)]
 pub struct LiveCluster {
     client: Client,
+    /// The API server's URL, for messages; empty when not known.
+    server: Arc<str>,
     namespaces: Store<PartialObjectMeta<Namespace>>,
     ready: Arc<AtomicBool>,
 }
@@ -56,7 +58,7 @@ impl LiveCluster {
                 };
                 let watch = stream.for_each(|event| async move {
                     if let Err(e) = event {
-                        tracing::warn!(error = %e, "namespace watch error; retrying with backoff");
+                        tracing::warn!(error = %error_chain(&e), "namespace watch error; retrying with backoff");
                     }
                 });
                 futures_util::future::join(mark_ready, watch).await;
@@ -65,11 +67,53 @@ impl LiveCluster {
         (
             LiveCluster {
                 client,
+                server: Arc::from(""),
                 namespaces: reader,
                 ready,
             },
             driver,
         )
+    }
+
+    /// Names the API server in error messages (see [`Connection::server`]).
+    pub fn with_server(mut self, server: &str) -> LiveCluster {
+        self.server = Arc::from(server);
+        self
+    }
+
+    /// `the API server https://…`, for messages.
+    fn server_label(&self) -> String {
+        match &*self.server {
+            "" => "the API server".to_string(),
+            url => format!("the API server {url}"),
+        }
+    }
+
+    /// A failed request as the user needs it: what podsec was doing, against which API
+    /// server, and every cause. kube-rs's own message stops at `ServiceError: client error
+    /// (Connect)`, with neither the URL nor why.
+    fn api_error(&self, doing: &str, e: &kube::Error) -> ViewError {
+        let server = self.server_label();
+        ViewError(match e {
+            kube::Error::Api(status) => {
+                let hint = match status.code {
+                    401 => "; the credentials were refused: check the kubeconfig's user, or the service account token",
+                    403 => "; grant podsec's identity get, list and watch on it (see deploy/base/rbac.yaml)",
+                    _ => "",
+                };
+                format!(
+                    "{doing}: {server} answered {} {}: {}{hint}",
+                    status.code, status.reason, status.message
+                )
+            }
+            kube::Error::Service(cause) => format!(
+                "{doing}: no answer from {server}: {}; check that it is up and reachable from \
+                 here (its URL is the kubeconfig's current cluster, or KUBERNETES_SERVICE_HOST \
+                 in a pod)",
+                error_chain(&**cause)
+            ),
+            other => format!("{doing}: {server}: {}", error_chain(other)),
+        })
     }
 
     /// True once the namespace cache has completed its first sync.
@@ -93,7 +137,7 @@ impl LiveCluster {
         let found = api
             .get_metadata_opt(name)
             .await
-            .map_err(|e| ViewError(e.to_string()))?;
+            .map_err(|e| self.api_error(&format!("getting namespace {name}"), &e))?;
         Ok(found.map(|ns| NamespaceMeta {
             name: name.to_string(),
             labels: ns.metadata.labels.unwrap_or_default(),
@@ -106,11 +150,9 @@ impl LiveCluster {
         loop {
             let path = format!("/api/v1/namespaces/{}/pods", encode(namespace));
             let request = page_request(&path, token.as_deref())?;
-            let page: PodPage = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| ViewError(e.to_string()))?;
+            let page: PodPage = self.client.request(request).await.map_err(|e| {
+                self.api_error(&format!("listing pods in namespace {namespace}"), &e)
+            })?;
             pods.extend(page.items.into_iter().map(|p| ExistingPod {
                 meta: p.metadata,
                 spec: p.spec,
@@ -194,20 +236,92 @@ impl ClusterView for LiveCluster {
     }
 }
 
-/// Builds a Kubernetes client from a kubeconfig file, or, without one, from the environment
-/// (`KUBECONFIG`, `~/.kube/config`, then the in-cluster service account).
-pub async fn connect(kubeconfig: Option<&std::path::Path>) -> Result<Client, ViewError> {
-    let err = |e: &dyn std::fmt::Display| ViewError(e.to_string());
+/// Builds a Kubernetes client from a kubeconfig file (`--kubeconfig`), or, without one, from
+/// the pod's service account (`--in-cluster`). Nothing is inferred: whoever asked for one
+/// source hears about that source only, not about `~/.kube/config`.
+pub async fn connect(kubeconfig: Option<&std::path::Path>) -> Result<Connection, ViewError> {
     let config = match kubeconfig {
         Some(path) => {
-            let file = kube::config::Kubeconfig::read_from(path).map_err(|e| err(&e))?;
+            let file =
+                kube::config::Kubeconfig::read_from(path).map_err(|e| kubeconfig_error(path, e))?;
             kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
                 .await
-                .map_err(|e| err(&e))?
+                .map_err(|e| kubeconfig_error(path, e))?
         }
-        None => kube::Config::infer().await.map_err(|e| err(&e))?,
+        None => kube::Config::incluster().map_err(in_cluster_error)?,
     };
-    Client::try_from(config).map_err(|e| err(&e))
+    let server = config.cluster_url.to_string();
+    let client = Client::try_from(config).map_err(|e| {
+        ViewError(format!(
+            "cannot make a client for the API server {server}: {}",
+            error_chain(&e)
+        ))
+    })?;
+    Ok(Connection { client, server })
+}
+
+/// A client, and the URL of the API server it talks to (for messages and logs).
+pub struct Connection {
+    pub client: Client,
+    pub server: String,
+}
+
+/// A kubeconfig problem in podsec's words: kube-rs prints the path Debug-quoted inside quotes
+/// (`'"/x"'`) and says nothing of what to do.
+fn kubeconfig_error(path: &std::path::Path, e: kube::config::KubeconfigError) -> ViewError {
+    use kube::config::KubeconfigError as K;
+    let path = path.display();
+    ViewError(match e {
+        K::ReadConfig(io, _) => format!(
+            "cannot read --kubeconfig {path}: {io}; give the path of a kubeconfig file \
+             (`kubectl config view --raw` prints the current one)"
+        ),
+        K::CurrentContextNotSet => format!(
+            "--kubeconfig {path} sets no current-context; choose one with \
+             `kubectl --kubeconfig {path} config use-context NAME`"
+        ),
+        other => format!("--kubeconfig {path}: {}", error_chain(&other)),
+    })
+}
+
+/// Where a pod's service account is mounted.
+const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// An in-cluster problem, naming the variable or file (kube-rs names neither: a missing
+/// mount reads `failed to read the default namespace: No such file or directory (os error 2)`).
+fn in_cluster_error(e: kube::config::InClusterError) -> ViewError {
+    use kube::config::InClusterError as E;
+    let mount = "the pod needs its service account token mounted \
+                 (automountServiceAccountToken must not be false)";
+    ViewError(match e {
+        E::ReadEnvironmentVariable(_) => "--in-cluster: KUBERNETES_SERVICE_HOST and \
+            KUBERNETES_SERVICE_PORT are not both set: podsec is not running in a pod; outside \
+            a cluster, use --kubeconfig FILE"
+            .into(),
+        E::ReadDefaultNamespace(io) => {
+            format!("--in-cluster: cannot read {SERVICE_ACCOUNT_DIR}/namespace: {io}; {mount}")
+        }
+        E::ReadCertificateBundle(io) => {
+            format!("--in-cluster: cannot read {SERVICE_ACCOUNT_DIR}/ca.crt: {io}; {mount}")
+        }
+        other => format!("--in-cluster: {}", error_chain(&other)),
+    })
+}
+
+/// An error and its causes, `a: b: c`, each said once (many errors repeat their source in
+/// their own message; others, like hyper's `client error (Connect)`, only in the source).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
 }
 
 #[cfg(test)]
@@ -285,6 +399,7 @@ impl LiveCluster {
         let (reader, _writer) = reflector::store();
         LiveCluster {
             client,
+            server: Arc::from(""),
             namespaces: reader,
             ready: Arc::new(AtomicBool::new(false)),
         }
@@ -313,10 +428,14 @@ impl LiveCluster {
                     };
                     continue;
                 }
-                Err(e) => return Err(ViewError(format!("listing {plural}: {e}"))),
+                Err(e) => return Err(self.api_error(&format!("listing {plural}"), &e)),
             };
-            let page: RawPage = serde_json::from_str(&text)
-                .map_err(|e| ViewError(format!("listing {plural}: {e}")))?;
+            let page: RawPage = serde_json::from_str(&text).map_err(|e| {
+                ViewError(format!(
+                    "listing {plural}: the answer of {} is not a list: {e}",
+                    self.server_label()
+                ))
+            })?;
             let objects = page
                 .items
                 .iter()

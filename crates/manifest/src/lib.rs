@@ -8,6 +8,7 @@ pub mod object;
 pub mod source;
 
 pub use object::{
-    classify, decode_workload_json, Namespace, Object, ObjectError, Workload, WorkloadKind,
+    classify, decode_workload_json, field_keys, FieldKey, Namespace, Object, ObjectError, Workload,
+    WorkloadKind,
 };
-pub use source::{decode, DecodeError, Format, Limits, Located};
+pub use source::{decode, field_line, yaml_message, DecodeError, Format, Limits, Located};

@@ -10,6 +10,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::object::FieldKey;
+
 /// How a stream of manifests is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -201,6 +203,44 @@ fn yaml_options(limits: &Limits) -> serde_saphyr::Options {
     options
 }
 
+/// serde-saphyr's messages, in podsec's words where serde-saphyr speaks to the programmer
+/// (`set DuplicateKeyPolicy in Options`) rather than to whoever wrote the YAML.
+struct YamlMessages;
+
+impl serde_saphyr::MessageFormatter for YamlMessages {
+    fn format_message<'a>(&self, err: &'a serde_saphyr::Error) -> std::borrow::Cow<'a, str> {
+        match err {
+            serde_saphyr::Error::DuplicateMappingKey { key: Some(key), .. } => format!(
+                "duplicate key {key:?}: a mapping may hold a key once; remove or merge the repeated one"
+            )
+            .into(),
+            serde_saphyr::Error::DuplicateMappingKey { key: None, .. } => {
+                "duplicate key: a mapping may hold a key once; remove or merge the repeated one"
+                    .into()
+            }
+            _ => serde_saphyr::MessageFormatter::format_message(
+                &serde_saphyr::DefaultMessageFormatter,
+                err,
+            ),
+        }
+    }
+}
+
+/// A serde-saphyr error as a message without its position, and the position (1-based line
+/// and column in the text that was parsed), for callers that print `file:line: message`.
+pub fn yaml_message(err: &serde_saphyr::Error) -> (String, Option<(usize, usize)>) {
+    let message = err.render_with_formatter(&YamlMessages);
+    let Some(loc) = err.location() else {
+        return (message, None);
+    };
+    let (line, column) = (loc.line() as usize, loc.column() as usize);
+    let message = match message.strip_suffix(&format!(" at line {line}, column {column}")) {
+        Some(stripped) => stripped.to_string(),
+        None => message,
+    };
+    (message, Some((line, column)))
+}
+
 /// Turns a serde-saphyr error into a message and an absolute line.
 fn yaml_error(
     err: &serde_saphyr::Error,
@@ -208,24 +248,18 @@ fn yaml_error(
     fallback_line: usize,
     limits: &Limits,
 ) -> DecodeError {
-    let mut message = err.to_string();
+    let (mut message, position) = yaml_message(err);
     if message.starts_with("budget breached: Depth") {
         message = format!(
-            "nesting is deeper than the {}-level limit at line {}, column {}",
-            limits.max_depth,
-            err.location().map(|l| l.line()).unwrap_or_default(),
-            err.location().map(|l| l.column()).unwrap_or_default()
+            "nesting is deeper than the {}-level limit",
+            limits.max_depth
         );
     }
-    match err.location() {
-        Some(loc) => {
-            let suffix = format!(" at line {}, column {}", loc.line(), loc.column());
-            if let Some(stripped) = message.strip_suffix(&suffix) {
-                message = format!("{stripped} (column {})", loc.column());
-            }
-            let line = chunk.first_line + (loc.line() as usize).saturating_sub(1);
-            DecodeError::new(line, message)
-        }
+    match position {
+        Some((line, column)) => DecodeError::new(
+            chunk.first_line + line.saturating_sub(1),
+            format_args!("{message} (column {column})"),
+        ),
         None => DecodeError::new(fallback_line, message),
     }
 }
@@ -300,6 +334,154 @@ fn push_list_items(
         } else {
             out.push(Ok(Located { line, value: item }));
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field lines
+
+/// The 1-based line, in `text` (one YAML document or JSON object, as [`decode`] was given
+/// it), where the value at `field` starts; `None` when the path is not found. For errors only:
+/// the text is parsed again, following the path and skipping everything else.
+pub fn field_line(text: &str, format: Format, field: &[FieldKey]) -> Option<usize> {
+    if field.is_empty() {
+        return None;
+    }
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let seek = Seek {
+        rest: field,
+        text,
+        yaml: format == Format::Yaml,
+    };
+    match format {
+        Format::Yaml => serde_saphyr::with_deserializer_from_str_with_options(
+            text,
+            yaml_options(&Limits::default()),
+            |de| seek.deserialize(de),
+        )
+        .ok()
+        .flatten(),
+        Format::Json => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            seek.deserialize(&mut de).ok().flatten()
+        }
+    }
+}
+
+/// Follows `rest` down a document; yields the line of the value at its end.
+#[derive(Clone, Copy)]
+struct Seek<'p, 'de> {
+    rest: &'p [FieldKey],
+    text: &'de str,
+    yaml: bool,
+}
+
+impl<'de> Seek<'_, 'de> {
+    /// The value at the end of the path: its line, from serde-saphyr's span (YAML) or from
+    /// where its raw text sits in `text` (JSON).
+    fn leaf<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        if self.yaml {
+            let spanned =
+                <serde_saphyr::Spanned<serde::de::IgnoredAny> as Deserialize>::deserialize(d)?;
+            return Ok(Some(spanned.referenced.line() as usize));
+        }
+        let raw = <&'de RawValue as Deserialize<'de>>::deserialize(d)?;
+        let offset = (raw.get().as_ptr() as usize).checked_sub(self.text.as_ptr() as usize);
+        Ok(offset.map(|o| line_at(self.text.as_bytes(), o)))
+    }
+
+    fn next<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        match self.rest {
+            [_] => self.leaf(d),
+            [_, rest @ ..] => Seek { rest, ..self }.deserialize(d),
+            [] => <serde::de::IgnoredAny as Deserialize>::deserialize(d).map(|_| None),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Seek<'_, 'de> {
+    type Value = Option<usize>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// Hands one value to [`Seek::next`] from `next_value_seed`/`next_element_seed`.
+struct Step<'p, 'de>(Seek<'p, 'de>);
+
+impl<'de> DeserializeSeed<'de> for Step<'_, 'de> {
+    type Value = Option<usize>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        self.0.next(d)
+    }
+}
+
+impl<'de> Visitor<'de> for Seek<'_, 'de> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a mapping or a sequence")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<usize>, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<String>()? {
+            match self.rest.first() {
+                Some(FieldKey::Key(want)) if found.is_none() && key == *want => {
+                    found = map.next_value_seed(Step(self))?;
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(found)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<usize>, A::Error> {
+        let mut found = None;
+        let mut index = 0;
+        loop {
+            let here = matches!(self.rest.first(), Some(FieldKey::Index(i)) if *i == index);
+            let more = if here {
+                match seq.next_element_seed(Step(self))? {
+                    Some(line) => {
+                        found = line;
+                        true
+                    }
+                    None => false,
+                }
+            } else {
+                seq.next_element::<serde::de::IgnoredAny>()?.is_some()
+            };
+            if !more {
+                return Ok(found);
+            }
+            index += 1;
+        }
+    }
+    // A scalar where the path goes on: not found.
+    fn visit_bool<E>(self, _: bool) -> Result<Option<usize>, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Option<usize>, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Option<usize>, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Option<usize>, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Option<usize>, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Option<usize>, E> {
+        Ok(None)
+    }
+    fn visit_none<E>(self) -> Result<Option<usize>, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        self.deserialize(d)
     }
 }
 
@@ -502,7 +684,12 @@ mod tests {
         let dup = docs[2].as_ref().expect_err("duplicate key");
         assert_eq!(dup.line, 6);
         assert!(
-            dup.message.contains("duplicate mapping key"),
+            dup.message.starts_with("duplicate key \"c\": "),
+            "{}",
+            dup.message
+        );
+        assert!(
+            !dup.message.contains("DuplicateKeyPolicy"),
             "{}",
             dup.message
         );
@@ -594,6 +781,26 @@ mod tests {
             e.message.contains("larger than the 100 bytes limit"),
             "{}",
             e.message
+        );
+    }
+
+    #[test]
+    fn field_lines_are_found_in_yaml_and_json() {
+        let path = [
+            FieldKey::Key("spec".into()),
+            FieldKey::Key("containers".into()),
+            FieldKey::Index(1),
+            FieldKey::Key("securityContext".into()),
+            FieldKey::Key("privileged".into()),
+        ];
+        let yaml = "kind: Pod\nspec:\n  containers:\n  - name: a\n  - name: b\n    securityContext:\n      runAsUser: 1\n      privileged: \"yes\"\n";
+        assert_eq!(field_line(yaml, Format::Yaml, &path), Some(8));
+        let json = "{\"kind\": \"Pod\",\n \"spec\": {\"containers\": [{\"name\": \"a\"},\n  {\"name\": \"b\", \"securityContext\":\n   {\"privileged\": \"yes\"}}]}}";
+        assert_eq!(field_line(json, Format::Json, &path), Some(4));
+        assert_eq!(field_line(yaml, Format::Yaml, &path[..2]), Some(4));
+        assert_eq!(
+            field_line(yaml, Format::Yaml, &[FieldKey::Key("nope".into())]),
+            None
         );
     }
 

@@ -94,10 +94,12 @@ impl ClusterView for WithPspDir {
 pub enum ServeError {
     #[error("cannot read the configuration file {path}: {message}")]
     ConfigRead { path: String, message: String },
-    #[error("invalid configuration in {path}: {source}")]
+    // Not `source`: thiserror would make a field of that name the error's source, and
+    // `{:#}` (anyhow's chain) would print the message a second time after this one.
+    #[error("invalid --config {path}: {error}")]
     Config {
         path: String,
-        source: podsec_admission::ConfigError,
+        error: podsec_admission::ConfigError,
     },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
@@ -117,10 +119,14 @@ pub fn load_configuration(path: &Path) -> Result<Configuration, ServeError> {
         message: e.to_string(),
     })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let read = |p: &str| std::fs::read_to_string(base.join(p)).map_err(|e| e.to_string());
-    Configuration::parse(&text, &read).map_err(|source| ServeError::Config {
+    // The message names the file actually opened: `path:` is relative to --config's directory.
+    let read = |p: &str| {
+        let file = base.join(p);
+        std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))
+    };
+    Configuration::parse(&text, &read).map_err(|error| ServeError::Config {
         path: path.display().to_string(),
-        source,
+        error,
     })
 }
 
@@ -194,10 +200,12 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
             (source, Arc::new(|| true))
         }
         StateOptions::Live { kubeconfig } => {
-            let client = podsec_cluster::connect(kubeconfig.as_deref())
+            let connection = podsec_cluster::connect(kubeconfig.as_deref())
                 .await
                 .map_err(|e| ServeError::Kube(e.to_string()))?;
-            let (live, driver) = LiveCluster::start(client);
+            tracing::info!(server = %connection.server, "reading cluster state from the Kubernetes API");
+            let (live, driver) = LiveCluster::start(connection.client);
+            let live = live.with_server(&connection.server);
             background.push(tokio::spawn(driver));
             let probe = live.clone();
             (Arc::new(live), Arc::new(move || probe.is_ready()))

@@ -322,7 +322,7 @@ async fn every_http_error_path_answers_clearly_and_the_server_keeps_serving() {
         ("wrong content type", Some("application/yaml"), valid.clone(), 400, "unable to process a request with a non-json content type\n".into()),
         ("no content type", None, valid.clone(), 400, "unable to process a request with a non-json content type\n".into()),
         ("malformed JSON", Some("application/json"), b"{\"apiVersion\": ".to_vec(), 400, "unable to decode the request\n".into()),
-        ("wrong kind", Some("application/json"), br#"{"apiVersion":"v1","kind":"Pod"}"#.to_vec(), 400, "unexpected AdmissionReview kind: v1, Kind=Pod\n".into()),
+        ("wrong kind", Some("application/json"), br#"{"apiVersion":"v1","kind":"Pod"}"#.to_vec(), 400, "unexpected AdmissionReview kind: found apiVersion \"v1\", kind \"Pod\"; expected apiVersion admission.k8s.io/v1 (or v1beta1) and kind AdmissionReview\n".into()),
         ("missing UID", Some("application/json"), br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"operation":"CREATE"}}"#.to_vec(), 400, "unable to decode the request\n".into()),
         ("empty UID", Some("application/json"), br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"","operation":"CREATE"}}"#.to_vec(), 400, "unable to decode the request\n".into()),
         ("no request", Some("application/json"), br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec(), 400, "unable to decode the request\n".into()),
