@@ -54,6 +54,13 @@ pub struct Options {
     pub engines: Engines,
 }
 
+/// The admission webhook a request came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Webhook {
+    Validating,
+    Mutating,
+}
+
 /// The policy engines a server runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Engines {
@@ -164,6 +171,25 @@ impl Admission {
         spec.runtime_class_name
             .as_deref()
             .is_some_and(|rc| !rc.is_empty() && self.config.exemptions.runtime_classes.contains(rc))
+    }
+
+    /// Decides one request for the webhook the API server called: the engines are dispatched
+    /// here, for both routes. PSS never mutates, so with PSS alone the mutating route answers
+    /// as the validating one does (never allowing what validation denies). With
+    /// PodSecurityPolicy it is the plugin's Admit; the validating webhook that runs after it
+    /// judges the mutated pod by every engine.
+    pub async fn review(
+        &self,
+        webhook: Webhook,
+        req: &AdmissionRequest<'_>,
+        view: &dyn ClusterView,
+        metrics: &dyn Recorder,
+        deadline: Option<Instant>,
+    ) -> Decision {
+        match (webhook, self.options.engines) {
+            (Webhook::Mutating, Engines::Psp | Engines::Both) => self.mutate(req, view),
+            _ => self.validate(req, view, metrics, deadline).await,
+        }
     }
 
     /// Decides one request. `deadline` is when the API server stops waiting (from `?timeout=`).

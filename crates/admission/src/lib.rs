@@ -13,8 +13,8 @@ pub mod view;
 
 pub use config::{ConfigError, Configuration, Exemptions};
 pub use decide::{
-    decode_request_object, Admission, Engines, Options, ReasonGroups, AUDIT_VIOLATIONS_ANNOTATION,
-    ENFORCE_POLICY_ANNOTATION, ERROR_ANNOTATION, EXEMPT_ANNOTATION,
+    decode_request_object, Admission, Engines, Options, ReasonGroups, Webhook,
+    AUDIT_VIOLATIONS_ANNOTATION, ENFORCE_POLICY_ANNOTATION, ERROR_ANNOTATION, EXEMPT_ANNOTATION,
 };
 pub use metrics::{MetricDecision, Mode, NoMetrics, Recorder, RequestLabels};
 pub use review::{

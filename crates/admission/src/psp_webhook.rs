@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::decide::{Admission, Engines};
+use crate::decide::Admission;
 use crate::psp::{decide, patch, Phase, PSP_ANNOTATION};
 use crate::rbac::UserIdentity;
 use crate::review::{AdmissionRequest, Decision, Operation, Status};
@@ -117,13 +117,9 @@ impl Admission {
     }
 
     /// The plugin's `Admit` (CREATE only): picks a policy, applies its defaults as a JSON patch
-    /// and records it in `kubernetes.io/psp`. Only PodSecurityPolicy mutates; in PSS-only mode
-    /// this allows everything unchanged.
-    pub fn mutate(&self, req: &AdmissionRequest<'_>, view: &dyn ClusterView) -> Decision {
-        if self.options().engines == Engines::Pss
-            || ignored(req)
-            || req.operation != Operation::Create
-        {
+    /// and records it in `kubernetes.io/psp`.
+    pub(crate) fn mutate(&self, req: &AdmissionRequest<'_>, view: &dyn ClusterView) -> Decision {
+        if ignored(req) || req.operation != Operation::Create {
             return Decision::allow();
         }
         let pod = match self.psp_inputs(req) {

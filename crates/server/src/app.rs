@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use http_body_util::BodyExt;
-use podsec_admission::{parse_review, review_response, Admission, ClusterView, Decision};
+use podsec_admission::{parse_review, review_response, Admission, ClusterView, Decision, Webhook};
 
 use crate::metrics::Metrics;
 
@@ -179,15 +179,16 @@ fn json_response(body: Vec<u8>) -> Response {
 }
 
 async fn validate(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    review(state, request, false).await
+    review(state, request, Webhook::Validating).await
 }
 
-/// `POST /mutate`: the PodSecurityPolicy defaults as a JSON patch (the mutating webhook).
+/// `POST /mutate`: the PodSecurityPolicy defaults as a JSON patch (the mutating webhook); with
+/// PSS alone, the same answer as `/validate`.
 async fn mutate(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    review(state, request, true).await
+    review(state, request, Webhook::Mutating).await
 }
 
-async fn review(state: Arc<AppState>, request: Request, mutating: bool) -> Response {
+async fn review(state: Arc<AppState>, request: Request, webhook: Webhook) -> Response {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
     let deadline = timeout_from(&parts.uri).map(|t| started + t);
@@ -204,20 +205,13 @@ async fn review(state: Arc<AppState>, request: Request, mutating: bool) -> Respo
             }
             Ok((version, request)) => {
                 let admission = state.admission();
-                let work = async {
-                    if mutating {
-                        admission.mutate(&request, state.view.as_ref())
-                    } else {
-                        admission
-                            .validate(
-                                &request,
-                                state.view.as_ref(),
-                                state.metrics.as_ref(),
-                                deadline,
-                            )
-                            .await
-                    }
-                };
+                let work = admission.review(
+                    webhook,
+                    &request,
+                    state.view.as_ref(),
+                    state.metrics.as_ref(),
+                    deadline,
+                );
                 let decision = match deadline {
                     Some(d) => match tokio::time::timeout_at(d.into(), work).await {
                         Ok(decision) => decision,

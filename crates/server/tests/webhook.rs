@@ -97,6 +97,31 @@ async fn seed_scenario_over_tls() {
     server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
+/// With PSS alone nothing mutates: `POST /mutate` must answer as `/validate` does (a
+/// mutating webhook pointed at podsec must never allow what validation denies), and is
+/// counted in the metrics like it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pss_mode_mutate_decides_like_validate() {
+    let certs = certs();
+    let state = tempfile::tempdir().unwrap();
+    write(state.path(), "namespaces.yaml", SEED_NAMESPACES);
+    let server = start(options(&certs, state.path(), None)).await;
+    let mut client = Client::connect(server.addr, &certs.ca_pem).await.unwrap();
+    let review = pod_review("uid-m", "default", "k8user", nginx_pod("nginx"));
+    let mutated = response(&client.review("/mutate", &review).await);
+    let validated = response(&client.review("/validate", &review).await);
+    assert_eq!(mutated["allowed"], false);
+    assert_eq!(
+        mutated["status"]["message"],
+        format!("pods \"nginx\" is forbidden: {RESTRICTED_NGINX}")
+    );
+    assert!(mutated.get("patch").is_none());
+    assert_eq!(mutated, validated);
+    let metrics = client.get("/metrics").await.text();
+    assert!(metrics.contains(r#"pod_security_evaluations_total{decision="deny",policy_level="restricted",policy_version="latest",mode="enforce",request_operation="create",resource="pod",subresource=""} 2"#), "{metrics}");
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warn_and_audit_combinations_and_v1beta1() {
     let certs = certs();
@@ -117,20 +142,22 @@ async fn warn_and_audit_combinations_and_v1beta1() {
             .await,
     );
     assert_eq!(r["allowed"], true);
+    let restricted_checks = concat!(
+        r#"allowPrivilegeEscalation != false (container "nginx" must set securityContext.allowPrivilegeEscalation=false), "#,
+        r#"unrestricted capabilities (container "nginx" must set securityContext.capabilities.drop=["ALL"]), "#,
+        r#"runAsNonRoot != true (pod or container "nginx" must set securityContext.runAsNonRoot=true), "#,
+        r#"seccompProfile (pod or container "nginx" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")"#
+    );
     assert_eq!(
         r["warnings"],
-        json!([RESTRICTED_NGINX.replace(
-            "violates PodSecurity \"restricted:latest\"",
-            "would violate PodSecurity \"restricted:v1.99\""
+        json!([format!(
+            r#"would violate PodSecurity "restricted:v1.99": {restricted_checks}"#
         )])
     );
     assert_eq!(r["auditAnnotations"]["enforce-policy"], "baseline:latest");
     assert_eq!(
         r["auditAnnotations"]["audit-violations"],
-        format!(
-            "would {}",
-            RESTRICTED_NGINX.replacen("violates", "violate", 1)
-        )
+        format!(r#"would violate PodSecurity "restricted:latest": {restricted_checks}"#)
     );
 
     // A baseline violation is denied; the denial carries no warning.
@@ -142,8 +169,10 @@ async fn warn_and_audit_combinations_and_v1beta1() {
             .await,
     );
     assert_eq!(r["allowed"], false);
-    assert_eq!(r["status"]["message"], r#"pods "priv" is forbidden: violates PodSecurity "baseline:latest": privileged (container "nginx" must set securityContext.privileged=true)"#
-        .replace("must set", "must not set"));
+    assert_eq!(
+        r["status"]["message"],
+        r#"pods "priv" is forbidden: violates PodSecurity "baseline:latest": privileged (container "nginx" must not set securityContext.privileged=true)"#
+    );
     assert!(r.get("warnings").is_none());
 
     // v1beta1 in, v1beta1 out.
