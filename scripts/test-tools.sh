@@ -44,6 +44,16 @@ if [ ! -s "$podsec_sarif" ]; then
 fi
 export PODSEC_SARIF_SCHEMA="$podsec_sarif"
 
+# openssl reads generated certificates back in the generate-certs tests.
+if ! command -v openssl >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+  else
+    echo "scripts/test-tools.sh: openssl is needed by the generate-certs tests: install Debian's openssl package" >&2
+    return 1 2>/dev/null || exit 1
+  fi
+fi
+
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null

@@ -8,7 +8,7 @@ use podsec_policy::namespace_policy::{ENFORCE_LEVEL_LABEL, ENFORCE_VERSION_LABEL
 use podsec_policy::{evaluate, Level, LevelVersion, Policy, Version};
 
 use crate::audit::{json_by_name, read_source};
-use crate::report::{ErrorEntry, ObjectResult, Report, Summary, ViolationEntry};
+use crate::report::{ErrorEntry, ObjectResult, PspVerdict, Report, Summary, ViolationEntry};
 use podsec_cluster::files::list_dir;
 
 #[derive(clap::Args, Debug)]
@@ -43,6 +43,11 @@ pub struct Args {
     /// an empty `kustomize build | podsec check -` usually means the build broke).
     #[arg(long)]
     pub allow_empty: bool,
+    /// The namespace of objects that name none, as `kubectl apply -n` sets it (default: none;
+    /// `default` for PodSecurityPolicy authorization). An object naming another namespace is
+    /// an error, as kubectl reports it.
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
 }
 
 fn parse_level(s: &str) -> Result<Level, String> {
@@ -160,11 +165,31 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
         )
     };
     let Input {
-        pending,
+        mut pending,
         namespaces,
         skipped,
         mut errors,
     } = read_input(&args.paths);
+    if let Some(flag) = args.namespace.as_deref() {
+        pending.retain_mut(|p| {
+            let meta = &mut p.workload.meta;
+            match crate::psp::namespace_of(&meta.namespace, Some(flag)) {
+                Ok(ns) => {
+                    meta.namespace = ns.clone();
+                    p.workload.pod_meta.namespace = ns;
+                    true
+                }
+                Err(e) => {
+                    errors.push(ErrorEntry {
+                        file: p.file.clone(),
+                        line: Some(p.line),
+                        message: format!("{} {}: {e}", p.workload.kind, meta.name),
+                    });
+                    false
+                }
+            }
+        });
+    }
     if pending.is_empty() && skipped == 0 && errors.is_empty() && !args.allow_empty {
         anyhow::bail!(
             "nothing to check: no Kubernetes objects in {}; if that is expected, pass --allow-empty",
@@ -269,8 +294,9 @@ fn evaluate_object(p: Pending, lv: LevelVersion) -> ObjectResult {
         kind: w.kind.as_str().to_string(),
         namespace: (!w.meta.namespace.is_empty()).then(|| w.meta.namespace.clone()),
         name,
-        level: lv.level.as_str().to_string(),
-        version: lv.version.to_string(),
+        level: Some(lv.level.as_str().to_string()),
+        version: Some(lv.version.to_string()),
+        psp: None,
         allowed: violations.is_empty(),
         message,
         violations,
@@ -285,19 +311,9 @@ fn evaluate_psp(
 ) -> ObjectResult {
     use podsec_admission::psp::{decide, Phase};
     let w = &mut p.workload;
-    // The ServiceAccount admission plugin runs first and names `default` when none is set.
-    if w.pod_spec
-        .service_account_name
-        .as_deref()
-        .is_none_or(str::is_empty)
-    {
-        w.pod_spec.service_account_name = Some("default".into());
-    }
-    let namespace = if w.meta.namespace.is_empty() {
-        "default"
-    } else {
-        w.meta.namespace.as_str()
-    };
+    crate::psp::default_service_account(w);
+    let namespace = crate::psp::namespace_of(&w.meta.namespace, None).unwrap_or_default();
+    let namespace = namespace.as_str();
     let outcome = decide(psp, &w.pod_meta, &w.pod_spec, namespace, user, Phase::Admit);
     let name = if w.meta.name.is_empty() {
         w.meta.generate_name.clone()
@@ -344,12 +360,25 @@ fn evaluate_psp(
         kind: w.kind.as_str().to_string(),
         namespace: (!w.meta.namespace.is_empty()).then(|| w.meta.namespace.clone()),
         name,
-        level: "psp".into(),
-        version: outcome
-            .admitted
-            .as_ref()
-            .map(|(policy, _, _)| policy.clone())
-            .unwrap_or_default(),
+        level: None,
+        version: None,
+        psp: Some(PspVerdict {
+            admitted_by: outcome
+                .admitted
+                .as_ref()
+                .map(|(policy, _, _)| policy.clone()),
+            defaults: outcome
+                .admitted
+                .as_ref()
+                .and_then(|(_, meta, spec)| {
+                    podsec_admission::psp::patch((&w.pod_meta, &w.pod_spec), (meta, spec))
+                })
+                .and_then(|ops| match ops {
+                    serde_json::Value::Array(ops) => Some(ops),
+                    _ => None,
+                })
+                .unwrap_or_default(),
+        }),
         allowed: violations.is_empty(),
         message,
         violations,

@@ -12,16 +12,33 @@ use podsec_cluster::ClusterState;
 use podsec_manifest::{classify, decode, Format, Limits, Object};
 use podsec_policy::psp::kubectl_table;
 
-/// Loads policies and RBAC objects from files and directories; problems go to stderr.
+/// Loads policies and RBAC objects from files and directories. A path or document that
+/// cannot be read is an error (an answer from part of the policies would be wrong); bindings
+/// to missing roles and policies the plugin skips are warnings on stderr, as the plugin went
+/// on without them.
 pub fn load_state(paths: &[String]) -> anyhow::Result<ClusterState> {
     let (files, read_errors) = read_paths(paths);
-    for e in &read_errors {
-        eprintln!("podsec: {}: {}", e.name, e.message);
+    if let Some(e) = read_errors.first() {
+        bail!("{}: {}", e.name, e.message);
     }
     if files.is_empty() {
-        bail!("no manifests found in {paths:?}: give the directory holding the PodSecurityPolicies and RBAC objects");
+        bail!(
+            "no manifests found in {}: give the files or directories holding the PodSecurityPolicies and RBAC objects",
+            paths.join(", ")
+        );
     }
     let (state, errors) = ClusterState::from_files(&files);
+    let unreadable: Vec<String> = errors
+        .iter()
+        .filter(|e| e.unreadable)
+        .map(ToString::to_string)
+        .collect();
+    if !unreadable.is_empty() {
+        bail!(
+            "{}; fix the policy files: nothing is decided from part of them",
+            unreadable.join("; ")
+        );
+    }
     for e in &errors {
         eprintln!("podsec: warning: {e}");
     }
@@ -163,54 +180,86 @@ fn describe(auth: &Authorization) -> String {
     }
 }
 
-/// The pod from a manifest, with the ServiceAccount admission plugin's default (`default`).
-pub fn pod_from_manifest(bytes: &[u8], name: &str) -> anyhow::Result<podsec_manifest::Workload> {
+/// Offline, the ServiceAccount admission plugin has not run: it names `default` when the pod
+/// names no service account, before PodSecurityPolicy admission sees the pod.
+pub fn default_service_account(workload: &mut podsec_manifest::Workload) {
+    if workload
+        .pod_spec
+        .service_account_name
+        .as_deref()
+        .is_none_or(str::is_empty)
+    {
+        workload.pod_spec.service_account_name = Some("default".into());
+    }
+}
+
+/// The namespace an object is created in, as `kubectl apply -n` decides it: its own, else
+/// `-n`, else `default`; an object naming another namespace than `-n` is an error.
+pub fn namespace_of(object: &str, flag: Option<&str>) -> Result<String, String> {
+    match (object, flag) {
+        ("", Some(ns)) => Ok(ns.to_string()),
+        ("", None) => Ok("default".into()),
+        (own, Some(ns)) if own != ns => Err(format!(
+            "the namespace from the provided object {own:?} does not match the namespace {ns:?}; pass -n {own} or remove the object's namespace"
+        )),
+        (own, _) => Ok(own.to_string()),
+    }
+}
+
+/// Every pod-bearing object of a manifest file, in order; a document that cannot be read is
+/// an error.
+fn pods_from_manifest(bytes: &[u8], name: &str) -> anyhow::Result<Vec<podsec_manifest::Workload>> {
     let format = Format::detect(
         Some(name),
         &String::from_utf8_lossy(&bytes[..bytes.len().min(64)]),
     );
+    let mut pods = Vec::new();
     for doc in decode(bytes, format, &Limits::default()) {
         let located = doc.map_err(|e| anyhow::anyhow!("{name}:{}: {}", e.line, e.message))?;
         if let Object::Workload(mut w) =
             classify(located.value).map_err(|e| anyhow::anyhow!("{name}:{}: {e}", located.line))?
         {
-            if w.pod_spec
-                .service_account_name
-                .as_deref()
-                .is_none_or(str::is_empty)
-            {
-                w.pod_spec.service_account_name = Some("default".into());
-            }
-            return Ok(*w);
+            default_service_account(&mut w);
+            pods.push(*w);
         }
     }
-    bail!("{name} holds no pod or workload")
+    if pods.is_empty() {
+        bail!("{name} holds no pod or workload");
+    }
+    Ok(pods)
 }
 
+/// Explains every pod-bearing object of the manifest; exits 1 when any is not admitted.
 pub fn run_explain(args: ExplainArgs) -> anyhow::Result<u8> {
     let name = args.manifest.display().to_string();
     let bytes = std::fs::read(&args.manifest).with_context(|| format!("cannot read {name}"))?;
-    let workload = pod_from_manifest(&bytes, &name)?;
+    let workloads = pods_from_manifest(&bytes, &name)?;
     let state = load_state(&args.state)?;
     let psp = state.psp_state();
-    let namespace = args.namespace.clone().unwrap_or_else(|| {
-        if workload.meta.namespace.is_empty() {
-            "default".into()
-        } else {
-            workload.meta.namespace.clone()
-        }
-    });
     let user = args.identity.user_identity();
-    print!("{}", explain_text(&psp, &workload, &namespace, &user));
-    let outcome = decide(
-        &psp,
-        &workload.pod_meta,
-        &workload.pod_spec,
-        &namespace,
-        &user,
-        Phase::Admit,
-    );
-    Ok(if outcome.admitted.is_some() { 0 } else { 1 })
+    let mut code = 0;
+    for (i, workload) in workloads.iter().enumerate() {
+        let namespace =
+            namespace_of(&workload.meta.namespace, args.namespace.as_deref()).map_err(|e| {
+                anyhow::anyhow!("{name}: {} {}: {e}", workload.kind, workload.meta.name)
+            })?;
+        if i > 0 {
+            println!();
+        }
+        print!("{}", explain_text(&psp, workload, &namespace, &user));
+        let outcome = decide(
+            &psp,
+            &workload.pod_meta,
+            &workload.pod_spec,
+            &namespace,
+            &user,
+            Phase::Admit,
+        );
+        if outcome.admitted.is_none() {
+            code = 1;
+        }
+    }
+    Ok(code)
 }
 
 /// The explanation `podsec explain` prints.

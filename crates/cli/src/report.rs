@@ -37,12 +37,46 @@ pub struct ObjectResult {
     pub kind: String,
     pub namespace: Option<String>,
     pub name: String,
-    pub level: String,
-    pub version: String,
+    /// The Pod Security Standards level and version checked at; null for `check --psp`.
+    pub level: Option<String>,
+    pub version: Option<String>,
+    /// `check --psp`: how PodSecurityPolicy admission decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psp: Option<PspVerdict>,
     pub allowed: bool,
     /// Upstream's denial text, `violates PodSecurity "<level>:<version>": …`; null if allowed.
     pub message: Option<String>,
     pub violations: Vec<ViolationEntry>,
+}
+
+/// PodSecurityPolicy admission of one object's pod.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PspVerdict {
+    /// The policy that admitted the pod (as `kubernetes.io/psp` would say); null when none did.
+    pub admitted_by: Option<String>,
+    /// The defaults that policy sets on the pod, as JSON patch operations on the pod (empty
+    /// when it admits the pod unchanged): the pod the cluster runs is not the one written.
+    pub defaults: Vec<serde_json::Value>,
+}
+
+impl ObjectResult {
+    /// What the POLICY column shows.
+    fn policy(&self) -> String {
+        match (&self.psp, &self.level, &self.version) {
+            (
+                Some(PspVerdict {
+                    admitted_by: Some(p),
+                    ..
+                }),
+                _,
+                _,
+            ) => format!("psp/{p}"),
+            (Some(_), _, _) => "psp (none admits)".into(),
+            (None, Some(level), Some(version)) => format!("{level}:{version}"),
+            (None, level, _) => level.clone().unwrap_or_default(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -119,8 +153,10 @@ impl Report {
             for v in &r.violations {
                 findings.push(Finding {
                     rule: v.check.clone(),
-                    level: podsec_policy::CheckId::parse(&v.check)
-                        .map_or_else(|| r.level.clone(), |id| id.level().to_string()),
+                    level: podsec_policy::CheckId::parse(&v.check).map_or_else(
+                        || r.level.clone().unwrap_or_else(|| "psp".into()),
+                        |id| id.level().to_string(),
+                    ),
                     message: format!(
                         "{} {}: {} ({}). {}",
                         r.kind, r.name, v.reason, v.detail, v.hint
@@ -159,7 +195,7 @@ impl Report {
             .map(|r| Case {
                 suite: r.file.clone(),
                 name: format!(
-                    "{} {}{} (line {}) passes {}:{}",
+                    "{} {}{} (line {}) passes {}",
                     r.kind,
                     r.namespace
                         .as_deref()
@@ -167,8 +203,7 @@ impl Report {
                         .unwrap_or_default(),
                     r.name,
                     r.line,
-                    r.level,
-                    r.version
+                    r.policy()
                 ),
                 failures: r
                     .violations
@@ -194,9 +229,27 @@ impl Report {
         for r in &self.results {
             let object = format!("{}/{}", r.kind, r.name);
             let namespace = r.namespace.clone().unwrap_or_else(|| "-".into());
-            let policy = format!("{}:{}", r.level, r.version);
+            let policy = r.policy();
             let location = format!("{}:{}", r.file, r.line);
             if r.violations.is_empty() {
+                let detail = match &r.psp {
+                    Some(PspVerdict {
+                        admitted_by: Some(p),
+                        defaults,
+                    }) if !defaults.is_empty() => format!(
+                        "admitted by {p} after setting its defaults: {}",
+                        defaults
+                            .iter()
+                            .map(|op| format!(
+                                "{} {}",
+                                op["op"].as_str().unwrap_or_default(),
+                                op["path"].as_str().unwrap_or_default()
+                            ))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    _ => "-".into(),
+                };
                 results.push("pass");
                 rows.push([
                     "pass".into(),
@@ -205,7 +258,7 @@ impl Report {
                     policy.clone(),
                     location.clone(),
                     "-".into(),
-                    "-".into(),
+                    detail,
                 ]);
             }
             for v in &r.violations {

@@ -194,7 +194,10 @@ fn seed_002_eks_privileged_admits_everything_until_removed() {
         b"",
     );
     assert_eq!(run.code, 0, "{}", run.stdout);
-    assert_eq!(run.json()["results"][0]["version"], "example");
+    let result = &run.json()["results"][0];
+    assert_eq!(result["psp"]["admittedBy"], "example");
+    assert_eq!(result["level"], serde_json::Value::Null);
+    assert_eq!(result["version"], serde_json::Value::Null);
     // With no policy at all, nothing can be admitted.
     let empty = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -390,4 +393,174 @@ fn system_masters_may_use_every_policy_without_a_binding() {
     );
     assert_eq!(user.code, 1, "{}{}", user.stdout, user.stderr);
     assert!(user.stdout.starts_with("no"), "{}", user.stdout);
+}
+
+/// `--psp` names policies to check against: a path that cannot be read, or a policy file
+/// that cannot be decoded, is fatal (exit 2, on stderr) — never a fallback to a PSS check.
+#[test]
+fn check_psp_unreadable_policies_are_fatal() {
+    let pod = fixture("nginx-pod.yaml");
+    let missing = podsec(
+        &["check", "--psp", "/nonexistent/podsec-policies", &pod],
+        b"",
+    );
+    assert_eq!(missing.code, 2, "{}", missing.stdout);
+    assert!(missing.stdout.is_empty(), "{}", missing.stdout);
+    assert!(
+        missing.stderr.starts_with("podsec: --psp /nonexistent/podsec-policies: /nonexistent/podsec-policies: cannot read file:"),
+        "{}",
+        missing.stderr
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("psp.yaml"),
+        "apiVersion: policy/v1beta1\nkind: PodSecurityPolicy\nmetadata:\n  name: dup\nspec:\n  privileged: false\n  privileged: true\n",
+    )
+    .unwrap();
+    let malformed = podsec(&["check", "--psp", dir.path().to_str().unwrap(), &pod], b"");
+    assert_eq!(malformed.code, 2, "{}", malformed.stdout);
+    assert!(malformed.stdout.is_empty(), "{}", malformed.stdout);
+    assert!(
+        malformed
+            .stderr
+            .contains("psp.yaml:7: duplicate key \"privileged\""),
+        "{}",
+        malformed.stderr
+    );
+}
+
+/// A pod a policy admits only after setting its defaults is reported as such, with the
+/// policy and the defaults; a denial names no policy in POLICY; the namespace of an object
+/// without one is `-n`, else `default`, in check as in explain.
+#[test]
+fn check_psp_reports_the_admitting_policy_its_defaults_and_the_namespace_rule() {
+    let seed = fixture("seed000");
+    let allow = fixture("seed000-allow");
+    let pod = fixture("nginx-pod.yaml");
+    let admin = podsec(
+        &[
+            "check",
+            "--psp",
+            &seed,
+            "--as",
+            "admin",
+            "--as-group",
+            "system:masters",
+            "-o",
+            "json",
+            &pod,
+        ],
+        b"",
+    );
+    assert_eq!(admin.code, 0, "{}{}", admin.stdout, admin.stderr);
+    let r = &admin.json()["results"][0];
+    assert_eq!(r["psp"]["admittedBy"], "deny-all");
+    let defaults: Vec<&str> = r["psp"]["defaults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| op["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        defaults.contains(&"/spec/containers/0/securityContext"),
+        "{defaults:?}"
+    );
+    let table = podsec(
+        &[
+            "check",
+            "--psp",
+            &seed,
+            "--as",
+            "admin",
+            "--as-group",
+            "system:masters",
+            &pod,
+        ],
+        b"",
+    );
+    assert!(
+        table.stdout.contains("psp/deny-all")
+            && table.stdout.contains(
+                "admitted by deny-all after setting its defaults: add /metadata/annotations"
+            ),
+        "{}",
+        table.stdout
+    );
+    // k8user may use allow-all only in dmz: denied in default (no namespace, no -n) ...
+    let denied = podsec(
+        &[
+            "check", "--psp", &seed, "--psp", &allow, "--as", "k8user", &pod,
+        ],
+        b"",
+    );
+    assert_eq!(denied.code, 1, "{}", denied.stdout);
+    assert!(
+        denied.stdout.contains("psp (none admits)"),
+        "{}",
+        denied.stdout
+    );
+    assert!(!denied.stdout.contains("psp: "), "{}", denied.stdout);
+    // ... and admitted with -n dmz, unchanged.
+    let dmz = podsec(
+        &[
+            "check", "--psp", &seed, "--psp", &allow, "--as", "k8user", "-n", "dmz", "-o", "json",
+            &pod,
+        ],
+        b"",
+    );
+    assert_eq!(dmz.code, 0, "{}", dmz.stdout);
+    let r = &dmz.json()["results"][0];
+    assert_eq!(r["namespace"], "dmz");
+    assert_eq!(r["psp"]["admittedBy"], "allow-all");
+    assert_eq!(r["psp"]["defaults"], serde_json::json!([]));
+    // An object in another namespace than -n is refused, as kubectl does.
+    let other = podsec(
+        &["check", "-n", "dmz", "-o", "json", "-"],
+        b"apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: team}\nspec: {containers: [{name: c, image: x}]}\n",
+    );
+    assert_eq!(other.code, 2);
+    assert_eq!(
+        other.json()["errors"][0]["message"],
+        "Pod p: the namespace from the provided object \"team\" does not match the namespace \"dmz\"; pass -n team or remove the object's namespace"
+    );
+}
+
+/// `explain` explains every pod-bearing object of a multi-document file, not the first only.
+#[test]
+fn explain_covers_every_object_of_a_multi_document_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let pod = std::fs::read_to_string(fixture("nginx-pod.yaml")).unwrap();
+    let second = pod.replace("name: nginx-01", "name: nginx-02");
+    let both = dir.path().join("pods.yaml");
+    std::fs::write(&both, format!("{pod}---\n{second}")).unwrap();
+    let run = podsec(
+        &[
+            "explain",
+            both.to_str().unwrap(),
+            "--as",
+            "admin",
+            "--as-group",
+            "system:masters",
+            "--state",
+            &fixture("seed000"),
+        ],
+        b"",
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("Pod nginx-01 in namespace default"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("Pod nginx-02 in namespace default"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout.matches("Result: admitted by deny-all").count(),
+        2,
+        "{}",
+        run.stdout
+    );
 }

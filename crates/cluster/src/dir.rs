@@ -71,6 +71,7 @@ fn load(files: &[PathBuf], mut file_errors: Vec<FileError>) -> (ClusterState, Lo
         file: e.name,
         line: None,
         message: e.message,
+        unreadable: true,
     }));
     let report = LoadReport {
         namespaces: state.namespace_count(),

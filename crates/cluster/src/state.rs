@@ -60,6 +60,10 @@ pub struct LoadError {
     pub file: String,
     pub line: Option<usize>,
     pub message: String,
+    /// The document or file could not be read at all, as opposed to an object that was read
+    /// and is unusable as the API server would find it (a binding to a missing role, a
+    /// policy the plugin skips): commands that answer from this state must not go on.
+    pub unreadable: bool,
 }
 
 impl std::fmt::Display for LoadError {
@@ -90,6 +94,7 @@ impl ClusterState {
                             file: file.name.clone(),
                             line: Some(e.line),
                             message: e.message,
+                            unreadable: true,
                         });
                         continue;
                     }
@@ -100,6 +105,7 @@ impl ClusterState {
                             file: file.name.clone(),
                             line: Some(located.line),
                             message: e,
+                            unreadable: true,
                         });
                     }
                     continue;
@@ -124,6 +130,7 @@ impl ClusterState {
                         file: file.name.clone(),
                         line: Some(located.line),
                         message: e.to_string(),
+                        unreadable: true,
                     }),
                 }
             }
@@ -134,6 +141,7 @@ impl ClusterState {
                 file: p.binding.clone(),
                 line: None,
                 message: p.message.clone(),
+                unreadable: false,
             });
         }
         for p in &state.psp_state.skipped {
@@ -141,6 +149,7 @@ impl ClusterState {
                 file: format!("PodSecurityPolicy/{}", p.name),
                 line: None,
                 message: format!("unusable, skipped as the plugin did: {}", p.message),
+                unreadable: false,
             });
         }
         (state, errors)

@@ -18,7 +18,7 @@ use podsec_cluster::{DirSource, LiveCluster};
 
 pub use app::{parse_go_duration, router, AppState, MAX_REQUEST_BYTES};
 pub use metrics::Metrics;
-pub use tls::{self_signed, SelfSigned};
+pub use tls::{self_signed, self_signed_for, SelfSigned, Validity};
 
 /// Where the serving certificate comes from.
 #[derive(Debug, Clone)]

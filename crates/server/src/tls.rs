@@ -32,13 +32,69 @@ pub struct SelfSigned {
     pub ca_pem: String,
     pub cert_pem: String,
     pub key_pem: String,
+    /// When the CA and the serving certificate expire (RFC 3339, UTC).
+    pub ca_not_after: String,
+    pub cert_not_after: String,
 }
 
-/// Generates a CA and a serving certificate for `hosts` (DNS names or IP addresses).
+fn expiry_text(now: time::OffsetDateTime, days: u32) -> String {
+    let t = now + time::Duration::days(i64::from(days));
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// How long generated certificates are valid, from now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validity {
+    pub ca_days: u32,
+    pub serving_days: u32,
+}
+
+impl Default for Validity {
+    /// A serving certificate for a year (rotate it yearly); its CA for ten, so that rotation
+    /// need not change the webhook's caBundle if the CA is kept.
+    fn default() -> Self {
+        Validity {
+            ca_days: 3650,
+            serving_days: 365,
+        }
+    }
+}
+
+/// Generates a CA and a serving certificate for `hosts` (DNS names or IP addresses), valid
+/// for [`Validity::default`].
 pub fn self_signed(hosts: &[String]) -> Result<SelfSigned, TlsError> {
+    self_signed_for(hosts, Validity::default())
+}
+
+/// Generates a CA and a serving certificate for `hosts`, valid from a few minutes ago (for
+/// clock skew between nodes) for the given number of days.
+pub fn self_signed_for(hosts: &[String], validity: Validity) -> Result<SelfSigned, TlsError> {
+    if hosts.is_empty() || hosts.iter().any(|h| h.trim().is_empty()) {
+        return Err(TlsError::Generate(
+            "no host name: give the DNS names (and IPs) the webhook is reached at, such as podsec.podsec.svc".into(),
+        ));
+    }
+    if validity.serving_days == 0 || validity.serving_days > validity.ca_days {
+        return Err(TlsError::Generate(format!(
+            "the serving certificate must be valid for at least a day and no longer than its CA ({} days), not {} days",
+            validity.ca_days, validity.serving_days
+        )));
+    }
     let err = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    let now = time::OffsetDateTime::now_utc();
+    let not_before = now - time::Duration::minutes(5);
     let ca_key = KeyPair::generate().map_err(err)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    ca_params.not_before = not_before;
+    ca_params.not_after = now + time::Duration::days(i64::from(validity.ca_days));
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
         .distinguished_name
@@ -56,11 +112,15 @@ pub fn self_signed(hosts: &[String]) -> Result<SelfSigned, TlsError> {
         hosts.first().cloned().unwrap_or_else(|| "podsec".into()),
     );
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.not_before = not_before;
+    params.not_after = now + time::Duration::days(i64::from(validity.serving_days));
     let cert = params.signed_by(&key, &ca).map_err(err)?;
     Ok(SelfSigned {
         ca_pem: ca.pem(),
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
+        ca_not_after: expiry_text(now, validity.ca_days),
+        cert_not_after: expiry_text(now, validity.serving_days),
     })
 }
 
