@@ -160,6 +160,17 @@ pub struct NamespaceReport {
     pub violations_by_check: Vec<CheckGroup>,
     pub workloads: Vec<WorkloadGroup>,
     pub what_if: Option<WhatIfResult>,
+    /// Pods read before the namespace's Namespace object (or all of them, when it is not in
+    /// the snapshot): they were judged without its labels.
+    pub pods_before_namespace: u64,
+}
+
+impl NamespaceReport {
+    /// Whether the namespace's labels were known for every pod: label commands and pinned
+    /// levels computed otherwise would rest on data the snapshot lacks.
+    pub fn labels_known(&self) -> bool {
+        self.in_snapshot && self.pods_before_namespace == 0
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -182,6 +193,9 @@ pub struct AuditReport {
     pub summary: Summary,
     pub namespaces: Vec<NamespaceReport>,
     pub errors: Vec<String>,
+    /// What the snapshot lacks for a sound answer (namespaces without their Namespace
+    /// object, pods listed before it), with what to do.
+    pub warnings: Vec<String>,
     /// True when the snapshot ended early (a syntax error): results cover what was read.
     pub incomplete: bool,
 }
@@ -212,6 +226,7 @@ struct NamespaceAcc {
     lowest: Option<Level>,
     pinned_lowest: Option<Level>,
     pinned_pods: u64,
+    pods_before_namespace: u64,
     checks: BTreeMap<CheckId, CheckAcc>,
     /// Direct owner (kind, name) → aggregate; resolved to top-level workloads at the end
     /// (ordered, so that the detail kept when several merge into one does not vary by run).
@@ -404,6 +419,9 @@ impl Auditor {
             baseline,
         } = judge(meta, spec);
         acc.pods += 1;
+        if !acc.in_snapshot {
+            acc.pods_before_namespace += 1;
+        }
         acc.by_level.add(level);
         acc.lowest = lower(acc.lowest, level);
         self.pods += 1;
@@ -618,7 +636,24 @@ impl Auditor {
                 violations_by_check,
                 workloads,
                 what_if,
+                pods_before_namespace: acc.pods_before_namespace,
             });
+        }
+        let mut warnings = Vec::new();
+        for n in &namespaces {
+            if !n.in_snapshot {
+                warnings.push(format!(
+                    "namespace {}: no Namespace object in the snapshot, so its labels are unknown: its pods were judged as if it had none, and no label commands are given; list namespaces too (kubectl get namespaces,pods,… -A -o json)",
+                    n.name
+                ));
+            } else if n.pods_before_namespace > 0 {
+                warnings.push(format!(
+                    "namespace {}: {} came before its Namespace object and {} judged without its labels; list namespaces first (kubectl get namespaces,pods,… -A -o json)",
+                    n.name,
+                    crate::plural(n.pods_before_namespace, "pod"),
+                    if n.pods_before_namespace == 1 { "was" } else { "were" }
+                ));
+            }
         }
         AuditReport {
             summary: Summary {
@@ -633,6 +668,7 @@ impl Auditor {
             },
             namespaces,
             errors: self.errors,
+            warnings,
             incomplete: self.incomplete,
         }
     }

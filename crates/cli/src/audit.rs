@@ -1,11 +1,10 @@
 //! `podsec audit` and `podsec migrate`.
 
-use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use anyhow::Context;
 use podsec_audit::snapshot::Origin;
 use podsec_audit::{
     plural, AuditOptions, AuditReport, Auditor, Decoded, MigrationReport, Migrator, SnapshotError,
@@ -25,10 +24,9 @@ pub enum ReportFormat {
 
 #[derive(clap::Args, Debug)]
 pub struct SnapshotArgs {
-    /// Snapshot files or directories: what `kubectl get namespaces,pods,deployments,replicasets,
-    /// statefulsets,daemonsets,jobs,cronjobs,podsecuritypolicies,roles,clusterroles,rolebindings,
-    /// clusterrolebindings,serviceaccounts -A -o json` prints (JSON is read as a stream; YAML
-    /// too, a document at a time).
+    /// Snapshot files or directories, or - for stdin: what this prints (JSON is read as a
+    /// stream; YAML too, a document at a time):
+    /// `kubectl get namespaces,pods,deployments,replicasets,statefulsets,daemonsets,jobs,cronjobs,podsecuritypolicies,roles,clusterroles,rolebindings,clusterrolebindings,serviceaccounts -A -o json`
     #[arg(value_name = "PATH")]
     pub paths: Vec<String>,
     /// Read the live cluster with this kubeconfig instead of files.
@@ -272,13 +270,6 @@ fn feed(args: &SnapshotArgs, sink: &mut dyn FnMut(&Decoded)) -> anyhow::Result<(
     Ok(())
 }
 
-fn write_out(text: &str) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .context("cannot write the report")?;
-    Ok(())
-}
-
 pub fn run_audit(args: AuditArgs) -> anyhow::Result<u8> {
     let mut auditor = Auditor::new(AuditOptions {
         what_if: args.what_if.clone(),
@@ -297,7 +288,8 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<u8> {
         ReportFormat::Policyreport => podsec_audit::reports::policy_reports(&report),
         ReportFormat::Html => podsec_audit::reports::audit_html(&report),
     };
-    write_out(&text)?;
+    crate::write_stdout(&text)?;
+    report_problems(&report);
     Ok(if !report.errors.is_empty() { 2 } else { 0 })
 }
 
@@ -424,10 +416,23 @@ fn audit_table(r: &AuditReport) -> String {
             }
         }
     }
-    for e in &r.errors {
-        out.push_str(&format!("error: {e}\n"));
+    if !r.errors.is_empty() {
+        out.push_str(&format!(
+            "{} (on stderr): the report covers what could be read.\n",
+            plural(r.errors.len() as u64, "input error")
+        ));
     }
     out
+}
+
+/// Input errors and the snapshot's gaps go to stderr, whatever the report format.
+fn report_problems(report: &AuditReport) {
+    for e in &report.errors {
+        eprintln!("podsec: error: {e}");
+    }
+    for w in &report.warnings {
+        eprintln!("podsec: warning: {w}");
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -456,10 +461,8 @@ pub fn run_migrate(args: MigrateArgs) -> anyhow::Result<u8> {
     let mut migrator = Migrator::new(AuditOptions::default());
     feed(&args.snapshot, &mut |o| migrator.observe(o))?;
     let report = migrator.finish();
-    write_out(&render(&report)?)?;
-    for e in &report.audit.errors {
-        eprintln!("podsec: error: {e}");
-    }
+    crate::write_stdout(&render(&report)?)?;
+    report_problems(&report.audit);
     let unusable = report.policies.iter().any(|p| p.unusable.is_some());
     Ok(if !report.audit.errors.is_empty() {
         2

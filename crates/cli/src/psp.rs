@@ -73,7 +73,12 @@ pub fn run_psp(command: PspCommand) -> anyhow::Result<u8> {
                 "READONLYROOTFS",
                 "VOLUMES",
             ];
-            print!("{}", kubectl_table(&header, &rows));
+            if rows.is_empty() {
+                // As kubectl says it, on stderr: the listing itself is empty.
+                eprintln!("No resources found");
+                return Ok(0);
+            }
+            crate::write_stdout(&kubectl_table(&header, &rows))?;
             Ok(0)
         }
     }
@@ -244,9 +249,9 @@ pub fn run_explain(args: ExplainArgs) -> anyhow::Result<u8> {
                 anyhow::anyhow!("{name}: {} {}: {e}", workload.kind, workload.meta.name)
             })?;
         if i > 0 {
-            println!();
+            crate::write_stdout("\n")?;
         }
-        print!("{}", explain_text(&psp, workload, &namespace, &user));
+        crate::write_stdout(&explain_text(&psp, workload, &namespace, &user))?;
         let outcome = decide(
             &psp,
             &workload.pod_meta,

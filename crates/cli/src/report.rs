@@ -223,7 +223,15 @@ impl Report {
         cases
     }
 
+    /// The table of results on `out`; input errors go to stderr, one line each (`podsec:
+    /// FILE:LINE: message`), counted in the summary line.
     fn write_table(&self, out: &mut dyn Write, color: bool) -> io::Result<()> {
+        for e in &self.errors {
+            match e.line {
+                Some(line) => eprintln!("podsec: {}:{line}: {}", e.file, e.message),
+                None => eprintln!("podsec: {}: {}", e.file, e.message),
+            }
+        }
         let mut rows: Vec<[String; 7]> = Vec::new();
         let mut results: Vec<&'static str> = Vec::new();
         for r in &self.results {
@@ -277,22 +285,6 @@ impl Report {
                     },
                 ]);
             }
-        }
-        for e in &self.errors {
-            let location = match e.line {
-                Some(line) => format!("{}:{line}", e.file),
-                None => e.file.clone(),
-            };
-            results.push("error");
-            rows.push([
-                "error".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                location,
-                "-".into(),
-                e.message.clone(),
-            ]);
         }
         let header = [
             "RESULT",

@@ -211,3 +211,86 @@ fn a_live_listing_that_fails_midway_gives_the_report_so_far_marked_incomplete() 
         "{error}"
     );
 }
+
+/// A snapshot without Namespace objects (`kubectl get pods -A -o json`) cannot say what the
+/// namespaces enforce: the audit says so on stderr, and migrate gives no label commands.
+#[test]
+fn a_snapshot_without_namespace_objects_warns_and_gives_no_label_commands() {
+    let pods = r#"{"apiVersion":"v1","kind":"List","items":[
+        {"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"team"},"spec":{"containers":[{"name":"c","image":"x"}]}}]}"#;
+    let audit = podsec(&["audit", "-"], pods.as_bytes());
+    assert_eq!(audit.code, 0, "{}", audit.stderr);
+    assert_eq!(
+        audit.stderr,
+        "podsec: warning: namespace team: no Namespace object in the snapshot, so its labels are unknown: its pods were judged as if it had none, and no label commands are given; list namespaces too (kubectl get namespaces,pods,… -A -o json)\n"
+    );
+    let migrate = podsec(&["migrate", "-", "-o", "json"], pods.as_bytes());
+    assert_eq!(migrate.code, 0, "{}", migrate.stderr);
+    let plan = migrate.json();
+    assert_eq!(plan["namespaces"][0]["name"], "team");
+    assert_eq!(plan["namespaces"][0]["commands"], serde_json::json!([]));
+    assert!(plan["namespaces"][0]["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n
+            .as_str()
+            .unwrap()
+            .starts_with("its labels are not (all) in the snapshot")));
+}
+
+/// Pods listed before their Namespace object were judged without its labels: warned.
+#[test]
+fn pods_before_their_namespace_are_warned_about() {
+    let snapshot = r#"{"apiVersion":"v1","kind":"List","items":[
+        {"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"team"},"spec":{"containers":[{"name":"c","image":"x"}]}},
+        {"apiVersion":"v1","kind":"Namespace","metadata":{"name":"team","labels":{"pod-security.kubernetes.io/enforce":"baseline","pod-security.kubernetes.io/enforce-version":"v1.25"}}}]}"#;
+    let audit = podsec(&["audit", "-"], snapshot.as_bytes());
+    assert_eq!(audit.code, 0, "{}", audit.stderr);
+    assert!(
+        audit.stderr.contains("podsec: warning: namespace team: 1 pod came before its Namespace object and was judged without its labels"),
+        "{}",
+        audit.stderr
+    );
+    let migrate = podsec(&["migrate", "-", "-o", "json"], snapshot.as_bytes());
+    assert_eq!(
+        migrate.json()["namespaces"][0]["commands"],
+        serde_json::json!([])
+    );
+}
+
+/// `podsec … | head -1`: the reader going away ends podsec quietly, as kubectl ends.
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let mut items = Vec::new();
+    for i in 0..20_000 {
+        items.push(format!(
+            r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"p{i}","namespace":"n"}},"spec":{{"containers":[{{"name":"c","image":"x"}}]}}}}"#
+        ));
+    }
+    let input = format!(
+        r#"{{"kind":"List","apiVersion":"v1","items":[{}]}}"#,
+        items.join(",")
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_podsec"))
+        .args(["check", "-o", "json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "{\n");
+    // stdout is closed here, with megabytes still to come.
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert_eq!(out.status.code(), Some(0));
+}

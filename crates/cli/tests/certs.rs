@@ -33,8 +33,9 @@ fn valid_for_days(cert: &str, days: u64) -> bool {
             "-checkend",
             &(days * 86_400).to_string(),
         ])
-        .status()
+        .output()
         .expect("openssl")
+        .status
         .success()
 }
 

@@ -392,3 +392,24 @@ fn nothing_to_check_exits_2_unless_allowed() {
     assert_eq!(allowed.code, 0, "{}", allowed.stderr);
     assert_eq!(allowed.json()["summary"]["objects"], 0);
 }
+
+/// In the table, input errors go to stderr (`podsec: FILE:LINE: message`), once; the table
+/// on stdout keeps the results and counts the errors.
+#[test]
+fn table_errors_go_to_stderr_with_file_and_line() {
+    let input = "apiVersion: v1\nkind: Pod\nmetadata: {name: ok}\nspec: {containers: [{name: c, image: x}]}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec:\n  containers:\n  - name: c\n    securityContext: {privileged: \"yes\"}\n";
+    let run = podsec(&["check", "--level", "baseline", "-"], input.as_bytes());
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        run.stderr,
+        "podsec: <stdin>:12: Pod bad: spec.containers[0].securityContext.privileged: invalid type: string \"yes\", expected a boolean\n"
+    );
+    assert!(!run.stdout.contains("invalid type"), "{}", run.stdout);
+    assert!(run.stdout.contains("Pod/ok"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .ends_with("1 object: 1 allowed, 0 denied; 0 skipped; 1 error\n"),
+        "{}",
+        run.stdout
+    );
+}

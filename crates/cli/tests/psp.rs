@@ -564,3 +564,24 @@ fn explain_covers_every_object_of_a_multi_document_file() {
         run.stdout
     );
 }
+
+/// `psp list` with no policies says so as kubectl does; with policies, ends its last line.
+#[test]
+fn psp_list_without_policies_says_no_resources_found() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ns.yaml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n",
+    )
+    .unwrap();
+    let run = podsec(&["psp", "list", dir.path().to_str().unwrap()], b"");
+    assert_eq!(run.code, 0);
+    assert_eq!(run.stdout, "");
+    assert_eq!(run.stderr, "No resources found\n");
+    let listed = podsec(&["psp", "list", &fixture("seed000")], b"");
+    assert!(
+        listed.stdout.ends_with("persistentVolumeClaim\n"),
+        "{:?}",
+        listed.stdout
+    );
+}

@@ -77,35 +77,36 @@ impl Metrics {
         let duration = Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
             0.00005, 2.0, 16,
         ));
-        // prometheus-client appends `_total` to counter names.
+        // prometheus-client appends `_total` to counter names, and a full stop to help texts
+        // (so none is written here: upstream's texts end with exactly one).
         registry.register(
             "pod_security_evaluations",
-            "Number of policy evaluations that occurred, not counting ignored or exempt requests.",
+            "Number of policy evaluations that occurred, not counting ignored or exempt requests",
             evaluations.clone(),
         );
         registry.register(
             "pod_security_exemptions",
-            "Number of exempt requests, not counting ignored or out of scope requests.",
+            "Number of exempt requests, not counting ignored or out of scope requests",
             exemptions.clone(),
         );
         registry.register(
             "pod_security_errors",
-            "Number of errors preventing normal evaluation. Non-fatal errors may result in the latest restricted profile being used for evaluation.",
+            "Number of errors preventing normal evaluation. Non-fatal errors may result in the latest restricted profile being used for evaluation",
             errors.clone(),
         );
         registry.register(
             "podsec_reloads",
-            "Reloads of configuration, certificate and state, by result.",
+            "Reloads of configuration, certificate and state, by result",
             reloads.clone(),
         );
         registry.register(
             "podsec_http_responses",
-            "HTTP responses of the admission endpoints, by status code.",
+            "HTTP responses of the admission endpoints, by status code",
             responses.clone(),
         );
         registry.register(
             "podsec_admission_duration_seconds",
-            "Time to answer an AdmissionReview, from the request body to the response.",
+            "Time to answer an AdmissionReview, from the request body to the response",
             duration.clone(),
         );
         Metrics {

@@ -119,6 +119,17 @@ async fn pss_mode_mutate_decides_like_validate() {
     assert_eq!(mutated, validated);
     let metrics = client.get("/metrics").await.text();
     assert!(metrics.contains(r#"pod_security_evaluations_total{decision="deny",policy_level="restricted",policy_version="latest",mode="enforce",request_operation="create",resource="pod",subresource=""} 2"#), "{metrics}");
+    // Upstream's help texts, each ending in exactly one full stop.
+    assert!(metrics.contains("# HELP pod_security_evaluations Number of policy evaluations that occurred, not counting ignored or exempt requests.\n"), "{metrics}");
+    let help: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("# HELP"))
+        .collect();
+    assert!(help.len() >= 3, "{metrics}");
+    assert!(
+        help.iter().all(|l| l.ends_with('.') && !l.ends_with("..")),
+        "{help:#?}"
+    );
     server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
