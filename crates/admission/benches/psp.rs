@@ -5,9 +5,9 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use podsec_admission::psp::{decide, Phase, PspState};
-use podsec_admission::rbac::{Binding, Rbac, Role, UserIdentity};
+use podsec_policy::psp::selection::{select_policy, Phase, PspState};
 use podsec_policy::psp::PodSecurityPolicy;
+use podsec_policy::rbac::{Binding, Rbac, Role, UserIdentity};
 use podsec_policy::{ObjectMeta, PodSpec};
 use serde_json::json;
 
@@ -84,7 +84,7 @@ fn main() {
         let user = &users[round % users.len()];
         let ns = format!("ns-{}", round % 1000);
         let t = Instant::now();
-        let outcome = decide(&state, meta, spec, &ns, user, Phase::Admit);
+        let outcome = select_policy(&state, meta, spec, &ns, user, Phase::Admit);
         samples.push(t.elapsed().as_nanos() as u64);
         admitted += usize::from(black_box(outcome).admitted.is_some());
     }

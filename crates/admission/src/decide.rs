@@ -1,7 +1,7 @@
 //! The decisions of upstream Pod Security Admission (`admission/admission.go`), for pods, pod
 //! controllers and namespaces, plus podsec's `--enforce-templates` extension.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use podsec_manifest::{decode_workload_json, ObjectError, WorkloadKind};
@@ -116,13 +116,24 @@ struct NamespaceMetadata {
     labels: Option<BTreeMap<String, String>>,
 }
 
+/// Why a Namespace request's object (or old object) cannot be read. Its text is the detail of
+/// the `error` audit annotation, after `failed to decode object: `.
+#[derive(Debug, thiserror::Error)]
+enum NamespaceDecodeError {
+    #[error("the request has no object")]
+    Missing,
+    /// The decoder's message as it is (`invalid type: … at line 1 column 9`), as upstream
+    /// annotates it.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
 fn decode_namespace(
     raw: Option<&serde_json::value::RawValue>,
-) -> Result<NamespaceMetadata, String> {
-    let raw = raw.ok_or("the request has no object")?;
-    serde_json::from_str::<NamespaceObject>(raw.get())
-        .map(|n| n.metadata)
-        .map_err(|e| e.to_string())
+) -> Result<NamespaceMetadata, NamespaceDecodeError> {
+    let raw = raw.ok_or(NamespaceDecodeError::Missing)?;
+    let namespace: NamespaceObject = serde_json::from_str(raw.get())?;
+    Ok(namespace.metadata)
 }
 
 /// The pod-bearing kind served at a resource, as upstream's default pod spec extractor knows.
@@ -467,7 +478,10 @@ impl Admission {
         let namespace = match decode_namespace(req.object) {
             Ok(ns) => ns,
             Err(e) => {
-                return error_decision(Status::bad_request("failed to decode object"), Some(&e))
+                return error_decision(
+                    Status::bad_request("failed to decode object"),
+                    Some(&e.to_string()),
+                )
             }
         };
         let new_labels = namespace.labels.unwrap_or_default();
@@ -506,7 +520,7 @@ impl Admission {
                     Err(e) => {
                         return error_decision(
                             Status::bad_request("failed to decode  old object"),
-                            Some(&e),
+                            Some(&e.to_string()),
                         )
                     }
                 };
@@ -621,7 +635,7 @@ impl Admission {
             pods.truncate(limit);
         }
         let mut checked = pods.len();
-        let mut groups = ReasonGroups::default();
+        let mut groups = podsec_policy::ReasonGroups::default();
         for (i, pod) in pods.iter().enumerate() {
             let result = evaluate(enforce, &pod.meta, &pod.spec);
             if !result.allowed() {
@@ -705,65 +719,5 @@ pub fn decode_request_object(req: &AdmissionRequest<'_>) -> bool {
             (Some(kind), Some(object)) => decode_workload_json(kind, object.get()).is_ok(),
             _ => false,
         },
-    }
-}
-
-/// Pods that violate a level, grouped as upstream groups them for a namespace relabel: by
-/// forbidden reasons, with a count and the byte-wise smallest pod name. Memory grows with the
-/// number of distinct reason lists, not with the number of pods.
-#[derive(Debug, Clone, Default)]
-pub struct ReasonGroups {
-    groups: Vec<(String, String, usize)>,
-    index: HashMap<String, usize>,
-}
-
-impl ReasonGroups {
-    pub fn add(&mut self, reason: String, pod_name: &str) {
-        match self.index.get(&reason) {
-            Some(&g) => {
-                let group = &mut self.groups[g];
-                if pod_name < group.1.as_str() {
-                    group.1 = pod_name.to_string();
-                }
-                group.2 += 1;
-            }
-            None => {
-                self.index.insert(reason.clone(), self.groups.len());
-                self.groups.push((reason, pod_name.to_string(), 1));
-            }
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.groups.is_empty()
-    }
-
-    /// Pods counted.
-    pub fn pods(&self) -> usize {
-        self.groups.iter().map(|g| g.2).sum()
-    }
-
-    /// Upstream's warnings: the header line, then the sorted `name (and N other pods): reasons`.
-    pub fn warnings(&self, namespace: &str, enforce: LevelVersion) -> Vec<String> {
-        if self.groups.is_empty() {
-            return Vec::new();
-        }
-        let mut lines: Vec<String> = self
-            .groups
-            .iter()
-            .map(|(reason, name, count)| match count {
-                1 => format!("{name}: {reason}"),
-                2 => format!("{name} (and 1 other pod): {reason}"),
-                n => format!("{name} (and {} other pods): {reason}", n - 1),
-            })
-            .collect();
-        lines.sort();
-        let mut out = vec![format!(
-            "existing pods in namespace {} violate the new PodSecurity enforce level {}",
-            podsec_policy::go_quote(namespace),
-            podsec_policy::go_quote(&enforce.to_string())
-        )];
-        out.extend(lines);
-        out
     }
 }

@@ -5,20 +5,19 @@
 pub mod config;
 mod decide;
 pub mod metrics;
-pub mod psp;
 mod psp_webhook;
-pub mod rbac;
 pub mod review;
 pub mod view;
 
 pub use config::{ConfigError, Configuration, Exemptions};
 pub use decide::{
-    decode_request_object, Admission, Engines, Options, ReasonGroups, Webhook,
-    AUDIT_VIOLATIONS_ANNOTATION, ENFORCE_POLICY_ANNOTATION, ERROR_ANNOTATION, EXEMPT_ANNOTATION,
+    decode_request_object, Admission, Engines, Options, Webhook, AUDIT_VIOLATIONS_ANNOTATION,
+    ENFORCE_POLICY_ANNOTATION, ERROR_ANNOTATION, EXEMPT_ANNOTATION,
 };
 pub use metrics::{MetricDecision, Mode, NoMetrics, Recorder, RequestLabels};
 pub use review::{
-    parse_review, review_response, AdmissionRequest, Decision, ReviewError, ReviewVersion, Status,
+    parse_review, review_response, AdmissionRequest, Decision, EncodeError, ReviewError,
+    ReviewVersion, Status,
 };
 pub use view::{
     BoxFuture, ClusterView, ExistingPod, NamespaceMeta, SnapshotCursor, SnapshotPage, ViewError,

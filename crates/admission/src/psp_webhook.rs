@@ -4,10 +4,11 @@
 use serde_json::Value;
 
 use crate::decide::Admission;
-use crate::psp::{decide, patch, Phase, PSP_ANNOTATION};
-use crate::rbac::UserIdentity;
 use crate::review::{AdmissionRequest, Decision, Operation, Status};
 use crate::view::ClusterView;
+use podsec_manifest::patch::patch;
+use podsec_policy::psp::selection::{select_policy, Phase, PSP_ANNOTATION};
+use podsec_policy::rbac::UserIdentity;
 
 /// Audit annotation keys (kube-apiserver prefixes them with the webhook's name).
 pub const ADMIT_POLICY_KEY: &str = "admit-policy";
@@ -97,7 +98,7 @@ impl Admission {
             Ok(s) => s,
             Err(e) => return Decision::deny(Status::internal(&format!("PodSecurityPolicy: {e}"))),
         };
-        let outcome = decide(
+        let outcome = select_policy(
             &state,
             &pod.pod_meta,
             &pod.pod_spec,
@@ -130,7 +131,7 @@ impl Admission {
             Ok(s) => s,
             Err(e) => return Decision::deny(Status::internal(&format!("PodSecurityPolicy: {e}"))),
         };
-        let outcome = decide(
+        let outcome = select_policy(
             &state,
             &pod.pod_meta,
             &pod.pod_spec,

@@ -116,10 +116,18 @@ struct ReviewIn<'a> {
 }
 
 /// Why an HTTP body is not an AdmissionReview podsec can answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// The decoding variants say only that the body could not be decoded; where and why is their
+/// [source](std::error::Error::source) (print the chain, e.g. with anyhow's `{:#}`, to read
+/// `unable to decode the request: expected value at line 1 column 2`).
+#[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
-    #[error("unable to decode the request: {0}")]
-    Decode(String),
+    /// The body is not UTF-8, as JSON text must be.
+    #[error("unable to decode the request")]
+    Utf8(#[source] std::str::Utf8Error),
+    /// The body is not JSON, or not shaped like an AdmissionReview.
+    #[error("unable to decode the request")]
+    Decode(#[source] serde_json::Error),
     #[error("unexpected AdmissionReview kind: {0}; expected apiVersion admission.k8s.io/v1 (or v1beta1) and kind AdmissionReview")]
     UnexpectedKind(String),
     #[error("the AdmissionReview has no request")]
@@ -142,9 +150,8 @@ pub(crate) fn found_type(api_version: &str, kind: &str) -> String {
 /// Parses an AdmissionReview body.
 pub fn parse_review(body: &[u8]) -> Result<(ReviewVersion, AdmissionRequest<'_>), ReviewError> {
     // One UTF-8 check for the whole body, instead of one per borrowed value.
-    let text = std::str::from_utf8(body).map_err(|e| ReviewError::Decode(e.to_string()))?;
-    let review: ReviewIn =
-        serde_json::from_str(text).map_err(|e| ReviewError::Decode(e.to_string()))?;
+    let text = std::str::from_utf8(body).map_err(ReviewError::Utf8)?;
+    let review: ReviewIn = serde_json::from_str(text).map_err(ReviewError::Decode)?;
     let version = match (&*review.api_version, &*review.kind) {
         ("admission.k8s.io/v1", "AdmissionReview") => ReviewVersion::V1,
         ("admission.k8s.io/v1beta1", "AdmissionReview") => ReviewVersion::V1beta1,
@@ -368,8 +375,18 @@ struct ReviewOut<'a> {
     response: ResponseOut<'a>,
 }
 
+/// The AdmissionReview response could not be serialized. The response types are plain
+/// structs, so this is a bug; a server answers it with a 500 rather than an empty body.
+#[derive(Debug, thiserror::Error)]
+#[error("unable to encode the AdmissionReview response")]
+pub struct EncodeError(#[from] serde_json::Error);
+
 /// Serializes the AdmissionReview answering request `uid`.
-pub fn review_response(version: ReviewVersion, uid: &str, decision: &Decision) -> Vec<u8> {
+pub fn review_response(
+    version: ReviewVersion,
+    uid: &str,
+    decision: &Decision,
+) -> Result<Vec<u8>, EncodeError> {
     let patch = decision
         .patch
         .as_ref()
@@ -387,8 +404,7 @@ pub fn review_response(version: ReviewVersion, uid: &str, decision: &Decision) -
             warnings: &decision.warnings,
         },
     };
-    // Serializing these plain structs cannot fail; an empty body would be a bug worth seeing.
-    serde_json::to_vec(&review).unwrap_or_default()
+    serde_json::to_vec(&review).map_err(EncodeError::from)
 }
 
 /// Standard base64 with padding (patches and `caBundle` values).
@@ -430,26 +446,40 @@ mod tests {
         let beta = String::from_utf8(body.to_vec())
             .expect("utf8")
             .replace("admission.k8s.io/v1\"", "admission.k8s.io/v1beta1\"");
-        assert_eq!(
-            parse_review(beta.as_bytes()).map(|(v, _)| v),
-            Ok(ReviewVersion::V1beta1)
-        );
-        let wrong = br#"{"apiVersion":"v1","kind":"Pod"}"#;
-        assert_eq!(
-            parse_review(wrong).map(|_| ()),
-            Err(ReviewError::UnexpectedKind(
-                "found apiVersion \"v1\", kind \"Pod\"".into()
-            ))
-        );
-        let no_uid = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"","operation":"CREATE"}}"#;
-        assert_eq!(
-            parse_review(no_uid).map(|_| ()),
-            Err(ReviewError::MissingUid)
-        );
         assert!(matches!(
-            parse_review(b"{not json"),
-            Err(ReviewError::Decode(_))
+            parse_review(beta.as_bytes()),
+            Ok((ReviewVersion::V1beta1, _))
         ));
+        let wrong = br#"{"apiVersion":"v1","kind":"Pod"}"#;
+        assert!(matches!(
+            parse_review(wrong),
+            Err(ReviewError::UnexpectedKind(ref found))
+                if found == "found apiVersion \"v1\", kind \"Pod\""
+        ));
+        let no_uid = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"","operation":"CREATE"}}"#;
+        assert!(matches!(parse_review(no_uid), Err(ReviewError::MissingUid)));
+    }
+
+    #[test]
+    fn decoding_errors_keep_their_cause() {
+        use std::error::Error as _;
+        let e = parse_review(b"{not json")
+            .map(|_| ())
+            .expect_err("not JSON");
+        assert!(matches!(e, ReviewError::Decode(_)), "{e:?}");
+        assert_eq!(e.to_string(), "unable to decode the request");
+        let cause = e
+            .source()
+            .and_then(|c| c.downcast_ref::<serde_json::Error>());
+        assert_eq!(cause.map(|c| (c.line(), c.column())), Some((1, 2)));
+        let e = parse_review(b"{\"a\": \"\xff\"}")
+            .map(|_| ())
+            .expect_err("not UTF-8");
+        assert!(matches!(e, ReviewError::Utf8(_)), "{e:?}");
+        assert_eq!(e.to_string(), "unable to decode the request");
+        assert!(e
+            .source()
+            .is_some_and(|c| c.to_string().starts_with("invalid utf-8")));
     }
 
     #[test]
@@ -498,8 +528,8 @@ mod tests {
     #[test]
     fn response_echoes_uid_and_encodes_patches() {
         let d = Decision::allow().with_annotation("enforce-policy", "restricted:latest");
-        let out: serde_json::Value =
-            serde_json::from_slice(&review_response(ReviewVersion::V1, "abc", &d)).expect("json");
+        let body = review_response(ReviewVersion::V1, "abc", &d).expect("encodes");
+        let out: serde_json::Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(
             out,
             serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
@@ -507,9 +537,8 @@ mod tests {
         );
         let mut d = Decision::allow();
         d.patch = Some(serde_json::json!([{"op": "add", "path": "/a", "value": 1}]));
-        let out: serde_json::Value =
-            serde_json::from_slice(&review_response(ReviewVersion::V1beta1, "x", &d))
-                .expect("json");
+        let body = review_response(ReviewVersion::V1beta1, "x", &d).expect("encodes");
+        let out: serde_json::Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(out["apiVersion"], "admission.k8s.io/v1beta1");
         assert_eq!(out["response"]["patchType"], "JSONPatch");
         assert_eq!(

@@ -45,7 +45,7 @@ pub trait ClusterView: Send + Sync {
 
     /// PodSecurityPolicies and the RBAC objects that grant their `use`. Sources without them
     /// say so.
-    fn psp_state(&self) -> Result<Arc<crate::psp::PspState>, ViewError> {
+    fn psp_state(&self) -> Result<Arc<podsec_policy::psp::selection::PspState>, ViewError> {
         Err(ViewError(
             "this cluster state source holds no PodSecurityPolicies or RBAC objects; give them as a directory (--state DIR)".into(),
         ))

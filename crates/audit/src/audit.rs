@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use podsec_admission::ReasonGroups;
 use podsec_manifest::Workload;
 use podsec_policy::namespace_policy::{ENFORCE_VERSION_LABEL, LABELS};
+use podsec_policy::ReasonGroups;
 use podsec_policy::{evaluate, CheckId, Evaluation, Level, LevelVersion, Policy, Version};
 use serde::Serialize;
 

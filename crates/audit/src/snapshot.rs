@@ -9,9 +9,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{mpsc, Mutex};
 
 use crate::json_stream::Piece;
-use podsec_admission::rbac::{Binding, Role};
 use podsec_manifest::{decode_workload_json, Format, Object, ObjectError, Workload, WorkloadKind};
 use podsec_policy::psp::PodSecurityPolicy;
+use podsec_policy::rbac::{Binding, Role};
 use serde::Deserialize;
 
 /// One object of a snapshot, decoded for what audit and migration need.

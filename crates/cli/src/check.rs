@@ -226,9 +226,7 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
         let user = args
             .user
             .as_deref()
-            .map(|u| {
-                podsec_admission::rbac::UserIdentity::with_default_groups(u, args.groups.clone())
-            })
+            .map(|u| podsec_policy::rbac::UserIdentity::with_default_groups(u, args.groups.clone()))
             .unwrap_or_default();
         let results: Vec<ObjectResult> = pending
             .into_iter()
@@ -306,15 +304,15 @@ fn evaluate_object(p: Pending, lv: LevelVersion) -> ObjectResult {
 /// PodSecurityPolicy admission of one object's pod: level `psp`, version the admitting policy.
 fn evaluate_psp(
     mut p: Pending,
-    psp: &podsec_admission::psp::PspState,
-    user: &podsec_admission::rbac::UserIdentity,
+    psp: &podsec_policy::psp::selection::PspState,
+    user: &podsec_policy::rbac::UserIdentity,
 ) -> ObjectResult {
-    use podsec_admission::psp::{decide, Phase};
+    use podsec_policy::psp::selection::{select_policy, Phase};
     let w = &mut p.workload;
     crate::psp::default_service_account(w);
     let namespace = crate::psp::namespace_of(&w.meta.namespace, None).unwrap_or_default();
     let namespace = namespace.as_str();
-    let outcome = decide(psp, &w.pod_meta, &w.pod_spec, namespace, user, Phase::Admit);
+    let outcome = select_policy(psp, &w.pod_meta, &w.pod_spec, namespace, user, Phase::Admit);
     let name = if w.meta.name.is_empty() {
         w.meta.generate_name.clone()
     } else {
@@ -324,7 +322,7 @@ fn evaluate_psp(
         Vec::new()
     } else {
         let mut list = Vec::new();
-        for c in outcome.candidates.iter().filter(|c| matches!(c.authorization, Some(ref a) if *a != podsec_admission::psp::Authorization::Denied)) {
+        for c in outcome.candidates.iter().filter(|c| matches!(c.authorization, Some(ref a) if *a != podsec_policy::psp::selection::Authorization::Denied)) {
             for e in &c.errors {
                 list.push(ViolationEntry {
                     check: c.policy.clone(),
@@ -371,7 +369,7 @@ fn evaluate_psp(
                 .admitted
                 .as_ref()
                 .and_then(|(_, meta, spec)| {
-                    podsec_admission::psp::patch((&w.pod_meta, &w.pod_spec), (meta, spec))
+                    podsec_manifest::patch::patch((&w.pod_meta, &w.pod_spec), (meta, spec))
                 })
                 .and_then(|ops| match ops {
                     serde_json::Value::Array(ops) => Some(ops),

@@ -3,14 +3,16 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use podsec_admission::psp::{
-    authorized, decide, patch, pod_service_account, Authorization, Phase, PspState, PSP_ANNOTATION,
-};
-use podsec_admission::rbac::{ResourceAttributes, UserIdentity};
 use podsec_cluster::files::read_paths;
 use podsec_cluster::ClusterState;
+use podsec_manifest::patch::patch;
 use podsec_manifest::{classify, decode, Format, Limits, Object};
 use podsec_policy::psp::kubectl_table;
+use podsec_policy::psp::selection::{
+    authorized, pod_service_account, select_policy, Authorization, Phase, PspOutcome, PspState,
+    PSP_ANNOTATION,
+};
+use podsec_policy::rbac::{ResourceAttributes, UserIdentity};
 
 /// Loads policies and RBAC objects from files and directories. A path or document that
 /// cannot be read is an error (an answer from part of the policies would be wrong); bindings
@@ -251,8 +253,7 @@ pub fn run_explain(args: ExplainArgs) -> anyhow::Result<u8> {
         if i > 0 {
             crate::write_stdout("\n")?;
         }
-        crate::write_stdout(&explain_text(&psp, workload, &namespace, &user))?;
-        let outcome = decide(
+        let outcome = select_policy(
             &psp,
             &workload.pod_meta,
             &workload.pod_spec,
@@ -260,6 +261,7 @@ pub fn run_explain(args: ExplainArgs) -> anyhow::Result<u8> {
             &user,
             Phase::Admit,
         );
+        crate::write_stdout(&explain_text(&psp, workload, &namespace, &outcome, &user))?;
         if outcome.admitted.is_none() {
             code = 1;
         }
@@ -268,10 +270,11 @@ pub fn run_explain(args: ExplainArgs) -> anyhow::Result<u8> {
 }
 
 /// The explanation `podsec explain` prints.
-pub fn explain_text(
+fn explain_text(
     psp: &PspState,
     workload: &podsec_manifest::Workload,
     namespace: &str,
+    outcome: &PspOutcome,
     user: &UserIdentity,
 ) -> String {
     let mut out = String::new();
@@ -303,14 +306,6 @@ pub fn explain_text(
     for p in &psp.rbac_problems {
         out.push_str(&format!("  RBAC: {}: {}\n", p.binding, p.message));
     }
-    let outcome = decide(
-        psp,
-        &workload.pod_meta,
-        &workload.pod_spec,
-        namespace,
-        user,
-        Phase::Admit,
-    );
     out.push_str("Candidate policies, in the plugin's order (a policy that admits the pod unchanged wins; else the first by name that admits it after defaulting):\n");
     for provider in &psp.providers {
         let (mut m, mut s) = (workload.pod_meta.clone(), workload.pod_spec.clone());

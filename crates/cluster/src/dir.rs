@@ -26,11 +26,14 @@ pub struct DirSource {
     fingerprint: Mutex<u64>,
 }
 
+/// The directory itself cannot be read (problems with the files in it are [`LoadError`]s).
+/// The I/O error is the source: print the chain (`{:#}`, [`crate::error_chain`]) to see it.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read the state directory {dir}: {message}")]
+#[error("cannot read the state directory {dir}")]
 pub struct DirError {
-    pub dir: String,
-    pub message: String,
+    pub dir: PathBuf,
+    #[source]
+    pub source: std::io::Error,
 }
 
 /// A hash of every manifest file's path, size and modification time.
@@ -84,10 +87,10 @@ fn load(files: &[PathBuf], mut file_errors: Vec<FileError>) -> (ClusterState, Lo
 impl DirSource {
     /// Loads `dir` once. Fails only if the directory itself cannot be read.
     pub fn open(dir: &Path) -> Result<(Arc<DirSource>, LoadReport), DirError> {
-        if let Err(e) = std::fs::read_dir(dir) {
+        if let Err(source) = std::fs::read_dir(dir) {
             return Err(DirError {
-                dir: dir.display().to_string(),
-                message: e.to_string(),
+                dir: dir.to_path_buf(),
+                source,
             });
         }
         let (print, files, file_errors) = fingerprint(dir);
@@ -162,7 +165,7 @@ impl ClusterView for DirSource {
         Box::pin(std::future::ready(Ok(pods)))
     }
 
-    fn psp_state(&self) -> Result<Arc<podsec_admission::psp::PspState>, ViewError> {
+    fn psp_state(&self) -> Result<Arc<podsec_policy::psp::selection::PspState>, ViewError> {
         Ok(self.snapshot().psp_state())
     }
 }

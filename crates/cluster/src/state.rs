@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use podsec_admission::psp::PspState;
-use podsec_admission::rbac::{Binding, Rbac, Role};
 use podsec_admission::{BoxFuture, ClusterView, ExistingPod, NamespaceMeta, ViewError};
 use podsec_manifest::{classify, decode, Format, Limits, Object, WorkloadKind};
+use podsec_policy::psp::selection::PspState;
 use podsec_policy::psp::PodSecurityPolicy;
+use podsec_policy::rbac::{Binding, Rbac, Role};
 use serde_json::Value;
 
 use crate::files::ManifestFile;

@@ -5,6 +5,7 @@
 //! No file or network I/O: callers hand in bytes.
 
 pub mod object;
+pub mod patch;
 pub mod source;
 
 pub use object::{

@@ -14,10 +14,13 @@ pub mod namespace_policy;
 pub mod pod;
 pub mod psp;
 pub mod pss;
+pub mod rbac;
+mod reason_groups;
 mod text;
 
 pub use level::{Level, LevelVersion, ParseError, Version};
 pub use namespace_policy::{LabelError, Policy};
 pub use pod::{ObjectMeta, PodSpec};
 pub use pss::{evaluate, CheckId, Evaluation, Violation};
+pub use reason_groups::ReasonGroups;
 pub use text::go_quote;

@@ -30,17 +30,19 @@ fn main() {
             panic!("bad review")
         };
         let decision = runtime.block_on(admission.validate(&request, &state, &NoMetrics, None));
-        black_box(review_response(version, &request.uid, &decision))
+        match review_response(version, &request.uid, &decision) {
+            Ok(response) => black_box(response),
+            Err(e) => panic!("{e}"),
+        }
     };
     let parse_only = |body: &[u8]| {
         let Ok((version, request)) = parse_review(body) else {
             panic!("bad review")
         };
-        black_box(review_response(
-            version,
-            &request.uid,
-            &podsec_admission::Decision::allow(),
-        ))
+        match review_response(version, &request.uid, &podsec_admission::Decision::allow()) {
+            Ok(response) => black_box(response),
+            Err(e) => panic!("{e}"),
+        }
     };
     for (name, f) in [
         (

@@ -11,7 +11,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use http_body_util::BodyExt;
-use podsec_admission::{parse_review, review_response, Admission, ClusterView, Decision, Webhook};
+use podsec_admission::{
+    parse_review, review_response, Admission, ClusterView, Decision, EncodeError, Webhook,
+};
+use podsec_cluster::error_chain;
 
 use crate::metrics::Metrics;
 
@@ -174,8 +177,17 @@ async fn read_review_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Resp
     Ok(bytes)
 }
 
-fn json_response(body: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+/// The serialized AdmissionReview, or a 500 saying it could not be serialized (a bug: an
+/// empty 200 would leave the API server guessing).
+fn json_response(body: Result<Vec<u8>, EncodeError>) -> Response {
+    match body {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => {
+            let message = error_chain(&e);
+            tracing::error!(error = %message, "cannot answer an AdmissionReview");
+            plain_error(StatusCode::INTERNAL_SERVER_ERROR, &message)
+        }
+    }
 }
 
 async fn validate(State(state): State<Arc<AppState>>, request: Request) -> Response {
@@ -196,7 +208,7 @@ async fn review(state: Arc<AppState>, request: Request, webhook: Webhook) -> Res
         Err(response) => response,
         Ok(bytes) => match parse_review(&bytes) {
             Err(e) => {
-                tracing::warn!(error = %e, "rejected an AdmissionReview");
+                tracing::warn!(error = %error_chain(&e), "rejected an AdmissionReview");
                 let message = match e {
                     podsec_admission::ReviewError::UnexpectedKind(_) => e.to_string(),
                     _ => "unable to decode the request".to_string(),
@@ -260,7 +272,34 @@ async fn null_review(request: Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::parse_go_duration;
+    use axum::http::{header, StatusCode};
+    use http_body_util::BodyExt;
     use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_response_that_cannot_be_encoded_is_a_500() {
+        let cause = serde_json::from_str::<u8>("x").expect_err("not a number");
+        let response = super::json_response(Err(cause.into()));
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            Some("text/plain; charset=utf-8")
+        );
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            text.starts_with("unable to encode the AdmissionReview response: "),
+            "{text}"
+        );
+    }
 
     #[test]
     fn parses_go_durations() {

@@ -18,7 +18,7 @@ use podsec_cluster::{DirSource, LiveCluster};
 
 pub use app::{parse_go_duration, router, AppState, MAX_REQUEST_BYTES};
 pub use metrics::Metrics;
-pub use tls::{self_signed, self_signed_for, SelfSigned, Validity};
+pub use tls::{self_signed, self_signed_for, SelfSigned, TlsError, Validity};
 
 /// Where the serving certificate comes from.
 #[derive(Debug, Clone)]
@@ -85,38 +85,51 @@ impl ClusterView for WithPspDir {
 
     fn psp_state(
         &self,
-    ) -> Result<Arc<podsec_admission::psp::PspState>, podsec_admission::ViewError> {
+    ) -> Result<Arc<podsec_policy::psp::selection::PspState>, podsec_admission::ViewError> {
         self.psp.psp_state()
     }
 }
 
+/// Why the server did not start (or a configuration reload was rejected).
+///
+/// Each message says what podsec was doing and names the file or address; the underlying
+/// error is the [source](std::error::Error::source), not repeated in the message. Print the
+/// chain to see both: anyhow's `{:#}` (as the CLI does) or [`podsec_cluster::error_chain`]
+/// (as the logs do).
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot read the configuration file {path}: {message}")]
-    ConfigRead { path: String, message: String },
-    // Not `source`: thiserror would make a field of that name the error's source, and
-    // `{:#}` (anyhow's chain) would print the message a second time after this one.
-    #[error("invalid --config {path}: {error}")]
+    #[error("cannot read the configuration file {path}")]
+    ConfigRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid --config {path}")]
     Config {
-        path: String,
-        error: podsec_admission::ConfigError,
+        path: PathBuf,
+        #[source]
+        source: podsec_admission::ConfigError,
     },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
     #[error(transparent)]
     State(#[from] podsec_cluster::DirError),
-    #[error("cannot connect to the Kubernetes API: {0}")]
-    Kube(String),
-    #[error("cannot listen on {addr}: {message}")]
-    Bind { addr: SocketAddr, message: String },
+    #[error("cannot connect to the Kubernetes API")]
+    Kube(#[source] podsec_admission::ViewError),
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Reads and validates a configuration file; `path:` entries of an AdmissionConfiguration are
 /// resolved relative to the file's directory.
 pub fn load_configuration(path: &Path) -> Result<Configuration, ServeError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ServeError::ConfigRead {
-        path: path.display().to_string(),
-        message: e.to_string(),
+    let text = std::fs::read_to_string(path).map_err(|source| ServeError::ConfigRead {
+        path: path.to_path_buf(),
+        source,
     })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     // The message names the file actually opened: `path:` is relative to --config's directory.
@@ -124,9 +137,9 @@ pub fn load_configuration(path: &Path) -> Result<Configuration, ServeError> {
         let file = base.join(p);
         std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))
     };
-    Configuration::parse(&text, &read).map_err(|error| ServeError::Config {
-        path: path.display().to_string(),
-        error,
+    Configuration::parse(&text, &read).map_err(|source| ServeError::Config {
+        path: path.to_path_buf(),
+        source,
     })
 }
 
@@ -202,7 +215,7 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
         StateOptions::Live { kubeconfig } => {
             let connection = podsec_cluster::connect(kubeconfig.as_deref())
                 .await
-                .map_err(|e| ServeError::Kube(e.to_string()))?;
+                .map_err(ServeError::Kube)?;
             tracing::info!(server = %connection.server, "reading cluster state from the Kubernetes API");
             let (live, driver) = LiveCluster::start(connection.client);
             let live = live.with_server(&connection.server);
@@ -260,7 +273,7 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
                     }
                     Err(e) => {
                         state.metrics.reloaded("configuration", false);
-                        tracing::error!(error = %e, "new configuration rejected; the previous one stays in force");
+                        tracing::error!(error = %podsec_cluster::error_chain(&e), "new configuration rejected; the previous one stays in force");
                     }
                 }
             }
@@ -288,27 +301,17 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
         }
     };
 
-    let listener = std::net::TcpListener::bind(opts.bind).map_err(|e| ServeError::Bind {
+    let bind_error = |source: std::io::Error| ServeError::Bind {
         addr: opts.bind,
-        message: e.to_string(),
-    })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| ServeError::Bind {
-            addr: opts.bind,
-            message: e.to_string(),
-        })?;
-    let addr = listener.local_addr().map_err(|e| ServeError::Bind {
-        addr: opts.bind,
-        message: e.to_string(),
-    })?;
+        source,
+    };
+    let listener = std::net::TcpListener::bind(opts.bind).map_err(bind_error)?;
+    listener.set_nonblocking(true).map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
     let handle = Handle::new();
     let app = router(Arc::clone(&state), opts.null_endpoint);
     let server = axum_server::from_tcp_rustls(listener, rustls)
-        .map_err(|e| ServeError::Bind {
-            addr: opts.bind,
-            message: e.to_string(),
-        })?
+        .map_err(bind_error)?
         .handle(handle.clone())
         .serve(app.into_make_service());
     let server = tokio::spawn(server);

@@ -15,16 +15,27 @@ use rcgen::{
 
 use crate::metrics::Metrics;
 
+/// Why there is no serving certificate. Where an underlying error is the cause, it is the
+/// source, not part of the message: print the chain (`{:#}`, `podsec_cluster::error_chain`).
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot load the serving certificate from {cert} and {key}: {message}")]
+    /// The PEM files cannot be read, or are not a certificate chain and its private key.
+    #[error("cannot load the serving certificate from {cert} and {key}")]
     Load {
-        cert: String,
-        key: String,
-        message: String,
+        cert: PathBuf,
+        key: PathBuf,
+        #[source]
+        source: std::io::Error,
     },
-    #[error("cannot generate a self-signed certificate: {0}")]
-    Generate(String),
+    /// rustls refused a certificate podsec generated.
+    #[error("cannot load the generated serving certificate")]
+    LoadGenerated(#[source] std::io::Error),
+    #[error("cannot generate a self-signed certificate: no host name: give the DNS names (and IPs) the webhook is reached at, such as podsec.podsec.svc")]
+    NoHost,
+    #[error("cannot generate a self-signed certificate: the serving certificate must be valid for at least a day and no longer than its CA ({ca_days} days), not {serving_days} days")]
+    Validity { ca_days: u32, serving_days: u32 },
+    #[error("cannot generate a self-signed certificate")]
+    Generate(#[source] rcgen::Error),
 }
 
 /// A generated CA and a serving certificate it signed.
@@ -78,21 +89,18 @@ pub fn self_signed(hosts: &[String]) -> Result<SelfSigned, TlsError> {
 /// clock skew between nodes) for the given number of days.
 pub fn self_signed_for(hosts: &[String], validity: Validity) -> Result<SelfSigned, TlsError> {
     if hosts.is_empty() || hosts.iter().any(|h| h.trim().is_empty()) {
-        return Err(TlsError::Generate(
-            "no host name: give the DNS names (and IPs) the webhook is reached at, such as podsec.podsec.svc".into(),
-        ));
+        return Err(TlsError::NoHost);
     }
     if validity.serving_days == 0 || validity.serving_days > validity.ca_days {
-        return Err(TlsError::Generate(format!(
-            "the serving certificate must be valid for at least a day and no longer than its CA ({} days), not {} days",
-            validity.ca_days, validity.serving_days
-        )));
+        return Err(TlsError::Validity {
+            ca_days: validity.ca_days,
+            serving_days: validity.serving_days,
+        });
     }
-    let err = |e: rcgen::Error| TlsError::Generate(e.to_string());
     let now = time::OffsetDateTime::now_utc();
     let not_before = now - time::Duration::minutes(5);
-    let ca_key = KeyPair::generate().map_err(err)?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    let ca_key = KeyPair::generate().map_err(TlsError::Generate)?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(TlsError::Generate)?;
     ca_params.not_before = not_before;
     ca_params.not_after = now + time::Duration::days(i64::from(validity.ca_days));
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -104,9 +112,9 @@ pub fn self_signed_for(hosts: &[String], validity: Validity) -> Result<SelfSigne
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).map_err(err)?;
-    let key = KeyPair::generate().map_err(err)?;
-    let mut params = CertificateParams::new(hosts.to_vec()).map_err(err)?;
+    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).map_err(TlsError::Generate)?;
+    let key = KeyPair::generate().map_err(TlsError::Generate)?;
+    let mut params = CertificateParams::new(hosts.to_vec()).map_err(TlsError::Generate)?;
     params.distinguished_name.push(
         DnType::CommonName,
         hosts.first().cloned().unwrap_or_else(|| "podsec".into()),
@@ -114,7 +122,7 @@ pub fn self_signed_for(hosts: &[String], validity: Validity) -> Result<SelfSigne
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.not_before = not_before;
     params.not_after = now + time::Duration::days(i64::from(validity.serving_days));
-    let cert = params.signed_by(&key, &ca).map_err(err)?;
+    let cert = params.signed_by(&key, &ca).map_err(TlsError::Generate)?;
     Ok(SelfSigned {
         ca_pem: ca.pem(),
         cert_pem: cert.pem(),
@@ -128,21 +136,17 @@ pub fn self_signed_for(hosts: &[String], validity: Validity) -> Result<SelfSigne
 pub async fn config_from_pem(cert_pem: &str, key_pem: &str) -> Result<RustlsConfig, TlsError> {
     RustlsConfig::from_pem(cert_pem.as_bytes().to_vec(), key_pem.as_bytes().to_vec())
         .await
-        .map_err(|e| TlsError::Load {
-            cert: "(generated)".into(),
-            key: "(generated)".into(),
-            message: e.to_string(),
-        })
+        .map_err(TlsError::LoadGenerated)
 }
 
 /// Builds the rustls configuration from PEM files.
 pub async fn config_from_files(cert: &Path, key: &Path) -> Result<RustlsConfig, TlsError> {
     RustlsConfig::from_pem_file(cert, key)
         .await
-        .map_err(|e| TlsError::Load {
-            cert: cert.display().to_string(),
-            key: key.display().to_string(),
-            message: e.to_string(),
+        .map_err(|source| TlsError::Load {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            source,
         })
 }
 

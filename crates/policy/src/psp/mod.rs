@@ -5,6 +5,8 @@
 pub mod field;
 pub mod model;
 mod provider;
+pub mod pss_mapping;
+pub mod selection;
 mod strategy;
 
 pub use field::{error_list, BadValue, ErrorType, FieldError};

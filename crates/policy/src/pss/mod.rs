@@ -44,6 +44,11 @@ pub mod allowed {
             .is_some_and(|t| super::restricted_volumes::ALLOWED.contains(&t))
     }
 
+    /// An SELinux type baseline allows.
+    pub fn se_linux_type(name: &str) -> bool {
+        super::se_linux_options::ALLOWED_TYPES_LATEST.contains(&name)
+    }
+
     /// A sysctl baseline allows.
     pub fn safe_sysctl(name: &str) -> bool {
         super::sysctls::SAFE_LATEST

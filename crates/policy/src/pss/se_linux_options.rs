@@ -21,6 +21,7 @@ pub(super) const CHECK: Check = Check {
 };
 
 const ALLOWED_TYPES_1_0: &[&str] = &["", "container_t", "container_init_t", "container_kvm_t"];
+pub(super) const ALLOWED_TYPES_LATEST: &[&str] = ALLOWED_TYPES_1_31;
 const ALLOWED_TYPES_1_31: &[&str] = &[
     "",
     "container_t",

@@ -1,21 +1,16 @@
-//! PodSecurityPolicy admission, as the removed in-tree plugin decided: candidate policies in
-//! its order, each policy's defaults and validation, RBAC `use` authorization for the pod's
-//! service account and the requesting user, the aggregated Forbidden error, and (for the
-//! mutating webhook) a minimal JSON patch.
+//! Which PodSecurityPolicy admits a pod, as the removed in-tree plugin selected it:
+//! candidate policies in its order, each policy's defaults and validation, RBAC `use`
+//! authorization for the pod's service account and the requesting user, and the aggregated
+//! Forbidden error. Pure: the webhook, `explain`, `check --psp` and `migrate` all ask here.
 
 use std::sync::Arc;
 
-use podsec_policy::psp::{error_list, FieldError, PodSecurityPolicy, Provider, ProviderError};
-use podsec_policy::{ObjectMeta, PodSpec};
-use serde_json::Value;
-
+use crate::pod::{ObjectMeta, PodSpec};
+use crate::psp::{error_list, FieldError, PodSecurityPolicy, Provider, ProviderError};
 use crate::rbac::{Grant, Rbac, RbacProblem, ResourceAttributes, UserIdentity};
 
 /// The annotation naming the policy that admitted a pod.
 pub const PSP_ANNOTATION: &str = "kubernetes.io/psp";
-/// Audit annotation keys (the plugin's `podsecuritypolicy.policy.k8s.io/…`).
-pub const ADMIT_POLICY_ANNOTATION: &str = "podsecuritypolicy.policy.k8s.io/admit-policy";
-pub const VALIDATE_POLICY_ANNOTATION: &str = "podsecuritypolicy.policy.k8s.io/validate-policy";
 
 /// The policies and RBAC objects PSP admission reads.
 #[derive(Default)]
@@ -151,8 +146,8 @@ pub fn pod_service_account(namespace: &str, spec: &PodSpec) -> Option<UserIdenti
     })
 }
 
-/// `computeSecurityContext`: picks the policy for a pod.
-pub fn decide(
+/// `computeSecurityContext`: selects the policy that admits a pod, if any.
+pub fn select_policy(
     state: &PspState,
     meta: &ObjectMeta,
     spec: &PodSpec,
@@ -240,68 +235,4 @@ pub fn decide(
         }
     }
     outcome
-}
-
-/// Serializes the parts of a pod that policies change, as JSON for diffing.
-fn pod_json(meta: &ObjectMeta, spec: &PodSpec) -> Value {
-    let annotations = serde_json::to_value(&meta.annotations).unwrap_or(Value::Null);
-    let spec = serde_json::to_value(spec).unwrap_or(Value::Null);
-    let mut pod = serde_json::Map::new();
-    if !meta.annotations.is_empty() {
-        pod.insert(
-            "metadata".into(),
-            serde_json::json!({ "annotations": annotations }),
-        );
-    } else {
-        pod.insert("metadata".into(), serde_json::json!({}));
-    }
-    pod.insert("spec".into(), spec);
-    Value::Object(pod)
-}
-
-fn escape(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
-}
-
-fn diff(path: &str, before: &Value, after: &Value, ops: &mut Vec<Value>) {
-    match (before, after) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, vb) in b {
-                let p = format!("{path}/{}", escape(k));
-                match a.get(k) {
-                    None => ops.push(serde_json::json!({"op": "add", "path": p, "value": vb})),
-                    Some(va) => diff(&p, va, vb, ops),
-                }
-            }
-            for k in a.keys() {
-                if !b.contains_key(k) {
-                    ops.push(serde_json::json!({"op": "remove", "path": format!("{path}/{}", escape(k))}));
-                }
-            }
-        }
-        (Value::Array(a), Value::Array(b))
-            if a.len() == b.len() && a.iter().all(Value::is_object) =>
-        {
-            for (i, (va, vb)) in a.iter().zip(b).enumerate() {
-                diff(&format!("{path}/{i}"), va, vb, ops);
-            }
-        }
-        (a, b) if a != b => {
-            ops.push(serde_json::json!({"op": "replace", "path": path, "value": b}))
-        }
-        _ => {}
-    }
-}
-
-/// A minimal RFC 6902 patch turning `before` into `after`, touching only what policies
-/// change (annotations, security contexts, runtime class); `None` when nothing changed.
-pub fn patch(before: (&ObjectMeta, &PodSpec), after: (&ObjectMeta, &PodSpec)) -> Option<Value> {
-    let mut ops = Vec::new();
-    diff(
-        "",
-        &pod_json(before.0, before.1),
-        &pod_json(after.0, after.1),
-        &mut ops,
-    );
-    (!ops.is_empty()).then_some(Value::Array(ops))
 }
