@@ -157,12 +157,9 @@ impl Admission {
 
 /// The name the plugin's Forbidden error uses: name, else generateName, else "Unknown".
 fn pod_name(req: &AdmissionRequest<'_>, pod: &podsec_manifest::Workload) -> String {
-    [
-        req.name.to_string(),
-        pod.meta.name.clone(),
-        pod.meta.generate_name.clone(),
-    ]
-    .into_iter()
-    .find(|n| !n.is_empty())
-    .unwrap_or_else(|| "Unknown".into())
+    [req.name.as_ref(), pod.meta.name_or_generate_name()]
+        .into_iter()
+        .find(|n| !n.is_empty())
+        .unwrap_or("Unknown")
+        .to_string()
 }

@@ -2,6 +2,7 @@
 //! as streams, with reports people can read and machines can ingest.
 
 pub mod audit;
+pub mod check;
 mod json_stream;
 pub mod migrate;
 pub mod reports;

@@ -88,7 +88,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let stdout = std::io::stdout();
             let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
             let mut out = stdout.lock();
-            report.write(args.output, &mut out, color)?;
+            report::write(&report, args.output, &mut out, color)?;
             Ok(report.exit_code())
         }
         Command::Serve(args) => serve::run(*args),

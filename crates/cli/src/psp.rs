@@ -9,8 +9,8 @@ use podsec_manifest::patch::patch;
 use podsec_manifest::{classify, decode, Format, Limits, Object};
 use podsec_policy::psp::kubectl_table;
 use podsec_policy::psp::selection::{
-    authorized, pod_service_account, select_policy, Authorization, Phase, PspOutcome, PspState,
-    PSP_ANNOTATION,
+    authorized, default_service_account, pod_service_account, select_policy, Authorization, Phase,
+    PspOutcome, PspState, PSP_ANNOTATION,
 };
 use podsec_policy::rbac::{ResourceAttributes, UserIdentity};
 
@@ -187,32 +187,6 @@ fn describe(auth: &Authorization) -> String {
     }
 }
 
-/// Offline, the ServiceAccount admission plugin has not run: it names `default` when the pod
-/// names no service account, before PodSecurityPolicy admission sees the pod.
-pub fn default_service_account(workload: &mut podsec_manifest::Workload) {
-    if workload
-        .pod_spec
-        .service_account_name
-        .as_deref()
-        .is_none_or(str::is_empty)
-    {
-        workload.pod_spec.service_account_name = Some("default".into());
-    }
-}
-
-/// The namespace an object is created in, as `kubectl apply -n` decides it: its own, else
-/// `-n`, else `default`; an object naming another namespace than `-n` is an error.
-pub fn namespace_of(object: &str, flag: Option<&str>) -> Result<String, String> {
-    match (object, flag) {
-        ("", Some(ns)) => Ok(ns.to_string()),
-        ("", None) => Ok("default".into()),
-        (own, Some(ns)) if own != ns => Err(format!(
-            "the namespace from the provided object {own:?} does not match the namespace {ns:?}; pass -n {own} or remove the object's namespace"
-        )),
-        (own, _) => Ok(own.to_string()),
-    }
-}
-
 /// Every pod-bearing object of a manifest file, in order; a document that cannot be read is
 /// an error.
 fn pods_from_manifest(bytes: &[u8], name: &str) -> anyhow::Result<Vec<podsec_manifest::Workload>> {
@@ -226,7 +200,7 @@ fn pods_from_manifest(bytes: &[u8], name: &str) -> anyhow::Result<Vec<podsec_man
         if let Object::Workload(mut w) =
             classify(located.value).map_err(|e| anyhow::anyhow!("{name}:{}: {e}", located.line))?
         {
-            default_service_account(&mut w);
+            default_service_account(&mut w.pod_spec);
             pods.push(*w);
         }
     }
@@ -247,9 +221,10 @@ pub fn run_explain(args: ExplainArgs) -> anyhow::Result<u8> {
     let mut code = 0;
     for (i, workload) in workloads.iter().enumerate() {
         let namespace =
-            namespace_of(&workload.meta.namespace, args.namespace.as_deref()).map_err(|e| {
-                anyhow::anyhow!("{name}: {} {}: {e}", workload.kind, workload.meta.name)
-            })?;
+            podsec_audit::check::namespace_of(&workload.meta.namespace, args.namespace.as_deref())
+                .map_err(|e| {
+                    anyhow::anyhow!("{name}: {} {}: {e}", workload.kind, workload.meta.name)
+                })?;
         if i > 0 {
             crate::write_stdout("\n")?;
         }

@@ -2,8 +2,8 @@
 
 use std::io::{self, Write};
 
+use podsec_audit::check::{PspVerdict, Report};
 use podsec_audit::reports::{self, Case, Finding};
-use serde::Serialize;
 
 /// The SARIF rule of input that could not be read or evaluated.
 const INPUT_ERROR_RULE: &str = "podsec/input-error";
@@ -19,328 +19,223 @@ pub enum OutputFormat {
     Junit,
 }
 
-/// The whole report. Field names and meanings are a contract (see the README).
-#[derive(Debug, Serialize)]
-pub struct Report {
-    pub results: Vec<ObjectResult>,
-    pub errors: Vec<ErrorEntry>,
-    pub summary: Summary,
+/// Writes the report in `format`; colour only in the table, and only when asked.
+pub fn write(
+    report: &Report,
+    format: OutputFormat,
+    out: &mut dyn Write,
+    color: bool,
+) -> anyhow::Result<()> {
+    match format {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, report)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Yaml => out.write_all(serde_saphyr::to_string(report)?.as_bytes())?,
+        OutputFormat::Table => write_table(report, out, color)?,
+        OutputFormat::Sarif => {
+            serde_json::to_writer_pretty(&mut *out, &reports::sarif(&findings(report)))?;
+            writeln!(out)?;
+        }
+        OutputFormat::Junit => out.write_all(reports::junit(&cases(report)).as_bytes())?,
+    }
+    Ok(())
 }
 
-/// One evaluated pod-bearing object.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ObjectResult {
-    pub file: String,
-    pub line: usize,
-    pub api_version: String,
-    pub kind: String,
-    pub namespace: Option<String>,
-    pub name: String,
-    /// The Pod Security Standards level and version checked at; null for `check --psp`.
-    pub level: Option<String>,
-    pub version: Option<String>,
-    /// `check --psp`: how PodSecurityPolicy admission decided.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub psp: Option<PspVerdict>,
-    pub allowed: bool,
-    /// Upstream's denial text, `violates PodSecurity "<level>:<version>": …`; null if allowed.
-    pub message: Option<String>,
-    pub violations: Vec<ViolationEntry>,
+/// Each violation, and each input error, as a code-scanning finding at its file and line.
+fn findings(report: &Report) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for r in &report.results {
+        for v in &r.violations {
+            findings.push(Finding {
+                rule: v.check.clone(),
+                level: podsec_policy::CheckId::parse(&v.check).map_or_else(
+                    || r.level.clone().unwrap_or_else(|| "psp".into()),
+                    |id| id.level().to_string(),
+                ),
+                message: format!(
+                    "{} {}: {} ({}). {}",
+                    r.kind, r.name, v.reason, v.detail, v.hint
+                ),
+                api_version: r.api_version.clone(),
+                kind: r.kind.clone(),
+                namespace: r.namespace.clone(),
+                name: r.name.clone(),
+                file: Some(r.file.clone()),
+                line: Some(r.line),
+            });
+        }
+    }
+    for e in &report.errors {
+        findings.push(Finding {
+            rule: INPUT_ERROR_RULE.into(),
+            level: "error".into(),
+            message: e.message.clone(),
+            api_version: String::new(),
+            kind: String::new(),
+            namespace: None,
+            name: String::new(),
+            file: Some(e.file.clone()),
+            line: e.line,
+        });
+    }
+    findings
 }
 
-/// PodSecurityPolicy admission of one object's pod.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PspVerdict {
-    /// The policy that admitted the pod (as `kubernetes.io/psp` would say); null when none did.
-    pub admitted_by: Option<String>,
-    /// The defaults that policy sets on the pod, as JSON patch operations on the pod (empty
-    /// when it admits the pod unchanged): the pod the cluster runs is not the one written.
-    pub defaults: Vec<serde_json::Value>,
+/// A test case per object ("passes level:version"), failing with its violations; a
+/// failing case per input error.
+fn cases(report: &Report) -> Vec<Case> {
+    let mut cases: Vec<Case> = report
+        .results
+        .iter()
+        .map(|r| Case {
+            suite: r.file.clone(),
+            name: format!(
+                "{} {}{} (line {}) passes {}",
+                r.kind,
+                r.namespace
+                    .as_deref()
+                    .map(|n| format!("{n}/"))
+                    .unwrap_or_default(),
+                r.name,
+                r.line,
+                r.policy()
+            ),
+            failures: r
+                .violations
+                .iter()
+                .map(|v| format!("{}: {}: {}", v.check, v.reason, v.detail))
+                .collect(),
+        })
+        .collect();
+    cases.extend(report.errors.iter().map(|e| Case {
+        suite: e.file.clone(),
+        name: match e.line {
+            Some(line) => format!("line {line} can be read"),
+            None => "file can be read".into(),
+        },
+        failures: vec![e.message.clone()],
+    }));
+    cases
 }
 
-impl ObjectResult {
-    /// What the POLICY column shows.
-    fn policy(&self) -> String {
-        match (&self.psp, &self.level, &self.version) {
-            (
+/// The table of results on `out`; input errors go to stderr, one line each (`podsec:
+/// FILE:LINE: message`), counted in the summary line.
+fn write_table(report: &Report, out: &mut dyn Write, color: bool) -> io::Result<()> {
+    for e in &report.errors {
+        match e.line {
+            Some(line) => eprintln!("podsec: {}:{line}: {}", e.file, e.message),
+            None => eprintln!("podsec: {}: {}", e.file, e.message),
+        }
+    }
+    let mut rows: Vec<[String; 7]> = Vec::new();
+    let mut results: Vec<&'static str> = Vec::new();
+    for r in &report.results {
+        let object = format!("{}/{}", r.kind, r.name);
+        let namespace = r.namespace.clone().unwrap_or_else(|| "-".into());
+        let policy = r.policy();
+        let location = format!("{}:{}", r.file, r.line);
+        if r.violations.is_empty() {
+            let detail = match &r.psp {
                 Some(PspVerdict {
                     admitted_by: Some(p),
-                    ..
-                }),
-                _,
-                _,
-            ) => format!("psp/{p}"),
-            (Some(_), _, _) => "psp (none admits)".into(),
-            (None, Some(level), Some(version)) => format!("{level}:{version}"),
-            (None, level, _) => level.clone().unwrap_or_default(),
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct ViolationEntry {
-    /// Upstream check ID, in upstream casing.
-    pub check: String,
-    pub reason: String,
-    pub detail: String,
-    /// Paths of the offending values, relative to the object.
-    pub fields: Vec<String>,
-    /// How to comply; podsec's addition.
-    pub hint: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ErrorEntry {
-    pub file: String,
-    /// The line of the document or object at fault; null when the whole file is.
-    pub line: Option<usize>,
-    pub message: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Summary {
-    /// Pod-bearing objects evaluated (`allowed + denied`).
-    pub objects: usize,
-    pub allowed: usize,
-    pub denied: usize,
-    /// Objects of other kinds, not evaluated.
-    pub skipped: usize,
-    /// Documents or files that could not be read or understood.
-    pub errors: usize,
-}
-
-impl Report {
-    /// 0 when everything passes, 1 when something violates, 2 when some input could not be
-    /// evaluated (an unevaluated object must not look like a pass).
-    pub fn exit_code(&self) -> u8 {
-        if self.summary.errors > 0 {
-            2
-        } else if self.summary.denied > 0 {
-            1
-        } else {
-            0
-        }
-    }
-
-    pub fn write(
-        &self,
-        format: OutputFormat,
-        out: &mut dyn Write,
-        color: bool,
-    ) -> anyhow::Result<()> {
-        match format {
-            OutputFormat::Json => {
-                serde_json::to_writer_pretty(&mut *out, self)?;
-                writeln!(out)?;
-            }
-            OutputFormat::Yaml => out.write_all(serde_saphyr::to_string(self)?.as_bytes())?,
-            OutputFormat::Table => self.write_table(out, color)?,
-            OutputFormat::Sarif => {
-                serde_json::to_writer_pretty(&mut *out, &reports::sarif(&self.findings()))?;
-                writeln!(out)?;
-            }
-            OutputFormat::Junit => out.write_all(reports::junit(&self.cases()).as_bytes())?,
-        }
-        Ok(())
-    }
-
-    /// Each violation, and each input error, as a code-scanning finding at its file and line.
-    fn findings(&self) -> Vec<Finding> {
-        let mut findings = Vec::new();
-        for r in &self.results {
-            for v in &r.violations {
-                findings.push(Finding {
-                    rule: v.check.clone(),
-                    level: podsec_policy::CheckId::parse(&v.check).map_or_else(
-                        || r.level.clone().unwrap_or_else(|| "psp".into()),
-                        |id| id.level().to_string(),
-                    ),
-                    message: format!(
-                        "{} {}: {} ({}). {}",
-                        r.kind, r.name, v.reason, v.detail, v.hint
-                    ),
-                    api_version: r.api_version.clone(),
-                    kind: r.kind.clone(),
-                    namespace: r.namespace.clone(),
-                    name: r.name.clone(),
-                    file: Some(r.file.clone()),
-                    line: Some(r.line),
-                });
-            }
-        }
-        for e in &self.errors {
-            findings.push(Finding {
-                rule: INPUT_ERROR_RULE.into(),
-                level: "error".into(),
-                message: e.message.clone(),
-                api_version: String::new(),
-                kind: String::new(),
-                namespace: None,
-                name: String::new(),
-                file: Some(e.file.clone()),
-                line: e.line,
-            });
-        }
-        findings
-    }
-
-    /// A test case per object ("passes level:version"), failing with its violations; a
-    /// failing case per input error.
-    fn cases(&self) -> Vec<Case> {
-        let mut cases: Vec<Case> = self
-            .results
-            .iter()
-            .map(|r| Case {
-                suite: r.file.clone(),
-                name: format!(
-                    "{} {}{} (line {}) passes {}",
-                    r.kind,
-                    r.namespace
-                        .as_deref()
-                        .map(|n| format!("{n}/"))
-                        .unwrap_or_default(),
-                    r.name,
-                    r.line,
-                    r.policy()
+                    defaults,
+                }) if !defaults.is_empty() => format!(
+                    "admitted by {p} after setting its defaults: {}",
+                    defaults
+                        .iter()
+                        .map(|op| format!(
+                            "{} {}",
+                            op["op"].as_str().unwrap_or_default(),
+                            op["path"].as_str().unwrap_or_default()
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
-                failures: r
-                    .violations
-                    .iter()
-                    .map(|v| format!("{}: {}: {}", v.check, v.reason, v.detail))
-                    .collect(),
-            })
-            .collect();
-        cases.extend(self.errors.iter().map(|e| Case {
-            suite: e.file.clone(),
-            name: match e.line {
-                Some(line) => format!("line {line} can be read"),
-                None => "file can be read".into(),
-            },
-            failures: vec![e.message.clone()],
-        }));
-        cases
-    }
-
-    /// The table of results on `out`; input errors go to stderr, one line each (`podsec:
-    /// FILE:LINE: message`), counted in the summary line.
-    fn write_table(&self, out: &mut dyn Write, color: bool) -> io::Result<()> {
-        for e in &self.errors {
-            match e.line {
-                Some(line) => eprintln!("podsec: {}:{line}: {}", e.file, e.message),
-                None => eprintln!("podsec: {}: {}", e.file, e.message),
-            }
-        }
-        let mut rows: Vec<[String; 7]> = Vec::new();
-        let mut results: Vec<&'static str> = Vec::new();
-        for r in &self.results {
-            let object = format!("{}/{}", r.kind, r.name);
-            let namespace = r.namespace.clone().unwrap_or_else(|| "-".into());
-            let policy = r.policy();
-            let location = format!("{}:{}", r.file, r.line);
-            if r.violations.is_empty() {
-                let detail = match &r.psp {
-                    Some(PspVerdict {
-                        admitted_by: Some(p),
-                        defaults,
-                    }) if !defaults.is_empty() => format!(
-                        "admitted by {p} after setting its defaults: {}",
-                        defaults
-                            .iter()
-                            .map(|op| format!(
-                                "{} {}",
-                                op["op"].as_str().unwrap_or_default(),
-                                op["path"].as_str().unwrap_or_default()
-                            ))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                    _ => "-".into(),
-                };
-                results.push("pass");
-                rows.push([
-                    "pass".into(),
-                    object.clone(),
-                    namespace.clone(),
-                    policy.clone(),
-                    location.clone(),
-                    "-".into(),
-                    detail,
-                ]);
-            }
-            for v in &r.violations {
-                results.push("deny");
-                rows.push([
-                    "deny".into(),
-                    object.clone(),
-                    namespace.clone(),
-                    policy.clone(),
-                    location.clone(),
-                    v.check.clone(),
-                    if v.detail.is_empty() {
-                        v.reason.clone()
-                    } else {
-                        format!("{} ({})", v.reason, v.detail)
-                    },
-                ]);
-            }
-        }
-        let header = [
-            "RESULT",
-            "OBJECT",
-            "NAMESPACE",
-            "POLICY",
-            "LOCATION",
-            "CHECK",
-            "DETAIL",
-        ]
-        .map(String::from);
-        let mut widths = header.clone().map(|h| h.len());
-        for row in &rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-        let write_row =
-            |out: &mut dyn Write, row: &[String; 7], paint: Option<&str>| -> io::Result<()> {
-                for (i, cell) in row.iter().enumerate() {
-                    let last = i == row.len() - 1;
-                    let pad = if last {
-                        0
-                    } else {
-                        widths[i] - cell.chars().count() + 3
-                    };
-                    match (i, paint) {
-                        (0, Some(code)) => write!(out, "\x1b[{code}m{cell}\x1b[0m{:pad$}", "")?,
-                        _ => write!(out, "{cell}{:pad$}", "")?,
-                    }
-                }
-                writeln!(out)
+                _ => "-".into(),
             };
-        if !rows.is_empty() {
-            write_row(out, &header, None)?;
+            results.push("pass");
+            rows.push([
+                "pass".into(),
+                object.clone(),
+                namespace.clone(),
+                policy.clone(),
+                location.clone(),
+                "-".into(),
+                detail,
+            ]);
         }
-        for (row, result) in rows.iter().zip(results) {
-            let paint = color.then_some(match result {
-                "pass" => "32",
-                "deny" => "31",
-                _ => "33",
-            });
-            write_row(out, row, paint)?;
+        for v in &r.violations {
+            results.push("deny");
+            rows.push([
+                "deny".into(),
+                object.clone(),
+                namespace.clone(),
+                policy.clone(),
+                location.clone(),
+                v.check.clone(),
+                if v.detail.is_empty() {
+                    v.reason.clone()
+                } else {
+                    format!("{} ({})", v.reason, v.detail)
+                },
+            ]);
         }
-        let s = &self.summary;
-        let plural =
-            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-        writeln!(
-            out,
-            "{}{}: {} allowed, {} denied; {} skipped; {}",
-            if rows.is_empty() { "" } else { "\n" },
-            plural(s.objects, "object", "objects"),
-            s.allowed,
-            s.denied,
-            s.skipped,
-            plural(s.errors, "error", "errors"),
-        )
     }
+    let header = [
+        "RESULT",
+        "OBJECT",
+        "NAMESPACE",
+        "POLICY",
+        "LOCATION",
+        "CHECK",
+        "DETAIL",
+    ]
+    .map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let write_row =
+        |out: &mut dyn Write, row: &[String; 7], paint: Option<&str>| -> io::Result<()> {
+            for (i, cell) in row.iter().enumerate() {
+                let last = i == row.len() - 1;
+                let pad = if last {
+                    0
+                } else {
+                    widths[i] - cell.chars().count() + 3
+                };
+                match (i, paint) {
+                    (0, Some(code)) => write!(out, "\x1b[{code}m{cell}\x1b[0m{:pad$}", "")?,
+                    _ => write!(out, "{cell}{:pad$}", "")?,
+                }
+            }
+            writeln!(out)
+        };
+    if !rows.is_empty() {
+        write_row(out, &header, None)?;
+    }
+    for (row, result) in rows.iter().zip(results) {
+        let paint = color.then_some(match result {
+            "pass" => "32",
+            "deny" => "31",
+            _ => "33",
+        });
+        write_row(out, row, paint)?;
+    }
+    let s = &report.summary;
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    writeln!(
+        out,
+        "{}{}: {} allowed, {} denied; {} skipped; {}",
+        if rows.is_empty() { "" } else { "\n" },
+        plural(s.objects, "object", "objects"),
+        s.allowed,
+        s.denied,
+        s.skipped,
+        plural(s.errors, "error", "errors"),
+    )
 }

@@ -22,6 +22,16 @@ fn only_result(run: &util::Run) -> Value {
     results[0].clone()
 }
 
+/// The check IDs of a result's violations, in order.
+fn violated_checks(result: &Value) -> Vec<&str> {
+    result["violations"]
+        .as_array()
+        .expect("violations")
+        .iter()
+        .map(|v| v["check"].as_str().expect("check"))
+        .collect()
+}
+
 #[test]
 fn kubectl_create_deployment_fails_restricted_as_a_cluster_would_warn() {
     let manifest = kubectl(
@@ -44,14 +54,8 @@ fn kubectl_create_deployment_fails_restricted_as_a_cluster_would_warn() {
     assert_eq!(r["name"], "web");
     assert_eq!(r["allowed"], false);
     assert_eq!(r["message"], RESTRICTED_NGINX);
-    let checks: Vec<&str> = r["violations"]
-        .as_array()
-        .expect("violations")
-        .iter()
-        .map(|v| v["check"].as_str().expect("check"))
-        .collect();
     assert_eq!(
-        checks,
+        violated_checks(&r),
         [
             "allowPrivilegeEscalation",
             "capabilities_restricted",
@@ -198,7 +202,51 @@ fn yaml_output_says_the_same_as_json() {
     let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: x}]}\n";
     let json = podsec(&["check", "-o", "json", "-"], pod.as_bytes()).json();
     let yaml = podsec(&["check", "-o", "yaml", "-"], pod.as_bytes());
+    assert_eq!(yaml.code, 1, "{}", yaml.stderr);
+    // JSON is YAML too: printing JSON for `-o yaml` would pass the comparison below.
+    assert!(
+        !yaml.stdout.trim_start().starts_with('{'),
+        "{}",
+        yaml.stdout
+    );
     let from_yaml: Value = serde_saphyr::from_str(&yaml.stdout).expect("yaml output parses");
+    // Two empty or equally wrong reports would compare equal: pin down what this one says.
+    let results = from_yaml["results"].as_array().expect("results");
+    assert_eq!(results.len(), 1, "{}", yaml.stdout);
+    let r = &results[0];
+    assert_eq!(
+        (
+            r["kind"].as_str(),
+            r["name"].as_str(),
+            r["level"].as_str(),
+            r["version"].as_str(),
+            r["allowed"].as_bool()
+        ),
+        (
+            Some("Pod"),
+            Some("p"),
+            Some("restricted"),
+            Some("latest"),
+            Some(false)
+        )
+    );
+    assert_eq!(
+        violated_checks(r),
+        [
+            "allowPrivilegeEscalation",
+            "capabilities_restricted",
+            "runAsNonRoot",
+            "seccompProfile_restricted"
+        ]
+    );
+    assert_eq!(
+        r["message"],
+        RESTRICTED_NGINX.replace(r#""nginx""#, r#""c""#)
+    );
+    assert_eq!(
+        from_yaml["summary"],
+        serde_json::json!({"objects": 1, "allowed": 0, "denied": 1, "skipped": 0, "errors": 0})
+    );
     assert_eq!(from_yaml, json);
 }
 
@@ -315,7 +363,16 @@ fn reads_directories_recursively_lists_and_json() {
 
 #[test]
 fn usage_errors_exit_2() {
-    assert_eq!(podsec(&["check"], b"").code, 2);
+    // Every clap usage error exits 2, so the message tells which error this is.
+    let no_path = podsec(&["check"], b"");
+    assert_eq!(no_path.code, 2);
+    assert!(
+        no_path
+            .stderr
+            .contains("error: the following required arguments were not provided:\n  <PATH|->"),
+        "{}",
+        no_path.stderr
+    );
     let bad_version = podsec(&["check", "--version", "1.30", "-"], b"");
     assert_eq!(bad_version.code, 2);
     assert!(
@@ -323,7 +380,15 @@ fn usage_errors_exit_2() {
         "{}",
         bad_version.stderr
     );
-    assert_eq!(podsec(&["check", "--level", "strict", "-"], b"").code, 2);
+    let bad_level = podsec(&["check", "--level", "strict", "-"], b"");
+    assert_eq!(bad_level.code, 2);
+    assert!(
+        bad_level.stderr.contains(
+            "error: invalid value 'strict' for '--level <LEVEL>': must be one of privileged, baseline, restricted"
+        ),
+        "{}",
+        bad_level.stderr
+    );
     let missing = podsec(
         &["check", "-o", "json", "/nonexistent/podsec/file.yaml"],
         b"",

@@ -196,12 +196,38 @@ fn junit_reports_parse_back_with_a_case_per_workload_and_object() {
     assert_eq!(parsed["attrib"]["failures"], "1");
 }
 
+/// The reports always go through podsec's transcription of the CRDs' schema (it ships with the
+/// tests, so nothing can skip it); `PODSEC_POLICYREPORT_CRD`, naming the real CRD YAML, adds a
+/// second pass against the originals' `openAPIV3Schema`.
 #[test]
 fn policy_reports_match_the_crd_schema() {
     let run = podsec(&["audit", &snapshot(), "-o", "policyreport"], b"");
     assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut kinds: Vec<String> = run
+        .stdout
+        .split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| {
+            let doc: Value = serde_json::from_str(d.trim()).unwrap();
+            doc["kind"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    kinds.sort_unstable();
+    assert_eq!(
+        kinds,
+        [
+            "ClusterPolicyReport",
+            "PolicyReport",
+            "PolicyReport",
+            "PolicyReport",
+            "PolicyReport",
+            "PolicyReport"
+        ],
+        "the cluster report and one per namespace"
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "reports.yaml", &run.stdout);
+
     let schema = manifest_dir().join("tests/schemas/policyreport-v1alpha2.schema.json");
     let out = helper(&["schema", &schema.to_string_lossy(), &path]);
     assert_eq!(
@@ -209,8 +235,21 @@ fn policy_reports_match_the_crd_schema() {
         "6 valid",
         "five namespaces and the cluster report"
     );
-    if let Some(crd) = std::env::var_os("PODSEC_POLICYREPORT_CRD") {
-        helper(&["crd", &crd.to_string_lossy(), "v1alpha2", &path]);
+
+    if let Some(crd) = std::env::var_os("PODSEC_POLICYREPORT_CRD").map(PathBuf::from) {
+        assert!(
+            crd.is_file(),
+            "PODSEC_POLICYREPORT_CRD: {} is missing",
+            crd.display()
+        );
+        // The helper validates each kind against its own CRD, in kind order, and fails when the
+        // file lacks either CRD at v1alpha2.
+        let out = helper(&["crd", &crd.to_string_lossy(), "v1alpha2", &path]);
+        assert_eq!(
+            out.lines().collect::<Vec<_>>(),
+            ["1 valid", "5 valid"],
+            "the ClusterPolicyReport, then the five PolicyReports"
+        );
     }
 
     // The schema is not a rubber stamp: a wrong result value and an unknown field fail it.

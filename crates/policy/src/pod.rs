@@ -65,6 +65,18 @@ pub struct ObjectMeta {
     pub owner_references: Vec<OwnerReference>,
 }
 
+impl ObjectMeta {
+    /// The name an object goes by before the API server names it: `name`, else
+    /// `generateName` (a pod of a controller, in a request or a template), else empty.
+    pub fn name_or_generate_name(&self) -> &str {
+        if self.name.is_empty() {
+            &self.generate_name
+        } else {
+            &self.name
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OwnerReference {

@@ -130,6 +130,18 @@ pub fn authorized(
     })
 }
 
+/// Offline, the ServiceAccount admission plugin has not run: it names `default` when the pod
+/// names no service account, before PodSecurityPolicy admission sees the pod.
+pub fn default_service_account(spec: &mut PodSpec) {
+    if spec
+        .service_account_name
+        .as_deref()
+        .is_none_or(str::is_empty)
+    {
+        spec.service_account_name = Some("default".into());
+    }
+}
+
 /// The pod's service account as the plugin saw it: `system:serviceaccount:<ns>:<sa>` with the
 /// groups `system:serviceaccounts` and `system:serviceaccounts:<ns>` only.
 pub fn pod_service_account(namespace: &str, spec: &PodSpec) -> Option<UserIdentity> {

@@ -1,0 +1,416 @@
+//! `podsec check`'s engine: manifests (decoded as authored objects) in, one result per
+//! pod-bearing object out, checked against the Pod Security Standards at their namespace's
+//! level (from Namespaces in the input) or the default one, or against PodSecurityPolicies.
+//! Pure: reading files and rendering the report are the caller's.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use podsec_manifest::Workload;
+use podsec_policy::namespace_policy::{ENFORCE_LEVEL_LABEL, ENFORCE_VERSION_LABEL};
+use podsec_policy::psp::selection::{select_policy, Authorization, Phase, PspState};
+use podsec_policy::rbac::UserIdentity;
+use podsec_policy::{evaluate, LevelVersion, Policy};
+use serde::Serialize;
+
+use crate::snapshot::{Decoded, SnapshotObject};
+
+/// The whole report. Field names and meanings are a contract (see the README).
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub results: Vec<ObjectResult>,
+    pub errors: Vec<ErrorEntry>,
+    pub summary: Summary,
+}
+
+/// One evaluated pod-bearing object.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectResult {
+    pub file: String,
+    pub line: usize,
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    /// The Pod Security Standards level and version checked at; null for `check --psp`.
+    pub level: Option<String>,
+    pub version: Option<String>,
+    /// `check --psp`: how PodSecurityPolicy admission decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psp: Option<PspVerdict>,
+    pub allowed: bool,
+    /// Upstream's denial text, `violates PodSecurity "<level>:<version>": …`; null if allowed.
+    pub message: Option<String>,
+    pub violations: Vec<ViolationEntry>,
+}
+
+/// PodSecurityPolicy admission of one object's pod.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PspVerdict {
+    /// The policy that admitted the pod (as `kubernetes.io/psp` would say); null when none did.
+    pub admitted_by: Option<String>,
+    /// The defaults that policy sets on the pod, as JSON patch operations on the pod (empty
+    /// when it admits the pod unchanged): the pod the cluster runs is not the one written.
+    pub defaults: Vec<serde_json::Value>,
+}
+
+impl ObjectResult {
+    /// The policy column: `level:version`, or `psp/NAME` (`psp (none admits)`).
+    pub fn policy(&self) -> String {
+        match (&self.psp, &self.level, &self.version) {
+            (
+                Some(PspVerdict {
+                    admitted_by: Some(p),
+                    ..
+                }),
+                _,
+                _,
+            ) => format!("psp/{p}"),
+            (Some(_), _, _) => "psp (none admits)".into(),
+            (None, Some(level), Some(version)) => format!("{level}:{version}"),
+            (None, level, _) => level.clone().unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ViolationEntry {
+    /// Upstream check ID, in upstream casing.
+    pub check: String,
+    pub reason: String,
+    pub detail: String,
+    /// Paths of the offending values, relative to the object.
+    pub fields: Vec<String>,
+    /// How to comply; podsec's addition.
+    pub hint: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorEntry {
+    pub file: String,
+    /// The line of the document or object at fault; null when the whole file is.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// Pod-bearing objects evaluated (`allowed + denied`).
+    pub objects: usize,
+    pub allowed: usize,
+    pub denied: usize,
+    /// Objects of other kinds, not evaluated.
+    pub skipped: usize,
+    /// Documents or files that could not be read or understood.
+    pub errors: usize,
+}
+
+impl Report {
+    pub fn exit_code(&self) -> u8 {
+        if self.summary.errors > 0 {
+            2
+        } else if self.summary.denied > 0 {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// What to check against.
+pub enum Against {
+    /// The Pod Security Standards: this level and version unless the object's Namespace in
+    /// the input sets its own.
+    Standards(LevelVersion),
+    /// PodSecurityPolicy admission, as `user` creating the pods.
+    Psp {
+        state: Arc<PspState>,
+        user: UserIdentity,
+    },
+}
+
+/// The namespace an object is created in, as `kubectl apply -n` decides it: its own, else
+/// `-n`, else `default`; an object naming another namespace than `-n` is an error.
+pub fn namespace_of(object: &str, flag: Option<&str>) -> Result<String, String> {
+    match (object, flag) {
+        ("", Some(ns)) => Ok(ns.to_string()),
+        ("", None) => Ok("default".into()),
+        (own, Some(ns)) if own != ns => Err(format!(
+            "the namespace from the provided object {own:?} does not match the namespace {ns:?}; pass -n {own} or remove the object's namespace"
+        )),
+        (own, _) => Ok(own.to_string()),
+    }
+}
+
+/// A pod-bearing object waiting for its namespace's policy.
+struct Pending {
+    file: String,
+    line: usize,
+    workload: Workload,
+}
+
+/// Collects the objects of a run (in input order), then checks them all: a Namespace later
+/// in the input still sets the level of the objects before it.
+pub struct Checker {
+    against: Against,
+    /// `-n`: the namespace of objects that name none.
+    namespace: Option<String>,
+    pending: Vec<Pending>,
+    /// Namespaces in the input: where each was read, and its labels.
+    namespaces: BTreeMap<String, (String, usize, BTreeMap<String, String>)>,
+    skipped: usize,
+    errors: Vec<ErrorEntry>,
+}
+
+impl Checker {
+    pub fn new(against: Against, namespace: Option<String>) -> Checker {
+        Checker {
+            against,
+            namespace,
+            pending: Vec::new(),
+            namespaces: BTreeMap::new(),
+            skipped: 0,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Takes one object of `file`, starting at `line` (0: unknown).
+    pub fn observe(&mut self, file: &str, line: usize, object: &Decoded) {
+        match object {
+            Ok(SnapshotObject::Pod(w) | SnapshotObject::Controller(w)) => {
+                let mut workload = (**w).clone();
+                if let Some(flag) = self.namespace.as_deref() {
+                    match namespace_of(&workload.meta.namespace, Some(flag)) {
+                        Ok(ns) => {
+                            workload.meta.namespace = ns.clone();
+                            workload.pod_meta.namespace = ns;
+                        }
+                        Err(e) => {
+                            return self.error(
+                                file,
+                                line,
+                                format!("{} {}: {e}", workload.kind, workload.meta.name),
+                            )
+                        }
+                    }
+                }
+                self.pending.push(Pending {
+                    file: file.to_string(),
+                    line,
+                    workload,
+                })
+            }
+            Ok(SnapshotObject::Namespace { name, labels }) => {
+                self.skipped += 1;
+                self.namespaces
+                    .insert(name.clone(), (file.to_string(), line, labels.clone()));
+            }
+            Ok(_) => self.skipped += 1,
+            Err(e) => self.error(file, line, e.message.clone()),
+        }
+    }
+
+    /// Records a problem with the input (a file that cannot be read, an object that cannot).
+    pub fn error(&mut self, file: &str, line: usize, message: String) {
+        self.errors.push(ErrorEntry {
+            file: file.to_string(),
+            line: (line > 0).then_some(line),
+            message,
+        });
+    }
+
+    /// Whether nothing at all was read: no object, no error.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty() && self.skipped == 0 && self.errors.is_empty()
+    }
+
+    pub fn finish(self) -> Report {
+        let Checker {
+            against,
+            pending,
+            namespaces,
+            skipped,
+            mut errors,
+            ..
+        } = self;
+        let results: Vec<ObjectResult> = match against {
+            Against::Psp { state, user } => pending
+                .into_iter()
+                .map(|p| evaluate_psp(p, &state, &user))
+                .collect(),
+            Against::Standards(default) => {
+                let namespace_policy = namespace_policies(&namespaces, default, &mut errors);
+                pending
+                    .into_iter()
+                    .map(|p| {
+                        let lv = namespace_policy
+                            .get(p.workload.meta.namespace.as_str())
+                            .copied()
+                            .unwrap_or(default);
+                        evaluate_object(p, lv)
+                    })
+                    .collect()
+            }
+        };
+        let allowed = results.iter().filter(|r| r.allowed).count();
+        let summary = Summary {
+            objects: results.len(),
+            allowed,
+            denied: results.len() - allowed,
+            skipped,
+            errors: errors.len(),
+        };
+        Report {
+            results,
+            errors,
+            summary,
+        }
+    }
+}
+
+/// The enforce policy of each Namespace in the input that sets one (it overrides the
+/// default level); invalid labels fail closed, as upstream, and are reported.
+fn namespace_policies<'n>(
+    namespaces: &'n BTreeMap<String, (String, usize, BTreeMap<String, String>)>,
+    default: LevelVersion,
+    errors: &mut Vec<ErrorEntry>,
+) -> BTreeMap<&'n str, LevelVersion> {
+    let defaults = Policy {
+        enforce: default,
+        ..Policy::default()
+    };
+    let mut out = BTreeMap::new();
+    for (name, (file, line, labels)) in namespaces {
+        if !labels.contains_key(ENFORCE_LEVEL_LABEL) && !labels.contains_key(ENFORCE_VERSION_LABEL)
+        {
+            continue;
+        }
+        let (policy, label_errors) = Policy::from_labels(labels, defaults);
+        for e in label_errors {
+            errors.push(ErrorEntry {
+                file: file.clone(),
+                line: Some(*line),
+                message: format!(
+                    "Namespace {name}: {e} (objects in it are checked at {})",
+                    policy.enforce
+                ),
+            });
+        }
+        out.insert(name.as_str(), policy.enforce);
+    }
+    out
+}
+
+fn evaluate_object(p: Pending, lv: LevelVersion) -> ObjectResult {
+    let w = &p.workload;
+    let evaluation = evaluate(lv, &w.pod_meta, &w.pod_spec);
+    let message = evaluation.deny_message();
+    let violations = evaluation
+        .violations
+        .into_iter()
+        .map(|v| ViolationEntry {
+            check: v.check.as_str().to_string(),
+            reason: v.reason,
+            detail: v.detail,
+            fields: v.fields.iter().map(|f| w.object_path(f)).collect(),
+            hint: v.check.fix_hint().to_string(),
+        })
+        .collect::<Vec<_>>();
+    let name = w.meta.name_or_generate_name().to_string();
+    ObjectResult {
+        file: p.file,
+        line: p.line,
+        api_version: w.kind.api_version().to_string(),
+        kind: w.kind.as_str().to_string(),
+        namespace: (!w.meta.namespace.is_empty()).then(|| w.meta.namespace.clone()),
+        name,
+        level: Some(lv.level.as_str().to_string()),
+        version: Some(lv.version.to_string()),
+        psp: None,
+        allowed: violations.is_empty(),
+        message,
+        violations,
+    }
+}
+
+/// PodSecurityPolicy admission of one object's pod: which policy admits it, with which
+/// defaults, or why none does.
+fn evaluate_psp(mut p: Pending, psp: &PspState, user: &UserIdentity) -> ObjectResult {
+    let w = &mut p.workload;
+    podsec_policy::psp::selection::default_service_account(&mut w.pod_spec);
+    let namespace = match w.meta.namespace.as_str() {
+        "" => "default",
+        own => own,
+    };
+    let outcome = select_policy(psp, &w.pod_meta, &w.pod_spec, namespace, user, Phase::Admit);
+    let name = w.meta.name_or_generate_name().to_string();
+    let violations: Vec<ViolationEntry> = if outcome.admitted.is_some() {
+        Vec::new()
+    } else {
+        let mut list = Vec::new();
+        for c in outcome
+            .candidates
+            .iter()
+            .filter(|c| matches!(c.authorization, Some(ref a) if *a != Authorization::Denied))
+        {
+            for e in &c.errors {
+                list.push(ViolationEntry {
+                    check: c.policy.clone(),
+                    reason: "PodSecurityPolicy".into(),
+                    detail: e.to_string(),
+                    fields: vec![w.object_path(&e.path)],
+                    hint: format!("change the pod so that policy {} admits it, or grant `use` of a policy that does", c.policy),
+                });
+            }
+        }
+        if list.is_empty() {
+            list.push(ViolationEntry {
+                check: "PodSecurityPolicy".into(),
+                reason: "PodSecurityPolicy".into(),
+                detail: outcome.rejection(Phase::Admit),
+                fields: vec![],
+                hint: "grant the pod's service account (or the user) `use` of a policy that admits the pod".into(),
+            });
+        }
+        list
+    };
+    let message = outcome.admitted.is_none().then(|| {
+        format!(
+            "pods {} is forbidden: {}",
+            podsec_policy::go_quote(&name),
+            outcome.rejection(Phase::Admit)
+        )
+    });
+    ObjectResult {
+        file: p.file,
+        line: p.line,
+        api_version: w.kind.api_version().to_string(),
+        kind: w.kind.as_str().to_string(),
+        namespace: (!w.meta.namespace.is_empty()).then(|| w.meta.namespace.clone()),
+        name,
+        level: None,
+        version: None,
+        psp: Some(PspVerdict {
+            admitted_by: outcome
+                .admitted
+                .as_ref()
+                .map(|(policy, _, _)| policy.clone()),
+            defaults: outcome
+                .admitted
+                .as_ref()
+                .and_then(|(_, meta, spec)| {
+                    podsec_manifest::patch::patch((&w.pod_meta, &w.pod_spec), (meta, spec))
+                })
+                .and_then(|ops| match ops {
+                    serde_json::Value::Array(ops) => Some(ops),
+                    _ => None,
+                })
+                .unwrap_or_default(),
+        }),
+        allowed: violations.is_empty(),
+        message,
+        violations,
+    }
+}
