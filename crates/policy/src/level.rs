@@ -40,6 +40,10 @@ impl fmt::Display for Level {
 }
 
 /// A policy version: `v1.N` or `latest`. `latest` is newer than every numbered version.
+///
+/// Which checks a version selects is the check registry's business: `effective_minor`, which
+/// clamps `latest` and future versions to the newest known one, is defined with the registry in
+/// `pss`, so this module depends on no check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Version {
     Minor(u32),
@@ -64,15 +68,6 @@ impl Version {
             .parse::<u32>()
             .map(Version::Minor)
             .map_err(|_| ParseError::Version)
-    }
-
-    /// The version whose checks apply: `latest` and anything newer than the newest known
-    /// version evaluate as the newest known version.
-    pub fn effective_minor(self) -> u32 {
-        match self {
-            Version::Minor(m) if m <= crate::pss::NEWEST_MINOR => m,
-            _ => crate::pss::NEWEST_MINOR,
-        }
     }
 
     pub fn is_latest(self) -> bool {
@@ -175,13 +170,7 @@ mod tests {
     }
 
     #[test]
-    fn future_and_latest_versions_clamp_to_newest_but_print_as_given() {
-        assert_eq!(
-            Version::Minor(99).effective_minor(),
-            crate::pss::NEWEST_MINOR
-        );
-        assert_eq!(Version::Latest.effective_minor(), crate::pss::NEWEST_MINOR);
-        assert_eq!(Version::Minor(3).effective_minor(), 3);
+    fn future_versions_print_as_given() {
         let lv = LevelVersion::new(Level::Restricted, Version::Minor(99));
         assert_eq!(lv.to_string(), "restricted:v1.99");
     }

@@ -8,8 +8,8 @@ use super::model::{
 };
 use super::strategy::{
     seccomp_annotation_for_field, AppArmorStrategy, CapabilitiesStrategy, GroupStrategy,
-    SeLinuxStrategy, SeccompStrategy, SysctlStrategy, UserStrategy, APPARMOR_PREFIX,
-    SECCOMP_CONTAINER_PREFIX, SECCOMP_POD,
+    SeLinuxStrategy, SeccompStrategy, Strategy, StrategyError, SysctlStrategy, UserStrategy,
+    APPARMOR_PREFIX, SECCOMP_CONTAINER_PREFIX, SECCOMP_POD,
 };
 use crate::pod::{
     Container, ContainerPath, ObjectMeta, PodSecurityContext, PodSpec, SecurityContext,
@@ -56,6 +56,18 @@ fn has_path_prefix(path: &str, prefix: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
+/// Keeps a built strategy, or records why it could not be built: the plugin reports every
+/// unusable strategy of a policy at once.
+fn built<S>(errors: &mut Vec<StrategyError>, strategy: Result<S, StrategyError>) -> Option<S> {
+    match strategy {
+        Ok(s) => Some(s),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    }
+}
+
 /// Mutable access to every container in visiting order, with its path.
 fn containers_mut(spec: &mut PodSpec) -> Vec<(ContainerPath, &mut Container)> {
     use crate::pod::ContainerKind::*;
@@ -92,23 +104,17 @@ impl Provider {
     pub fn new(psp: &PodSecurityPolicy) -> Result<Provider, ProviderError> {
         let spec = &psp.spec;
         let mut errors = Vec::new();
-        let run_as_user = UserStrategy::build(spec).map_err(|e| errors.push(e)).ok();
+        let run_as_user = built(&mut errors, UserStrategy::build(&spec.run_as_user));
         let run_as_group = match &spec.run_as_group {
             None => Some(GroupStrategy::run_as_any()),
-            Some(o) => GroupStrategy::build(o, "RunAsGroup")
-                .map_err(|e| errors.push(e))
-                .ok(),
+            Some(o) => built(&mut errors, GroupStrategy::build(o, "RunAsGroup")),
         };
-        let se_linux = SeLinuxStrategy::build(spec)
-            .map_err(|e| errors.push(e))
-            .ok();
-        let fs_group = GroupStrategy::build(&spec.fs_group, "FSGroup")
-            .map_err(|e| errors.push(e))
-            .ok();
-        let supplemental_groups =
-            GroupStrategy::build(&spec.supplemental_groups, "SupplementalGroups")
-                .map_err(|e| errors.push(e))
-                .ok();
+        let se_linux = built(&mut errors, SeLinuxStrategy::build(&spec.se_linux));
+        let fs_group = built(&mut errors, GroupStrategy::build(&spec.fs_group, "FSGroup"));
+        let supplemental_groups = built(
+            &mut errors,
+            GroupStrategy::build(&spec.supplemental_groups, "SupplementalGroups"),
+        );
         let (
             Some(run_as_user),
             Some(run_as_group),
@@ -123,42 +129,33 @@ impl Provider {
             supplemental_groups,
         )
         else {
-            let message = if errors.len() == 1 {
-                errors.remove(0)
-            } else {
-                format!("[{}]", errors.join(", "))
+            // Kubernetes' aggregate error: one error as itself, several as `[a, b]`.
+            let message = match errors.as_slice() {
+                [one] => one.to_string(),
+                all => {
+                    let texts: Vec<String> = all.iter().map(ToString::to_string).collect();
+                    format!("[{}]", texts.join(", "))
+                }
             };
             return Err(ProviderError {
                 name: psp.name().to_string(),
                 message,
             });
         };
-        let app_armor = AppArmorStrategy {
-            default_profile: psp
-                .annotation(APPARMOR_DEFAULT_ANNOTATION)
-                .unwrap_or("")
-                .to_string(),
-            allowed: psp
-                .annotation(APPARMOR_ALLOWED_ANNOTATION)
-                .map(|a| a.split(',').map(String::from).collect()),
-            allowed_text: psp
-                .annotation(APPARMOR_ALLOWED_ANNOTATION)
-                .unwrap_or("")
-                .to_string(),
-        };
+        let app_armor = AppArmorStrategy::new(
+            psp.annotation(APPARMOR_ALLOWED_ANNOTATION),
+            psp.annotation(APPARMOR_DEFAULT_ANNOTATION),
+        );
         let seccomp = SeccompStrategy::new(
             psp.annotation(SECCOMP_ALLOWED_ANNOTATION),
             psp.annotation(SECCOMP_DEFAULT_ANNOTATION),
         );
-        let capabilities = CapabilitiesStrategy {
-            default_add: spec.default_add_capabilities.clone(),
-            required_drop: spec.required_drop_capabilities.clone(),
-            allowed: spec.allowed_capabilities.clone(),
-        };
-        let sysctls = SysctlStrategy {
-            allowed_unsafe: spec.allowed_unsafe_sysctls.clone(),
-            forbidden: spec.forbidden_sysctls.clone(),
-        };
+        let capabilities = CapabilitiesStrategy::new(
+            &spec.default_add_capabilities,
+            &spec.required_drop_capabilities,
+            &spec.allowed_capabilities,
+        );
+        let sysctls = SysctlStrategy::new(&spec.allowed_unsafe_sysctls, &spec.forbidden_sysctls);
         Ok(Provider {
             psp: psp.clone(),
             run_as_user,
@@ -183,13 +180,13 @@ impl Provider {
         // Pod level: written only when set, so an untouched pod keeps no securityContext.
         let sc = &mut spec.security_context;
         if sc.as_ref().is_none_or(|s| s.supplemental_groups.is_empty()) {
-            if let Some(min) = self.supplemental_groups.generate_single() {
+            if let Some(min) = self.supplemental_groups.generate(&[]) {
                 sc.get_or_insert_with(PodSecurityContext::default)
                     .supplemental_groups = vec![min];
             }
         }
         if sc.as_ref().and_then(|s| s.fs_group).is_none() {
-            if let Some(g) = self.fs_group.generate_single() {
+            if let Some(g) = self.fs_group.generate(&[]) {
                 sc.get_or_insert_with(PodSecurityContext::default).fs_group = Some(g);
             }
         }
@@ -198,9 +195,9 @@ impl Provider {
             .and_then(|s| s.se_linux_options.as_ref())
             .is_none()
         {
-            if let Some(o) = &self.se_linux.must_run_as {
+            if let Some(o) = self.se_linux.generate(None) {
                 sc.get_or_insert_with(PodSecurityContext::default)
-                    .se_linux_options = Some(o.clone());
+                    .se_linux_options = Some(o);
             }
         }
         let pod_profile = match meta.annotations.get(SECCOMP_POD).filter(|v| !v.is_empty()) {
@@ -211,7 +208,7 @@ impl Provider {
                 .and_then(|s| s.seccomp_profile.as_ref())
             {
                 Some(field) => seccomp_annotation_for_field(field),
-                None => self.seccomp.default_profile.clone(),
+                None => self.seccomp.generate("").unwrap_or_default(),
             },
         };
         if !pod_profile.is_empty() {
@@ -229,10 +226,11 @@ impl Provider {
             let own = c.security_context.clone().unwrap_or_default();
             let effective_user = own.run_as_user.or(pod_sc.run_as_user);
             if effective_user.is_none() {
+                let non_root = own.run_as_non_root.or(pod_sc.run_as_non_root);
                 set_container(
                     &mut c.security_context,
                     effective_user,
-                    self.run_as_user.generate(),
+                    self.run_as_user.generate((non_root, effective_user)),
                     |s| &mut s.run_as_user,
                 );
             }
@@ -241,7 +239,7 @@ impl Provider {
                 set_container(
                     &mut c.security_context,
                     effective_group,
-                    self.run_as_group.generate_single(),
+                    self.run_as_group.generate(effective_group.as_slice()),
                     |s| &mut s.run_as_group,
                 );
             }
@@ -250,19 +248,15 @@ impl Provider {
                 .clone()
                 .or(pod_sc.se_linux_options.clone());
             if effective_selinux.is_none() {
-                set_container(
-                    &mut c.security_context,
-                    effective_selinux,
-                    self.se_linux.must_run_as.clone(),
-                    |s| &mut s.se_linux_options,
-                );
+                let generated = self.se_linux.generate(effective_selinux.as_ref());
+                set_container(&mut c.security_context, effective_selinux, generated, |s| {
+                    &mut s.se_linux_options
+                });
             }
             let key = format!("{APPARMOR_PREFIX}{}", c.name);
-            if meta.annotations.get(&key).is_none_or(|v| v.is_empty())
-                && !self.app_armor.default_profile.is_empty()
-            {
-                meta.annotations
-                    .insert(key, self.app_armor.default_profile.clone());
+            let current = meta.annotations.get(&key).map_or("", String::as_str);
+            if let Some(profile) = self.app_armor.generate(current) {
+                meta.annotations.insert(key, profile);
             }
             let own = c.security_context.clone().unwrap_or_default();
             let non_root = own.run_as_non_root.or(pod_sc.run_as_non_root);
@@ -308,14 +302,13 @@ impl Provider {
         let psp = &self.psp.spec;
         let mut errors = Vec::new();
         let pod_sc = spec.security_context.clone().unwrap_or_default();
-        let fs_groups: Vec<i64> = pod_sc.fs_group.into_iter().collect();
         errors.extend(
             self.fs_group
-                .validate("spec.securityContext.fsGroup", &fs_groups),
+                .validate("spec.securityContext.fsGroup", pod_sc.fs_group.as_slice()),
         );
         errors.extend(self.supplemental_groups.validate(
             "spec.securityContext.supplementalGroups",
-            &pod_sc.supplemental_groups,
+            pod_sc.supplemental_groups.as_slice(),
         ));
 
         // Seccomp, pod level: the annotation wins over the field.
@@ -328,8 +321,8 @@ impl Provider {
                 .unwrap_or_default(),
         };
         errors.extend(self.seccomp.validate(
-            format!("pod.metadata.annotations[{SECCOMP_POD}]"),
-            &pod_profile,
+            &format!("pod.metadata.annotations[{SECCOMP_POD}]"),
+            pod_profile.as_str(),
         ));
         if pod_sc.se_linux_options.is_some() || self.se_linux.must_run_as.is_some() {
             errors.extend(self.se_linux.validate(
@@ -366,7 +359,10 @@ impl Provider {
             }
         }
         for (i, s) in pod_sc.sysctls.iter().enumerate() {
-            errors.extend(self.sysctls.validate(i, &s.name));
+            errors.extend(self.sysctls.validate(
+                &format!("pod.spec.securityContext.sysctls[{i}]"),
+                s.name.as_str(),
+            ));
         }
         errors.extend(self.validate_volumes(spec));
         if let Some(rc) = &psp.runtime_class {
@@ -487,15 +483,13 @@ impl Provider {
         let own = c.security_context.clone().unwrap_or_default();
         let mut errors = self.run_as_user.validate(
             &sc_path,
-            own.run_as_non_root.or(pod_sc.run_as_non_root),
-            own.run_as_user.or(pod_sc.run_as_user),
+            (
+                own.run_as_non_root.or(pod_sc.run_as_non_root),
+                own.run_as_user.or(pod_sc.run_as_user),
+            ),
         );
-        let groups: Vec<i64> = own
-            .run_as_group
-            .or(pod_sc.run_as_group)
-            .into_iter()
-            .collect();
-        errors.extend(self.run_as_group.validate(&sc_path, &groups));
+        let group = own.run_as_group.or(pod_sc.run_as_group);
+        errors.extend(self.run_as_group.validate(&sc_path, group.as_slice()));
         let selinux = own
             .se_linux_options
             .as_ref()
@@ -504,12 +498,16 @@ impl Provider {
             self.se_linux
                 .validate(&format!("{sc_path}.seLinuxOptions"), selinux),
         );
+        let apparmor_key = format!("{APPARMOR_PREFIX}{}", c.name);
         let apparmor = meta
             .annotations
-            .get(&format!("{APPARMOR_PREFIX}{}", c.name))
+            .get(&apparmor_key)
             .map(String::as_str)
             .unwrap_or("");
-        errors.extend(self.app_armor.validate(&c.name, apparmor));
+        errors.extend(self.app_armor.validate(
+            &format!("pod.metadata.annotations[{apparmor_key}]"),
+            apparmor,
+        ));
         // Seccomp, container level: container field > container annotation > pod field > pod annotation.
         let container_key = format!("{SECCOMP_CONTAINER_PREFIX}{}", c.name);
         let profile = own
@@ -526,8 +524,8 @@ impl Provider {
             .or_else(|| meta.annotations.get(SECCOMP_POD).cloned())
             .unwrap_or_default();
         errors.extend(self.seccomp.validate(
-            format!("pod.metadata.annotations[{container_key}]"),
-            &profile,
+            &format!("pod.metadata.annotations[{container_key}]"),
+            profile.as_str(),
         ));
         if !psp.privileged && own.privileged == Some(true) {
             errors.push(FieldError::invalid(

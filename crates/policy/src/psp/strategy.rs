@@ -1,10 +1,55 @@
 //! The per-field strategies of a PodSecurityPolicy (`pkg/security/podsecuritypolicy/*`).
+//!
+//! Every strategy has the plugin's shape, the [`Strategy`] trait: built from its part of the
+//! policy (by its own constructor, failing with a [`StrategyError`] as the plugin's factory
+//! did), it generates the default a pod is given and validates the value a pod has. The
+//! provider decides where in the pod each value lives and when a default applies.
 
 use std::collections::BTreeSet;
+use std::convert::Infallible;
 
 use super::field::{BadValue, FieldError};
-use super::model::{GroupStrategyOptions, IdRange, PspSpec};
-use crate::pod::SeLinuxOptions;
+use super::model::{
+    GroupStrategyOptions, IdRange, RunAsUserStrategyOptions, SeLinuxStrategyOptions,
+};
+use crate::pod::{Capabilities, SeLinuxOptions};
+
+/// A PodSecurityPolicy strategy, as the plugin's `user.RunAsUserStrategy`,
+/// `group.GroupStrategy`, `selinux.SELinuxStrategy`, `capabilities.Strategy`,
+/// `apparmor.Strategy`, `seccomp.Strategy` and `sysctl.SysctlsStrategy` each were.
+pub(super) trait Strategy {
+    /// The pod's value the strategy judges, borrowed from the pod.
+    type Value<'a>;
+    /// What the strategy sets on a pod that lacks the value.
+    type Generated;
+
+    /// The plugin's `Generate`: the default for a pod whose current value is `current`, or
+    /// `None` when the strategy sets nothing.
+    fn generate(&self, current: Self::Value<'_>) -> Option<Self::Generated>;
+
+    /// The plugin's `Validate`: the field errors for `value`, reported at `path`.
+    fn validate(&self, path: &str, value: Self::Value<'_>) -> Vec<FieldError>;
+}
+
+/// Why a strategy cannot be built from a policy: the plugin's factory errors, in its words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum StrategyError {
+    /// A rule the strategy does not know; `strategy` is the plugin's name for it (`FSGroup`).
+    #[error("Unrecognized {strategy} strategy type {rule}")]
+    UnknownRule {
+        strategy: &'static str,
+        rule: String,
+    },
+    /// runAsUser `MustRunAs` without ranges.
+    #[error("MustRunAs requires at least one range")]
+    UserRangesMissing,
+    /// A group `MustRunAs` or `MayRunAs` (the `rule`) without ranges.
+    #[error("ranges must be supplied for {rule}")]
+    GroupRangesMissing { rule: &'static str },
+    /// seLinux `MustRunAs` without `seLinuxOptions`.
+    #[error("MustRunAs requires SELinuxOptions")]
+    SeLinuxOptionsMissing,
+}
 
 /// `%v` of `[]IDRange`: `[{1000 2000} {3000 3000}]`.
 pub(super) fn ranges_text(ranges: &[IdRange]) -> String {
@@ -62,20 +107,29 @@ pub(super) struct GroupStrategy {
 }
 
 impl GroupStrategy {
-    pub fn build(options: &GroupStrategyOptions, what: &str) -> Result<GroupStrategy, String> {
+    /// The plugin's `create*GroupStrategy`; `what` names the field in errors (`FSGroup`).
+    pub fn build(
+        options: &GroupStrategyOptions,
+        what: &'static str,
+    ) -> Result<GroupStrategy, StrategyError> {
         let rule = match options.rule.as_str() {
             "MustRunAs" => GroupRule::MustRunAs,
             "MayRunAs" => GroupRule::MayRunAs,
             "RunAsAny" => GroupRule::RunAsAny,
-            other => return Err(format!("Unrecognized {what} strategy type {other}")),
+            other => {
+                return Err(StrategyError::UnknownRule {
+                    strategy: what,
+                    rule: other.to_string(),
+                })
+            }
         };
         if rule != GroupRule::RunAsAny && options.ranges.is_empty() {
-            let name = if rule == GroupRule::MustRunAs {
+            let rule = if rule == GroupRule::MustRunAs {
                 "MustRunAs"
             } else {
                 "MayRunAs"
             };
-            return Err(format!("ranges must be supplied for {name}"));
+            return Err(StrategyError::GroupRangesMissing { rule });
         }
         Ok(GroupStrategy {
             rule,
@@ -89,16 +143,23 @@ impl GroupStrategy {
             ranges: Vec::new(),
         }
     }
+}
 
-    /// `GenerateSingle`: the default for fsGroup and runAsGroup.
-    pub fn generate_single(&self) -> Option<i64> {
+impl Strategy for GroupStrategy {
+    /// The pod's groups (none, or one for fsGroup and runAsGroup).
+    type Value<'a> = &'a [i64];
+    type Generated = i64;
+
+    /// `GenerateSingle`: the default for fsGroup and runAsGroup, and the one group
+    /// supplementalGroups gets.
+    fn generate(&self, _current: Self::Value<'_>) -> Option<i64> {
         match self.rule {
             GroupRule::MustRunAs => self.ranges.first().map(|r| r.min),
             _ => None,
         }
     }
 
-    pub fn validate(&self, path: &str, groups: &[i64]) -> Vec<FieldError> {
+    fn validate(&self, path: &str, groups: Self::Value<'_>) -> Vec<FieldError> {
         let mut errors = Vec::new();
         match self.rule {
             GroupRule::RunAsAny => return errors,
@@ -135,37 +196,44 @@ pub(super) struct UserStrategy {
 }
 
 impl UserStrategy {
-    pub fn build(spec: &PspSpec) -> Result<UserStrategy, String> {
-        let o = &spec.run_as_user;
-        let rule = match o.rule.as_str() {
+    /// The plugin's `createUserStrategy`.
+    pub fn build(options: &RunAsUserStrategyOptions) -> Result<UserStrategy, StrategyError> {
+        let rule = match options.rule.as_str() {
             "MustRunAs" => UserRule::MustRunAs,
             "MustRunAsNonRoot" => UserRule::MustRunAsNonRoot,
             "RunAsAny" => UserRule::RunAsAny,
-            other => return Err(format!("Unrecognized RunAsUser strategy type {other}")),
+            other => {
+                return Err(StrategyError::UnknownRule {
+                    strategy: "RunAsUser",
+                    rule: other.to_string(),
+                })
+            }
         };
-        if rule == UserRule::MustRunAs && o.ranges.is_empty() {
-            return Err("MustRunAs requires at least one range".into());
+        if rule == UserRule::MustRunAs && options.ranges.is_empty() {
+            return Err(StrategyError::UserRangesMissing);
         }
         Ok(UserStrategy {
             rule,
-            ranges: o.ranges.clone(),
+            ranges: options.ranges.clone(),
         })
     }
+}
 
-    pub fn generate(&self) -> Option<i64> {
+impl Strategy for UserStrategy {
+    /// The container's effective `(runAsNonRoot, runAsUser)`.
+    type Value<'a> = (Option<bool>, Option<i64>);
+    type Generated = i64;
+
+    fn generate(&self, _current: Self::Value<'_>) -> Option<i64> {
         match self.rule {
             UserRule::MustRunAs => self.ranges.first().map(|r| r.min),
             _ => None,
         }
     }
 
-    /// Validates the effective values; `sc_path` is the container's `securityContext` path.
-    pub fn validate(
-        &self,
-        sc_path: &str,
-        run_as_non_root: Option<bool>,
-        run_as_user: Option<i64>,
-    ) -> Vec<FieldError> {
+    /// `sc_path` is the container's `securityContext` path.
+    fn validate(&self, sc_path: &str, value: Self::Value<'_>) -> Vec<FieldError> {
+        let (run_as_non_root, run_as_user) = value;
         match self.rule {
             UserRule::RunAsAny => Vec::new(),
             UserRule::MustRunAs => match run_as_user {
@@ -210,20 +278,33 @@ pub(super) struct SeLinuxStrategy {
 }
 
 impl SeLinuxStrategy {
-    pub fn build(spec: &PspSpec) -> Result<SeLinuxStrategy, String> {
-        match spec.se_linux.rule.as_str() {
+    /// The plugin's `createSELinuxStrategy`.
+    pub fn build(options: &SeLinuxStrategyOptions) -> Result<SeLinuxStrategy, StrategyError> {
+        match options.rule.as_str() {
             "RunAsAny" => Ok(SeLinuxStrategy { must_run_as: None }),
-            "MustRunAs" => match &spec.se_linux.se_linux_options {
+            "MustRunAs" => match &options.se_linux_options {
                 Some(o) => Ok(SeLinuxStrategy {
                     must_run_as: Some(o.clone()),
                 }),
-                None => Err("MustRunAs requires SELinuxOptions".into()),
+                None => Err(StrategyError::SeLinuxOptionsMissing),
             },
-            other => Err(format!("Unrecognized SELinuxContext strategy type {other}")),
+            other => Err(StrategyError::UnknownRule {
+                strategy: "SELinuxContext",
+                rule: other.to_string(),
+            }),
         }
     }
+}
 
-    pub fn validate(&self, path: &str, options: Option<&SeLinuxOptions>) -> Vec<FieldError> {
+impl Strategy for SeLinuxStrategy {
+    type Value<'a> = Option<&'a SeLinuxOptions>;
+    type Generated = SeLinuxOptions;
+
+    fn generate(&self, _current: Self::Value<'_>) -> Option<SeLinuxOptions> {
+        self.must_run_as.clone()
+    }
+
+    fn validate(&self, path: &str, options: Self::Value<'_>) -> Vec<FieldError> {
         let Some(want) = &self.must_run_as else {
             return Vec::new();
         };
@@ -282,11 +363,26 @@ pub(super) struct CapabilitiesStrategy {
 }
 
 impl CapabilitiesStrategy {
+    /// The plugin's `createCapabilitiesStrategy`.
+    pub fn new(
+        default_add: &[String],
+        required_drop: &[String],
+        allowed: &[String],
+    ) -> CapabilitiesStrategy {
+        CapabilitiesStrategy {
+            default_add: default_add.to_vec(),
+            required_drop: required_drop.to_vec(),
+            allowed: allowed.to_vec(),
+        }
+    }
+}
+
+impl Strategy for CapabilitiesStrategy {
+    type Value<'a> = Option<&'a Capabilities>;
+    type Generated = Capabilities;
+
     /// The container's capabilities after defaulting, or `None` to leave them as they are.
-    pub fn generate(
-        &self,
-        current: Option<&crate::pod::Capabilities>,
-    ) -> Option<crate::pod::Capabilities> {
+    fn generate(&self, current: Self::Value<'_>) -> Option<Capabilities> {
         let (add, drop) = current
             .map(|c| (c.add.as_slice(), c.drop.as_slice()))
             .unwrap_or_default();
@@ -305,13 +401,13 @@ impl CapabilitiesStrategy {
         if combined_add.len() == add_set.len() && combined_drop.len() == drop_set.len() {
             return None;
         }
-        Some(crate::pod::Capabilities {
+        Some(Capabilities {
             add: combined_add.into_iter().map(String::from).collect(),
             drop: combined_drop.into_iter().map(String::from).collect(),
         })
     }
 
-    pub fn validate(&self, path: &str, caps: Option<&crate::pod::Capabilities>) -> Vec<FieldError> {
+    fn validate(&self, path: &str, caps: Self::Value<'_>) -> Vec<FieldError> {
         let Some(caps) = caps else {
             if self.default_add.is_empty() && self.required_drop.is_empty() {
                 return Vec::new();
@@ -362,22 +458,49 @@ pub(super) const SECCOMP_POD: &str = "seccomp.security.alpha.kubernetes.io/pod";
 pub(super) const SECCOMP_CONTAINER_PREFIX: &str = "container.seccomp.security.alpha.kubernetes.io/";
 
 impl AppArmorStrategy {
-    pub fn validate(&self, container: &str, profile: &str) -> Option<FieldError> {
-        let allowed = self.allowed.as_ref()?;
-        let path = format!("pod.metadata.annotations[{APPARMOR_PREFIX}{container}]");
+    /// The plugin's `createAppArmorStrategy`, from the allowed-profiles and default-profile
+    /// annotations.
+    pub fn new(allowed: Option<&str>, default_profile: Option<&str>) -> AppArmorStrategy {
+        AppArmorStrategy {
+            default_profile: default_profile.unwrap_or("").to_string(),
+            allowed: allowed.map(|a| a.split(',').map(String::from).collect()),
+            allowed_text: allowed.unwrap_or("").to_string(),
+        }
+    }
+}
+
+impl Strategy for AppArmorStrategy {
+    /// The container's profile annotation (empty when unset).
+    type Value<'a> = &'a str;
+    type Generated = String;
+
+    fn generate(&self, current: Self::Value<'_>) -> Option<String> {
+        (current.is_empty() && !self.default_profile.is_empty())
+            .then(|| self.default_profile.clone())
+    }
+
+    fn validate(&self, path: &str, profile: Self::Value<'_>) -> Vec<FieldError> {
+        let Some(allowed) = &self.allowed else {
+            return Vec::new();
+        };
         if profile.is_empty() {
             return (!allowed.is_empty())
-                .then(|| FieldError::forbidden(path, "AppArmor profile must be set"));
+                .then(|| FieldError::forbidden(path, "AppArmor profile must be set"))
+                .into_iter()
+                .collect();
         }
-        (!allowed.contains(profile)).then(|| {
-            FieldError::forbidden(
-                path,
-                format!(
-                    "{profile} is not an allowed profile. Allowed values: {}",
-                    crate::text::go_quote(&self.allowed_text)
-                ),
-            )
-        })
+        (!allowed.contains(profile))
+            .then(|| {
+                FieldError::forbidden(
+                    path,
+                    format!(
+                        "{profile} is not an allowed profile. Allowed values: {}",
+                        crate::text::go_quote(&self.allowed_text)
+                    ),
+                )
+            })
+            .into_iter()
+            .collect()
     }
 }
 
@@ -391,6 +514,8 @@ pub(super) struct SeccompStrategy {
 }
 
 impl SeccompStrategy {
+    /// The plugin's `createSeccompStrategy`, from the allowed-profiles and default-profile
+    /// annotations.
     pub fn new(allowed: Option<&str>, default_profile: Option<&str>) -> SeccompStrategy {
         let mut s = SeccompStrategy {
             default_profile: default_profile.unwrap_or("").to_string(),
@@ -417,20 +542,34 @@ impl SeccompStrategy {
     fn profile_allowed(&self, p: &str) -> bool {
         (self.allowed.is_empty() && p.is_empty()) || self.allow_any || self.allowed.contains(p)
     }
+}
 
-    pub fn validate(&self, path: String, profile: &str) -> Option<FieldError> {
+impl Strategy for SeccompStrategy {
+    /// The profile in effect, as an annotation value (empty when unset).
+    type Value<'a> = &'a str;
+    type Generated = String;
+
+    fn generate(&self, current: Self::Value<'_>) -> Option<String> {
+        (current.is_empty() && !self.default_profile.is_empty())
+            .then(|| self.default_profile.clone())
+    }
+
+    fn validate(&self, path: &str, profile: Self::Value<'_>) -> Vec<FieldError> {
         if !self.allow_any && self.allowed.is_empty() && !profile.is_empty() {
-            return Some(FieldError::forbidden(path, "seccomp may not be set"));
+            return vec![FieldError::forbidden(path, "seccomp may not be set")];
         }
-        (!self.profile_allowed(profile)).then(|| {
-            FieldError::forbidden(
-                path,
-                format!(
-                    "{profile} is not an allowed seccomp profile. Valid values are {}",
-                    self.allowed_text
-                ),
-            )
-        })
+        (!self.profile_allowed(profile))
+            .then(|| {
+                FieldError::forbidden(
+                    path,
+                    format!(
+                        "{profile} is not an allowed seccomp profile. Valid values are {}",
+                        self.allowed_text
+                    ),
+                )
+            })
+            .into_iter()
+            .collect()
     }
 }
 
@@ -471,32 +610,54 @@ fn pattern_matches(pattern: &str, name: &str) -> bool {
 }
 
 impl SysctlStrategy {
-    pub fn validate(&self, index: usize, name: &str) -> Option<FieldError> {
-        let path = format!("pod.spec.securityContext.sysctls[{index}]");
+    /// The plugin's `createSysctlsStrategy`.
+    pub fn new(allowed_unsafe: &[String], forbidden: &[String]) -> SysctlStrategy {
+        SysctlStrategy {
+            allowed_unsafe: allowed_unsafe.to_vec(),
+            forbidden: forbidden.to_vec(),
+        }
+    }
+}
+
+impl Strategy for SysctlStrategy {
+    /// One sysctl's name.
+    type Value<'a> = &'a str;
+    /// Sysctls are never defaulted.
+    type Generated = Infallible;
+
+    fn generate(&self, _current: Self::Value<'_>) -> Option<Infallible> {
+        None
+    }
+
+    fn validate(&self, path: &str, name: Self::Value<'_>) -> Vec<FieldError> {
         if self.forbidden.iter().any(|p| pattern_matches(p, name)) {
-            return Some(FieldError::forbidden(
+            return vec![FieldError::forbidden(
                 path,
                 format!("sysctl {} is not allowed", crate::text::go_quote(name)),
-            ));
+            )];
         }
         if SAFE_SYSCTLS.contains(&name)
             || self.allowed_unsafe.iter().any(|p| pattern_matches(p, name))
         {
-            return None;
+            return Vec::new();
         }
-        Some(FieldError::forbidden(
+        vec![FieldError::forbidden(
             path,
             format!(
                 "unsafe sysctl {} is not allowed",
                 crate::text::go_quote(name)
             ),
-        ))
+        )]
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn texts(errors: Vec<FieldError>) -> Vec<String> {
+        errors.iter().map(ToString::to_string).collect()
+    }
 
     #[test]
     fn groups_validate_like_the_plugin() {
@@ -514,26 +675,65 @@ mod tests {
             ranges: vec![IdRange { min: 1, max: 2 }],
         };
         assert!(may.validate("p", &[]).is_empty());
-        assert!(GroupStrategy::build(
+        let e = GroupStrategy::build(
             &GroupStrategyOptions {
                 rule: "MustRunAs".into(),
-                ranges: vec![]
+                ranges: vec![],
             },
-            "FSGroup"
+            "FSGroup",
         )
-        .is_err());
+        .expect_err("no ranges");
+        assert_eq!(e, StrategyError::GroupRangesMissing { rule: "MustRunAs" });
+        assert_eq!(e.to_string(), "ranges must be supplied for MustRunAs");
+        let e = GroupStrategy::build(
+            &GroupStrategyOptions {
+                rule: "Bogus".into(),
+                ranges: vec![],
+            },
+            "FSGroup",
+        )
+        .expect_err("unknown rule");
+        assert_eq!(e.to_string(), "Unrecognized FSGroup strategy type Bogus");
+        assert_eq!(must.generate(&[]), Some(1));
+        assert_eq!(may.generate(&[]), None);
+    }
+
+    #[test]
+    fn factory_errors_keep_the_plugins_texts() {
+        let user = |rule: &str| {
+            UserStrategy::build(&RunAsUserStrategyOptions {
+                rule: rule.into(),
+                ranges: vec![],
+            })
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        };
         assert_eq!(
-            GroupStrategy::build(
-                &GroupStrategyOptions {
-                    rule: "Bogus".into(),
-                    ranges: vec![]
-                },
-                "FSGroup"
-            )
-            .err()
-            .as_deref(),
-            Some("Unrecognized FSGroup strategy type Bogus")
+            user("MustRunAs"),
+            Err("MustRunAs requires at least one range".into())
         );
+        assert_eq!(
+            user("Nope"),
+            Err("Unrecognized RunAsUser strategy type Nope".into())
+        );
+        assert_eq!(user("MustRunAsNonRoot"), Ok(()));
+        let selinux = |rule: &str| {
+            SeLinuxStrategy::build(&SeLinuxStrategyOptions {
+                rule: rule.into(),
+                se_linux_options: None,
+            })
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            selinux("MustRunAs"),
+            Err("MustRunAs requires SELinuxOptions".into())
+        );
+        assert_eq!(
+            selinux("Nope"),
+            Err("Unrecognized SELinuxContext strategy type Nope".into())
+        );
+        assert_eq!(selinux("RunAsAny"), Ok(()));
     }
 
     #[test]
@@ -551,10 +751,10 @@ mod tests {
                 },
             ],
         };
-        assert_eq!(u.validate("spec.initContainers[0].securityContext", None, Some(0))[0].to_string(),
+        assert_eq!(u.validate("spec.initContainers[0].securityContext", (None, Some(0)))[0].to_string(),
             "spec.initContainers[0].securityContext.runAsUser: Invalid value: 0: must be in the ranges: [{1000 2000} {3000 3000}]");
         assert_eq!(
-            u.validate("s", None, None)[0].to_string(),
+            u.validate("s", (None, None))[0].to_string(),
             "s.runAsUser: Required value"
         );
         let nr = UserStrategy {
@@ -562,18 +762,20 @@ mod tests {
             ranges: vec![],
         };
         assert_eq!(
-            nr.validate("s", None, None)[0].to_string(),
+            nr.validate("s", (None, None))[0].to_string(),
             "s.runAsNonRoot: Required value: must be true"
         );
         assert_eq!(
-            nr.validate("s", Some(false), Some(0))[0].to_string(),
+            nr.validate("s", (Some(false), Some(0)))[0].to_string(),
             "s.runAsNonRoot: Invalid value: false: must be true"
         );
         assert_eq!(
-            nr.validate("s", Some(true), Some(0))[0].to_string(),
+            nr.validate("s", (Some(true), Some(0)))[0].to_string(),
             "s.runAsUser: Invalid value: 0: running with the root UID is forbidden"
         );
-        assert!(nr.validate("s", None, Some(1000)).is_empty());
+        assert!(nr.validate("s", (None, Some(1000))).is_empty());
+        assert_eq!(u.generate((None, None)), Some(1000));
+        assert_eq!(nr.generate((None, None)), None);
     }
 
     #[test]
@@ -599,13 +801,8 @@ mod tests {
             type_: "t".into(),
             level: "s1".into(),
         };
-        let e: Vec<String> = s
-            .validate("p", Some(&got))
-            .iter()
-            .map(ToString::to_string)
-            .collect();
         assert_eq!(
-            e,
+            texts(s.validate("p", Some(&got))),
             [
                 r#"p.level: Invalid value: "s1": must be s0"#,
                 r#"p.user: Invalid value: "x": must be u"#
@@ -641,13 +838,8 @@ mod tests {
             add: vec!["SYS_ADMIN".into()],
             drop: vec!["NET_RAW".into()],
         };
-        let e: Vec<String> = s
-            .validate("c", Some(&caps))
-            .iter()
-            .map(ToString::to_string)
-            .collect();
         assert_eq!(
-            e,
+            texts(s.validate("c", Some(&caps))),
             [
                 r#"c.add: Invalid value: "SYS_ADMIN": capability may not be added"#,
                 r#"c.drop: Invalid value: []core.Capability{"NET_RAW"}: ALL is required to be dropped but was not found"#
@@ -659,65 +851,72 @@ mod tests {
     fn seccomp_and_apparmor_messages() {
         let s = SeccompStrategy::new(Some("docker/default"), None);
         assert!(
-            s.validate("p".into(), "runtime/default").is_none(),
+            s.validate("p", "runtime/default").is_empty(),
             "docker/default and runtime/default are one profile"
         );
         assert_eq!(
-            s.validate("p".into(), "").map(|e| e.to_string()).as_deref(),
-            Some(
-                "p: Forbidden:  is not an allowed seccomp profile. Valid values are docker/default"
-            )
+            texts(s.validate("p", "")),
+            ["p: Forbidden:  is not an allowed seccomp profile. Valid values are docker/default"]
         );
         let none = SeccompStrategy::new(None, None);
         assert_eq!(
-            none.validate("p".into(), "unconfined")
-                .map(|e| e.to_string())
-                .as_deref(),
-            Some("p: Forbidden: seccomp may not be set")
+            texts(none.validate("p", "unconfined")),
+            ["p: Forbidden: seccomp may not be set"]
         );
-        assert!(none.validate("p".into(), "").is_none());
+        assert!(none.validate("p", "").is_empty());
         assert!(SeccompStrategy::new(Some("*"), None)
-            .validate("p".into(), "unconfined")
-            .is_none());
-        let a = AppArmorStrategy {
-            default_profile: String::new(),
-            allowed: Some(["runtime/default".to_string()].into()),
-            allowed_text: "runtime/default".into(),
-        };
-        assert_eq!(a.validate("c", "").map(|e| e.to_string()).as_deref(), Some("pod.metadata.annotations[container.apparmor.security.beta.kubernetes.io/c]: Forbidden: AppArmor profile must be set"));
+            .validate("p", "unconfined")
+            .is_empty());
+        let defaulting = SeccompStrategy::new(None, Some("runtime/default"));
+        assert_eq!(defaulting.generate(""), Some("runtime/default".into()));
+        assert_eq!(defaulting.generate("unconfined"), None);
+        assert_eq!(none.generate(""), None);
+
+        let a = AppArmorStrategy::new(Some("runtime/default"), None);
+        let path = "pod.metadata.annotations[container.apparmor.security.beta.kubernetes.io/c]";
         assert_eq!(
-            a.validate("c", "unconfined")
-                .map(|e| e.to_string())
-                .as_deref(),
-            Some(
-                r#"pod.metadata.annotations[container.apparmor.security.beta.kubernetes.io/c]: Forbidden: unconfined is not an allowed profile. Allowed values: "runtime/default""#
-            )
+            texts(a.validate(path, "")),
+            ["pod.metadata.annotations[container.apparmor.security.beta.kubernetes.io/c]: Forbidden: AppArmor profile must be set"]
         );
+        assert_eq!(
+            texts(a.validate(path, "unconfined")),
+            [
+                r#"pod.metadata.annotations[container.apparmor.security.beta.kubernetes.io/c]: Forbidden: unconfined is not an allowed profile. Allowed values: "runtime/default""#
+            ]
+        );
+        assert!(a.validate(path, "runtime/default").is_empty());
+        assert!(AppArmorStrategy::new(None, None)
+            .validate(path, "unconfined")
+            .is_empty());
+        let defaulting = AppArmorStrategy::new(None, Some("runtime/default"));
+        assert_eq!(defaulting.generate(""), Some("runtime/default".into()));
+        assert_eq!(defaulting.generate("localhost/x"), None);
+        assert_eq!(a.generate(""), None);
     }
 
     #[test]
     fn sysctls_forbidden_beats_safe() {
-        let s = SysctlStrategy {
-            allowed_unsafe: vec!["kernel.msg*".into()],
-            forbidden: vec!["kernel.shm_rmid_forced".into()],
-        };
+        let s = SysctlStrategy::new(
+            &["kernel.msg*".to_string()],
+            &["kernel.shm_rmid_forced".to_string()],
+        );
         assert_eq!(
-            s.validate(0, "kernel.shm_rmid_forced")
-                .map(|e| e.to_string())
-                .as_deref(),
-            Some(
+            texts(s.validate(
+                "pod.spec.securityContext.sysctls[0]",
+                "kernel.shm_rmid_forced"
+            )),
+            [
                 r#"pod.spec.securityContext.sysctls[0]: Forbidden: sysctl "kernel.shm_rmid_forced" is not allowed"#
-            )
+            ]
         );
-        assert!(s.validate(1, "kernel.msgmax").is_none());
-        assert!(s.validate(1, "net.ipv4.tcp_syncookies").is_none());
+        assert!(s.validate("p", "kernel.msgmax").is_empty());
+        assert!(s.validate("p", "net.ipv4.tcp_syncookies").is_empty());
         assert_eq!(
-            s.validate(2, "net.core.somaxconn")
-                .map(|e| e.to_string())
-                .as_deref(),
-            Some(
+            texts(s.validate("pod.spec.securityContext.sysctls[2]", "net.core.somaxconn")),
+            [
                 r#"pod.spec.securityContext.sysctls[2]: Forbidden: unsafe sysctl "net.core.somaxconn" is not allowed"#
-            )
+            ]
         );
+        assert_eq!(s.generate("net.core.somaxconn"), None);
     }
 }

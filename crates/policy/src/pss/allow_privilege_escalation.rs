@@ -1,25 +1,14 @@
 //! `allowPrivilegeEscalation` (restricted, from v1.8): every container must explicitly set
 //! `allowPrivilegeEscalation: false`. Windows pods are exempt from v1.25.
 
-use super::{Check, CheckId, Forbidden, VersionedCheck};
+use super::{Forbidden, VersionedCheck};
 use crate::pod::{ObjectMeta, PodSpec};
 use crate::text::containers_phrase;
 
-pub(super) const CHECK: Check = Check {
-    id: CheckId::AllowPrivilegeEscalation,
-    versions: &[
-        VersionedCheck {
-            minimum_minor: 8,
-            check: allow_privilege_escalation_1_8,
-            overrides: &[],
-        },
-        VersionedCheck {
-            minimum_minor: 25,
-            check: allow_privilege_escalation_1_25,
-            overrides: &[],
-        },
-    ],
-};
+pub(super) const VERSIONS: &[VersionedCheck] = &[
+    VersionedCheck::since(8, allow_privilege_escalation_1_8),
+    VersionedCheck::since(25, allow_privilege_escalation_1_25),
+];
 
 fn allow_privilege_escalation_1_8(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
     let mut names = Vec::new();

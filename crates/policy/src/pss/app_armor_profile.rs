@@ -1,18 +1,11 @@
 //! `appArmorProfile` (baseline): AppArmor must not be disabled, neither through the
 //! `appArmorProfile` fields nor through the deprecated beta annotations.
 
-use super::{Check, CheckId, Forbidden, VersionedCheck};
+use super::{Forbidden, VersionedCheck};
 use crate::pod::{AppArmorProfile, ObjectMeta, PodSpec};
 use crate::text::{containers_phrase, go_quote, join_quote, pluralize, SortedSet};
 
-pub(super) const CHECK: Check = Check {
-    id: CheckId::AppArmorProfile,
-    versions: &[VersionedCheck {
-        minimum_minor: 0,
-        check: app_armor_profile_1_0,
-        overrides: &[],
-    }],
-};
+pub(super) const VERSIONS: &[VersionedCheck] = &[VersionedCheck::since(0, app_armor_profile_1_0)];
 
 const ANNOTATION_PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
 

@@ -1,18 +1,12 @@
 //! `capabilities_baseline` (baseline): only the default container runtime capabilities may be
 //! added.
 
-use super::{Check, CheckId, Forbidden, VersionedCheck};
+use super::{Forbidden, VersionedCheck};
 use crate::pod::{ObjectMeta, PodSpec};
 use crate::text::{containers_phrase, join_quote, SortedSet};
 
-pub(super) const CHECK: Check = Check {
-    id: CheckId::CapabilitiesBaseline,
-    versions: &[VersionedCheck {
-        minimum_minor: 0,
-        check: capabilities_baseline_1_0,
-        overrides: &[],
-    }],
-};
+pub(super) const VERSIONS: &[VersionedCheck] =
+    &[VersionedCheck::since(0, capabilities_baseline_1_0)];
 
 /// Capabilities a container may add under baseline (exact, case-sensitive names).
 pub(crate) const ALLOWED_1_0: &[&str] = &[

@@ -2,25 +2,16 @@
 //! nothing but NET_BIND_SERVICE. Windows pods are exempt from v1.25. Replaces
 //! `capabilities_baseline` under restricted.
 
-use super::{Check, CheckId, Forbidden, VersionedCheck};
+use super::{CheckId, Forbidden, VersionedCheck};
 use crate::pod::{ObjectMeta, PodSpec};
 use crate::text::{containers_phrase, join_quote, SortedSet};
 
-pub(super) const CHECK: Check = Check {
-    id: CheckId::CapabilitiesRestricted,
-    versions: &[
-        VersionedCheck {
-            minimum_minor: 22,
-            check: capabilities_restricted_1_22,
-            overrides: &[CheckId::CapabilitiesBaseline],
-        },
-        VersionedCheck {
-            minimum_minor: 25,
-            check: capabilities_restricted_1_25,
-            overrides: &[CheckId::CapabilitiesBaseline],
-        },
-    ],
-};
+pub(super) const VERSIONS: &[VersionedCheck] = &[
+    VersionedCheck::since(22, capabilities_restricted_1_22)
+        .overriding(&[CheckId::CapabilitiesBaseline]),
+    VersionedCheck::since(25, capabilities_restricted_1_25)
+        .overriding(&[CheckId::CapabilitiesBaseline]),
+];
 
 fn capabilities_restricted_1_22(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
     let mut missing_drop_all = Vec::new();

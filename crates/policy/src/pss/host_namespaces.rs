@@ -1,16 +1,9 @@
 //! `hostNamespaces` (baseline): no host network, PID or IPC namespace.
 
-use super::{Check, CheckId, Forbidden, VersionedCheck};
+use super::{Forbidden, VersionedCheck};
 use crate::pod::{ObjectMeta, PodSpec};
 
-pub(super) const CHECK: Check = Check {
-    id: CheckId::HostNamespaces,
-    versions: &[VersionedCheck {
-        minimum_minor: 0,
-        check: host_namespaces_1_0,
-        overrides: &[],
-    }],
-};
+pub(super) const VERSIONS: &[VersionedCheck] = &[VersionedCheck::since(0, host_namespaces_1_0)];
 
 fn host_namespaces_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
     let mut items = Vec::new();

@@ -1,17 +1,10 @@
 //! `hostPathVolumes` (baseline): no hostPath volumes.
 
-use super::{Check, CheckId, Forbidden, VersionedCheck};
+use super::{Forbidden, VersionedCheck};
 use crate::pod::{ObjectMeta, PodSpec, VolumeSource};
 use crate::text::{join_quote, pluralize};
 
-pub(super) const CHECK: Check = Check {
-    id: CheckId::HostPathVolumes,
-    versions: &[VersionedCheck {
-        minimum_minor: 0,
-        check: host_path_volumes_1_0,
-        overrides: &[],
-    }],
-};
+pub(super) const VERSIONS: &[VersionedCheck] = &[VersionedCheck::since(0, host_path_volumes_1_0)];
 
 fn host_path_volumes_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
     let mut names = Vec::new();

@@ -1,17 +1,10 @@
 //! `hostPorts` (baseline): containers must not bind host ports.
 
-use super::{Check, CheckId, Forbidden, VersionedCheck};
+use super::{Forbidden, VersionedCheck};
 use crate::pod::{ObjectMeta, PodSpec};
 use crate::text::{containers_phrase, pluralize, SortedSet};
 
-pub(super) const CHECK: Check = Check {
-    id: CheckId::HostPorts,
-    versions: &[VersionedCheck {
-        minimum_minor: 0,
-        check: host_ports_1_0,
-        overrides: &[],
-    }],
-};
+pub(super) const VERSIONS: &[VersionedCheck] = &[VersionedCheck::since(0, host_ports_1_0)];
 
 fn host_ports_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
     let mut names = Vec::new();

@@ -1,18 +1,14 @@
 //! `hostProbesAndHostLifecycle` (baseline, from v1.34): probes and lifecycle handlers must not
 //! target another host.
 
-use super::{Check, CheckId, Forbidden, VersionedCheck};
+use super::{Forbidden, VersionedCheck};
 use crate::pod::{ObjectMeta, PodSpec, Probe};
 use crate::text::{join_quote, pluralize, SortedSet};
 
-pub(super) const CHECK: Check = Check {
-    id: CheckId::HostProbesAndHostLifecycle,
-    versions: &[VersionedCheck {
-        minimum_minor: 34,
-        check: host_probes_and_host_lifecycle_1_34,
-        overrides: &[],
-    }],
-};
+pub(super) const VERSIONS: &[VersionedCheck] = &[VersionedCheck::since(
+    34,
+    host_probes_and_host_lifecycle_1_34,
+)];
 
 fn host_probes_and_host_lifecycle_1_34(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
     // Both are sets upstream, so containers are listed sorted and de-duplicated here.

@@ -1,13 +1,18 @@
 //! The Pod Security Standards checks and the evaluator that applies them per level and version,
 //! as upstream `pod-security-admission/policy` does.
 //!
-//! Each check lives in its own module, named after the control, with its versioned rules and
-//! its own tests. The evaluator picks, for a given minor version, the newest version of every
-//! check that exists at that minor; restricted runs the baseline checks it does not override.
+//! Each check lives in its own module, named after the control, with its versioned rules
+//! (`VERSIONS`) and its own tests, and is registered by one row of the `registry!` invocation
+//! below; everything else (the ID enum, the per-level lists, the newest known version) is
+//! derived from those rows, as upstream's `registry.go` derives it from the `Check`s. (The
+//! module's `mod` line stays outside the macro so that rustfmt still sees the file; a module
+//! without a row fails the build, its `VERSIONS` being dead code.) The evaluator picks, for a
+//! given minor version, the newest version of every check that exists at that minor;
+//! restricted runs the baseline checks it does not override.
 
 use std::fmt;
 
-use crate::level::{Level, LevelVersion};
+use crate::level::{Level, LevelVersion, Version};
 use crate::pod::{ObjectMeta, PodSpec};
 
 mod allow_privilege_escalation;
@@ -60,9 +65,6 @@ pub mod allowed {
 #[cfg(test)]
 pub(crate) mod testing;
 
-/// The newest policy minor version any check defines (`v1.37`, from `sysctls`).
-pub const NEWEST_MINOR: u32 = 37;
-
 /// A check's verdict when it forbids the pod: upstream's reason and detail, plus the field
 /// paths (relative to the pod: `spec.…`, `metadata.…`) of the offending or missing values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +76,8 @@ pub struct Forbidden {
 
 type CheckFn = fn(&ObjectMeta, &PodSpec) -> Option<Forbidden>;
 
-/// One version of a check: applies from `minimum_minor` until the next version of the check.
+/// One version of a check (upstream's `VersionedCheck`): applies from `minimum_minor` until
+/// the next version of the check.
 struct VersionedCheck {
     minimum_minor: u32,
     check: CheckFn,
@@ -82,6 +85,29 @@ struct VersionedCheck {
     overrides: &'static [CheckId],
 }
 
+impl VersionedCheck {
+    /// The rule `check`, from `v1.<minimum_minor>` until the check's next version.
+    const fn since(minimum_minor: u32, check: CheckFn) -> Self {
+        VersionedCheck {
+            minimum_minor,
+            check,
+            overrides: &[],
+        }
+    }
+
+    /// This version, replacing the given baseline checks while it applies (restricted checks
+    /// only; the registry tests hold them to that).
+    const fn overriding(self, overrides: &'static [CheckId]) -> Self {
+        VersionedCheck {
+            minimum_minor: self.minimum_minor,
+            check: self.check,
+            overrides,
+        }
+    }
+}
+
+/// A registered check (upstream's `Check`): its ID, which carries its level, and its versions,
+/// oldest first.
 struct Check {
     id: CheckId,
     versions: &'static [VersionedCheck],
@@ -96,8 +122,17 @@ impl Check {
     }
 }
 
-macro_rules! check_ids {
-    ($($variant:ident => $id:literal, $level:ident, $hint:literal;)*) => {
+/// Declares the checks, one row each:
+///
+/// `Variant => "upstreamID", Level, module, "fix hint";`
+///
+/// `module` is the check's module, which defines `pub(super) const VERSIONS: &[VersionedCheck]`.
+/// From the rows come [`CheckId`] and its tables, and `REGISTRY`. Rows are in
+/// evaluation order: the baseline checks, then the restricted ones, each level's sorted
+/// byte-wise by ID as upstream orders them (`CheckId`'s `Ord` follows the rows; the tests below
+/// hold the registry to this order).
+macro_rules! registry {
+    ($($variant:ident => $id:literal, $level:ident, $module:ident, $hint:literal;)*) => {
         /// Upstream's check IDs, in upstream casing.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum CheckId { $($variant),* }
@@ -111,7 +146,7 @@ macro_rules! check_ids {
             }
 
             /// The level that introduces the check.
-            pub fn level(self) -> Level {
+            pub const fn level(self) -> Level {
                 match self { $(CheckId::$variant => Level::$level),* }
             }
 
@@ -125,47 +160,54 @@ macro_rules! check_ids {
                 match id { $($id => Some(CheckId::$variant),)* _ => None }
             }
         }
+
+        /// Every registered check, in evaluation order.
+        const REGISTRY: &[Check] = &[
+            $(Check { id: CheckId::$variant, versions: $module::VERSIONS }),*
+        ];
     };
 }
 
-check_ids! {
-    AppArmorProfile => "appArmorProfile", Baseline,
+registry! {
+    // Baseline.
+    AppArmorProfile => "appArmorProfile", Baseline, app_armor_profile,
         "remove the Unconfined AppArmor profile; use RuntimeDefault or a Localhost profile";
-    CapabilitiesBaseline => "capabilities_baseline", Baseline,
+    CapabilitiesBaseline => "capabilities_baseline", Baseline, capabilities_baseline,
         "add only default capabilities (e.g. NET_BIND_SERVICE, CHOWN) in securityContext.capabilities.add";
-    HostNamespaces => "hostNamespaces", Baseline,
+    HostNamespaces => "hostNamespaces", Baseline, host_namespaces,
         "remove hostNetwork, hostPID and hostIPC (or set them to false)";
-    HostPathVolumes => "hostPathVolumes", Baseline,
+    HostPathVolumes => "hostPathVolumes", Baseline, host_path_volumes,
         "replace hostPath volumes with emptyDir, configMap, secret or a persistentVolumeClaim";
-    HostPorts => "hostPorts", Baseline,
+    HostPorts => "hostPorts", Baseline, host_ports,
         "remove hostPort from container ports; expose the pod through a Service instead";
-    HostProbesAndHostLifecycle => "hostProbesAndHostLifecycle", Baseline,
+    HostProbesAndHostLifecycle => "hostProbesAndHostLifecycle", Baseline, host_probes_and_host_lifecycle,
         "remove host from httpGet/tcpSocket probes and lifecycle handlers; they must target the pod";
-    Privileged => "privileged", Baseline,
+    Privileged => "privileged", Baseline, privileged,
         "remove securityContext.privileged or set it to false";
-    ProcMount => "procMount", Baseline,
+    ProcMount => "procMount", Baseline, proc_mount_baseline,
         "remove securityContext.procMount or set it to Default";
-    SeLinuxOptions => "seLinuxOptions", Baseline,
+    SeLinuxOptions => "seLinuxOptions", Baseline, se_linux_options,
         "remove seLinuxOptions.user and .role, and use an allowed type such as container_t";
-    SeccompProfileBaseline => "seccompProfile_baseline", Baseline,
+    SeccompProfileBaseline => "seccompProfile_baseline", Baseline, seccomp_profile_baseline,
         "set seccompProfile.type to RuntimeDefault or Localhost instead of Unconfined";
-    Sysctls => "sysctls", Baseline,
+    Sysctls => "sysctls", Baseline, sysctls,
         "remove unsafe sysctls from spec.securityContext.sysctls";
-    WindowsHostProcess => "windowsHostProcess", Baseline,
+    WindowsHostProcess => "windowsHostProcess", Baseline, windows_host_process,
         "remove securityContext.windowsOptions.hostProcess or set it to false";
-    AllowPrivilegeEscalation => "allowPrivilegeEscalation", Restricted,
+    // Restricted.
+    AllowPrivilegeEscalation => "allowPrivilegeEscalation", Restricted, allow_privilege_escalation,
         "set securityContext.allowPrivilegeEscalation: false in every container";
-    CapabilitiesRestricted => "capabilities_restricted", Restricted,
+    CapabilitiesRestricted => "capabilities_restricted", Restricted, capabilities_restricted,
         "set securityContext.capabilities.drop: [\"ALL\"] and add nothing but NET_BIND_SERVICE";
-    ProcMountRestricted => "procMount_restricted", Restricted,
+    ProcMountRestricted => "procMount_restricted", Restricted, proc_mount_restricted,
         "remove securityContext.procMount or set it to Default";
-    RestrictedVolumes => "restrictedVolumes", Restricted,
+    RestrictedVolumes => "restrictedVolumes", Restricted, restricted_volumes,
         "use only configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected or secret volumes";
-    RunAsNonRoot => "runAsNonRoot", Restricted,
+    RunAsNonRoot => "runAsNonRoot", Restricted, run_as_non_root,
         "set securityContext.runAsNonRoot: true on the pod (or every container)";
-    RunAsUser => "runAsUser", Restricted,
+    RunAsUser => "runAsUser", Restricted, run_as_user,
         "set runAsUser to a non-zero UID, or remove it and set runAsNonRoot: true";
-    SeccompProfileRestricted => "seccompProfile_restricted", Restricted,
+    SeccompProfileRestricted => "seccompProfile_restricted", Restricted, seccomp_profile_restricted,
         "set securityContext.seccompProfile.type: RuntimeDefault on the pod (or every container)";
 }
 
@@ -175,32 +217,53 @@ impl fmt::Display for CheckId {
     }
 }
 
+/// How many rows lead the registry with baseline checks.
+const BASELINE_LEN: usize = {
+    let mut n = 0;
+    while n < REGISTRY.len() && matches!(REGISTRY[n].id.level(), Level::Baseline) {
+        n += 1;
+    }
+    n
+};
+
 /// Baseline checks, sorted byte-wise by ID as upstream orders them.
-const BASELINE: &[Check] = &[
-    app_armor_profile::CHECK,
-    capabilities_baseline::CHECK,
-    host_namespaces::CHECK,
-    host_path_volumes::CHECK,
-    host_ports::CHECK,
-    host_probes_and_host_lifecycle::CHECK,
-    privileged::CHECK,
-    proc_mount_baseline::CHECK,
-    se_linux_options::CHECK,
-    seccomp_profile_baseline::CHECK,
-    sysctls::CHECK,
-    windows_host_process::CHECK,
-];
+const BASELINE: &[Check] = REGISTRY.split_at(BASELINE_LEN).0;
 
 /// Restricted-only checks, sorted byte-wise by ID; they run after the baseline checks.
-const RESTRICTED: &[Check] = &[
-    allow_privilege_escalation::CHECK,
-    capabilities_restricted::CHECK,
-    proc_mount_restricted::CHECK,
-    restricted_volumes::CHECK,
-    run_as_non_root::CHECK,
-    run_as_user::CHECK,
-    seccomp_profile_restricted::CHECK,
-];
+const RESTRICTED: &[Check] = REGISTRY.split_at(BASELINE_LEN).1;
+
+/// The newest policy minor version any check's versions mention, derived from the registry as
+/// upstream's registry derives its `maxVersion`. Newer versions, and `latest`, evaluate as
+/// this one ([`Version::effective_minor`]).
+pub const NEWEST_MINOR: u32 = {
+    let mut newest = 0;
+    let mut i = 0;
+    while i < REGISTRY.len() {
+        let versions = REGISTRY[i].versions;
+        let mut j = 0;
+        while j < versions.len() {
+            if versions[j].minimum_minor > newest {
+                newest = versions[j].minimum_minor;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    newest
+};
+
+// The clamp lives with the registry that knows the newest version, so that `level.rs`, where
+// `Version` is defined, depends on no check (upstream likewise clamps in the evaluator).
+impl Version {
+    /// The version whose checks apply: `latest` and anything newer than the newest known
+    /// version ([`NEWEST_MINOR`]) evaluate as the newest known version.
+    pub fn effective_minor(self) -> u32 {
+        match self {
+            Version::Minor(m) if m <= NEWEST_MINOR => m,
+            _ => NEWEST_MINOR,
+        }
+    }
+}
 
 /// A check that forbade the pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -347,42 +410,69 @@ fn for_each_check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::level::Version;
 
     #[test]
-    fn checks_are_listed_in_upstream_byte_order() {
-        for list in [BASELINE, RESTRICTED] {
+    fn registry_rows_are_grouped_by_level_in_upstream_byte_order() {
+        let registered: Vec<CheckId> = REGISTRY.iter().map(|c| c.id).collect();
+        assert_eq!(
+            registered,
+            CheckId::ALL,
+            "CheckId's order is the registry's"
+        );
+        assert_eq!(BASELINE.len() + RESTRICTED.len(), REGISTRY.len());
+        for (list, level) in [(BASELINE, Level::Baseline), (RESTRICTED, Level::Restricted)] {
+            assert!(
+                list.iter().all(|c| c.id.level() == level),
+                "{level} rows must be together, baseline first"
+            );
             let ids: Vec<&str> = list.iter().map(|c| c.id.as_str()).collect();
             let mut sorted = ids.clone();
             sorted.sort_unstable();
-            assert_eq!(ids, sorted);
+            sorted.dedup();
+            assert_eq!(ids, sorted, "{level} rows in byte order of ID, each once");
         }
-        assert!(BASELINE.iter().all(|c| c.id.level() == Level::Baseline));
-        assert!(RESTRICTED.iter().all(|c| c.id.level() == Level::Restricted));
-        assert_eq!(BASELINE.len() + RESTRICTED.len(), CheckId::ALL.len());
+        for &id in CheckId::ALL {
+            assert_eq!(CheckId::parse(id.as_str()), Some(id));
+            assert!(!id.fix_hint().is_empty(), "{id}");
+        }
     }
 
+    // Upstream's `validateChecks`, plus the override rule.
     #[test]
     fn versions_strictly_increase_and_only_restricted_checks_override_baseline_ones() {
-        for check in BASELINE.iter().chain(RESTRICTED) {
-            assert!(check
-                .versions
-                .windows(2)
-                .all(|w| w[0].minimum_minor < w[1].minimum_minor));
+        for check in REGISTRY {
+            assert!(!check.versions.is_empty(), "{}: no versions", check.id);
+            assert!(
+                check
+                    .versions
+                    .windows(2)
+                    .all(|w| w[0].minimum_minor < w[1].minimum_minor),
+                "{}: versions must strictly increase",
+                check.id
+            );
             for v in check.versions {
                 assert!(v.minimum_minor <= NEWEST_MINOR);
                 for o in v.overrides {
-                    assert_eq!(check.id.level(), Level::Restricted);
-                    assert_eq!(o.level(), Level::Baseline);
+                    assert_eq!(check.id.level(), Level::Restricted, "{}", check.id);
+                    assert_eq!(o.level(), Level::Baseline, "{} overrides {o}", check.id);
                 }
             }
         }
-        let newest = BASELINE
+        let newest = REGISTRY
             .iter()
-            .chain(RESTRICTED)
             .flat_map(|c| c.versions.iter().map(|v| v.minimum_minor))
             .max();
         assert_eq!(newest, Some(NEWEST_MINOR));
+    }
+
+    #[test]
+    fn future_and_latest_versions_clamp_to_newest() {
+        assert_eq!(Version::Minor(3).effective_minor(), 3);
+        assert_eq!(Version::Minor(NEWEST_MINOR).effective_minor(), NEWEST_MINOR);
+        for later in [NEWEST_MINOR + 1, u32::MAX] {
+            assert_eq!(Version::Minor(later).effective_minor(), NEWEST_MINOR);
+        }
+        assert_eq!(Version::Latest.effective_minor(), NEWEST_MINOR);
     }
 
     fn ids(level: Level, version: Version) -> Vec<&'static str> {
@@ -447,8 +537,9 @@ mod tests {
                 "seccompProfile_restricted"
             ]
         );
+        // The newest version today; `latest` follows whatever the registry's newest is.
         assert_eq!(
-            ids(Restricted, Version::Latest),
+            ids(Restricted, Version::Minor(37)),
             [
                 "appArmorProfile",
                 "hostNamespaces",
@@ -467,14 +558,41 @@ mod tests {
                 "seccompProfile_restricted"
             ]
         );
-        assert_eq!(
-            ids(Restricted, Version::Minor(99)),
-            ids(Restricted, Version::Latest)
-        );
+        for level in Level::ALL {
+            let newest = ids(level, Version::Minor(NEWEST_MINOR));
+            assert_eq!(ids(level, Version::Latest), newest, "{level}");
+            assert_eq!(ids(level, Version::Minor(NEWEST_MINOR + 1)), newest);
+        }
         assert!(ids(Baseline, Version::Minor(33))
             .iter()
             .all(|id| *id != "hostProbesAndHostLifecycle"));
         assert!(ids(Baseline, Version::Minor(34)).contains(&"hostProbesAndHostLifecycle"));
+    }
+
+    // Derived from the rows, so registering a check needs no edit here: every check runs at its
+    // level from its first version on and never before, and the baseline ones stay at `latest`.
+    #[test]
+    fn every_registered_check_runs_from_its_first_version() {
+        for check in REGISTRY {
+            let (id, level) = (check.id, check.id.level());
+            let first = check.versions[0].minimum_minor;
+            assert!(
+                check_ids(LevelVersion::new(level, Version::Minor(first))).contains(&id),
+                "{id} at v1.{first}"
+            );
+            if let Some(before) = first.checked_sub(1) {
+                for any in Level::ALL {
+                    let lv = LevelVersion::new(any, Version::Minor(before));
+                    assert!(!check_ids(lv).contains(&id), "{id} before v1.{first}");
+                }
+            }
+            let baseline = LevelVersion::new(Level::Baseline, Version::Latest);
+            assert_eq!(
+                check_ids(baseline).contains(&id),
+                level == Level::Baseline,
+                "{id} at baseline:latest"
+            );
+        }
     }
 
     #[test]

@@ -1,17 +1,10 @@
 //! `privileged` (baseline): containers must not run privileged.
 
-use super::{Check, CheckId, Forbidden, VersionedCheck};
+use super::{Forbidden, VersionedCheck};
 use crate::pod::{ObjectMeta, PodSpec};
 use crate::text::containers_phrase;
 
-pub(super) const CHECK: Check = Check {
-    id: CheckId::Privileged,
-    versions: &[VersionedCheck {
-        minimum_minor: 0,
-        check: privileged_1_0,
-        overrides: &[],
-    }],
-};
+pub(super) const VERSIONS: &[VersionedCheck] = &[VersionedCheck::since(0, privileged_1_0)];
 
 fn privileged_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
     let mut names = Vec::new();

@@ -1,25 +1,14 @@
 //! `procMount` (baseline): the default /proc mask; from v1.35 any value is allowed for pods in
 //! a user namespace (`hostUsers: false`).
 
-use super::{Check, CheckId, Forbidden, VersionedCheck};
+use super::{Forbidden, VersionedCheck};
 use crate::pod::{ObjectMeta, PodSpec};
 use crate::text::{containers_phrase, join_quote, SortedSet};
 
-pub(super) const CHECK: Check = Check {
-    id: CheckId::ProcMount,
-    versions: &[
-        VersionedCheck {
-            minimum_minor: 0,
-            check: proc_mount_1_0,
-            overrides: &[],
-        },
-        VersionedCheck {
-            minimum_minor: 35,
-            check: proc_mount_1_35,
-            overrides: &[],
-        },
-    ],
-};
+pub(super) const VERSIONS: &[VersionedCheck] = &[
+    VersionedCheck::since(0, proc_mount_1_0),
+    VersionedCheck::since(35, proc_mount_1_35),
+];
 
 /// The v1.0 rule; `procMount_restricted` reuses it without the user-namespace relaxation.
 pub(super) fn proc_mount_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {

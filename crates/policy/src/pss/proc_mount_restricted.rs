@@ -1,16 +1,10 @@
 //! `procMount_restricted` (restricted, from v1.35): the default /proc mask, with no
 //! user-namespace relaxation; replaces baseline `procMount` under restricted.
 
-use super::{proc_mount_baseline::proc_mount_1_0, Check, CheckId, VersionedCheck};
+use super::{proc_mount_baseline::proc_mount_1_0, CheckId, VersionedCheck};
 
-pub(super) const CHECK: Check = Check {
-    id: CheckId::ProcMountRestricted,
-    versions: &[VersionedCheck {
-        minimum_minor: 35,
-        check: proc_mount_1_0,
-        overrides: &[CheckId::ProcMount],
-    }],
-};
+pub(super) const VERSIONS: &[VersionedCheck] =
+    &[VersionedCheck::since(35, proc_mount_1_0).overriding(&[CheckId::ProcMount])];
 
 #[cfg(test)]
 mod tests {
@@ -48,7 +42,7 @@ mod tests {
 
     #[test]
     fn forbids_non_default_types_whatever_host_users() {
-        let check = super::CHECK.versions[0].check;
+        let check = super::VERSIONS[0].check;
         for host_users in [true, false] {
             crate::pss::testing::assert_forbidden(
                 check,

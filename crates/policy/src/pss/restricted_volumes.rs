@@ -1,18 +1,12 @@
 //! `restrictedVolumes` (restricted): only volume types that cannot reach the node or the
 //! network directly. Replaces `hostPathVolumes` under restricted.
 
-use super::{Check, CheckId, Forbidden, VersionedCheck};
+use super::{CheckId, Forbidden, VersionedCheck};
 use crate::pod::{ObjectMeta, PodSpec, VolumeType};
 use crate::text::{join_quote, pluralize, SortedSet};
 
-pub(super) const CHECK: Check = Check {
-    id: CheckId::RestrictedVolumes,
-    versions: &[VersionedCheck {
-        minimum_minor: 0,
-        check: restricted_volumes_1_0,
-        overrides: &[CheckId::HostPathVolumes],
-    }],
-};
+pub(super) const VERSIONS: &[VersionedCheck] =
+    &[VersionedCheck::since(0, restricted_volumes_1_0).overriding(&[CheckId::HostPathVolumes])];
 
 /// Volume types restricted allows.
 pub const ALLOWED: &[VolumeType] = &[

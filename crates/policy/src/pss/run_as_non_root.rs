@@ -1,25 +1,14 @@
 //! `runAsNonRoot` (restricted): containers must be required to run as a non-root user, set on
 //! the pod or on each container. From v1.35, pods in a user namespace are exempt.
 
-use super::{Check, CheckId, Forbidden, VersionedCheck};
+use super::{Forbidden, VersionedCheck};
 use crate::pod::{ObjectMeta, PodSpec};
 use crate::text::containers_phrase;
 
-pub(super) const CHECK: Check = Check {
-    id: CheckId::RunAsNonRoot,
-    versions: &[
-        VersionedCheck {
-            minimum_minor: 0,
-            check: run_as_non_root_1_0,
-            overrides: &[],
-        },
-        VersionedCheck {
-            minimum_minor: 35,
-            check: run_as_non_root_1_35,
-            overrides: &[],
-        },
-    ],
-};
+pub(super) const VERSIONS: &[VersionedCheck] = &[
+    VersionedCheck::since(0, run_as_non_root_1_0),
+    VersionedCheck::since(35, run_as_non_root_1_35),
+];
 
 fn run_as_non_root_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
     let mut setters = Vec::new();

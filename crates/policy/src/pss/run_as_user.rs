@@ -1,25 +1,14 @@
 //! `runAsUser` (restricted, from v1.23): no explicit UID 0. From v1.35, pods in a user
 //! namespace are exempt.
 
-use super::{Check, CheckId, Forbidden, VersionedCheck};
+use super::{Forbidden, VersionedCheck};
 use crate::pod::{ObjectMeta, PodSpec};
 use crate::text::containers_phrase;
 
-pub(super) const CHECK: Check = Check {
-    id: CheckId::RunAsUser,
-    versions: &[
-        VersionedCheck {
-            minimum_minor: 23,
-            check: run_as_user_1_23,
-            overrides: &[],
-        },
-        VersionedCheck {
-            minimum_minor: 35,
-            check: run_as_user_1_35,
-            overrides: &[],
-        },
-    ],
-};
+pub(super) const VERSIONS: &[VersionedCheck] = &[
+    VersionedCheck::since(23, run_as_user_1_23),
+    VersionedCheck::since(35, run_as_user_1_35),
+];
 
 fn run_as_user_1_23(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
     let mut setters = Vec::new();

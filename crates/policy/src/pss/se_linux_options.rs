@@ -1,24 +1,13 @@
 //! `seLinuxOptions` (baseline): no custom SELinux user or role, and only container types.
 
-use super::{Check, CheckId, Forbidden, VersionedCheck};
+use super::{Forbidden, VersionedCheck};
 use crate::pod::{ObjectMeta, PodSpec, SeLinuxOptions};
 use crate::text::{containers_phrase, join_quote, pluralize, SortedSet};
 
-pub(super) const CHECK: Check = Check {
-    id: CheckId::SeLinuxOptions,
-    versions: &[
-        VersionedCheck {
-            minimum_minor: 0,
-            check: se_linux_options_1_0,
-            overrides: &[],
-        },
-        VersionedCheck {
-            minimum_minor: 31,
-            check: se_linux_options_1_31,
-            overrides: &[],
-        },
-    ],
-};
+pub(super) const VERSIONS: &[VersionedCheck] = &[
+    VersionedCheck::since(0, se_linux_options_1_0),
+    VersionedCheck::since(31, se_linux_options_1_31),
+];
 
 const ALLOWED_TYPES_1_0: &[&str] = &["", "container_t", "container_init_t", "container_kvm_t"];
 pub(super) const ALLOWED_TYPES_LATEST: &[&str] = ALLOWED_TYPES_1_31;

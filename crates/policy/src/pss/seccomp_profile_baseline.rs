@@ -1,25 +1,14 @@
 //! `seccompProfile_baseline` (baseline): seccomp must not be explicitly disabled. Up to v1.18
 //! the deprecated annotations are checked; from v1.19 the `seccompProfile` fields are.
 
-use super::{Check, CheckId, Forbidden, VersionedCheck};
+use super::{Forbidden, VersionedCheck};
 use crate::pod::{ObjectMeta, PodSpec, SeccompProfile};
 use crate::text::{containers_phrase, go_quote, join_quote, pluralize, SortedSet};
 
-pub(super) const CHECK: Check = Check {
-    id: CheckId::SeccompProfileBaseline,
-    versions: &[
-        VersionedCheck {
-            minimum_minor: 0,
-            check: seccomp_profile_baseline_1_0,
-            overrides: &[],
-        },
-        VersionedCheck {
-            minimum_minor: 19,
-            check: seccomp_profile_baseline_1_19,
-            overrides: &[],
-        },
-    ],
-};
+pub(super) const VERSIONS: &[VersionedCheck] = &[
+    VersionedCheck::since(0, seccomp_profile_baseline_1_0),
+    VersionedCheck::since(19, seccomp_profile_baseline_1_19),
+];
 
 const POD_ANNOTATION: &str = "seccomp.security.alpha.kubernetes.io/pod";
 const CONTAINER_ANNOTATION_PREFIX: &str = "container.seccomp.security.alpha.kubernetes.io/";

@@ -3,25 +3,16 @@
 //! exempt from v1.25. Replaces `seccompProfile_baseline` under restricted.
 
 use super::seccomp_profile_baseline::valid_type;
-use super::{Check, CheckId, Forbidden, VersionedCheck};
+use super::{CheckId, Forbidden, VersionedCheck};
 use crate::pod::{ObjectMeta, PodSpec};
 use crate::text::{containers_phrase, join_quote, SortedSet};
 
-pub(super) const CHECK: Check = Check {
-    id: CheckId::SeccompProfileRestricted,
-    versions: &[
-        VersionedCheck {
-            minimum_minor: 19,
-            check: seccomp_profile_restricted_1_19,
-            overrides: &[CheckId::SeccompProfileBaseline],
-        },
-        VersionedCheck {
-            minimum_minor: 25,
-            check: seccomp_profile_restricted_1_25,
-            overrides: &[CheckId::SeccompProfileBaseline],
-        },
-    ],
-};
+pub(super) const VERSIONS: &[VersionedCheck] = &[
+    VersionedCheck::since(19, seccomp_profile_restricted_1_19)
+        .overriding(&[CheckId::SeccompProfileBaseline]),
+    VersionedCheck::since(25, seccomp_profile_restricted_1_25)
+        .overriding(&[CheckId::SeccompProfileBaseline]),
+];
 
 fn seccomp_profile_restricted_1_19(_: &ObjectMeta, spec: &PodSpec) -> Option<Forbidden> {
     let mut setters = Vec::new();

@@ -1,39 +1,16 @@
 //! `sysctls` (baseline): only namespaced sysctls known to be safe. The safe set grows with the
 //! policy version.
 
-use super::{Check, CheckId, Forbidden, VersionedCheck};
+use super::{Forbidden, VersionedCheck};
 use crate::pod::{ObjectMeta, PodSpec};
 
-pub(super) const CHECK: Check = Check {
-    id: CheckId::Sysctls,
-    versions: &[
-        VersionedCheck {
-            minimum_minor: 0,
-            check: sysctls_1_0,
-            overrides: &[],
-        },
-        VersionedCheck {
-            minimum_minor: 27,
-            check: sysctls_1_27,
-            overrides: &[],
-        },
-        VersionedCheck {
-            minimum_minor: 29,
-            check: sysctls_1_29,
-            overrides: &[],
-        },
-        VersionedCheck {
-            minimum_minor: 32,
-            check: sysctls_1_32,
-            overrides: &[],
-        },
-        VersionedCheck {
-            minimum_minor: 37,
-            check: sysctls_1_37,
-            overrides: &[],
-        },
-    ],
-};
+pub(super) const VERSIONS: &[VersionedCheck] = &[
+    VersionedCheck::since(0, sysctls_1_0),
+    VersionedCheck::since(27, sysctls_1_27),
+    VersionedCheck::since(29, sysctls_1_29),
+    VersionedCheck::since(32, sysctls_1_32),
+    VersionedCheck::since(37, sysctls_1_37),
+];
 
 /// Each version's additions to the safe set; a version allows its own and all earlier ones.
 const ADDED_1_0: &[&str] = &[

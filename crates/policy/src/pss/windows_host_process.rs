@@ -1,17 +1,11 @@
 //! `windowsHostProcess` (baseline): no Windows HostProcess containers.
 
-use super::{Check, CheckId, Forbidden, VersionedCheck};
+use super::{Forbidden, VersionedCheck};
 use crate::pod::{ObjectMeta, PodSpec, WindowsOptions};
 use crate::text::containers_phrase;
 
-pub(super) const CHECK: Check = Check {
-    id: CheckId::WindowsHostProcess,
-    versions: &[VersionedCheck {
-        minimum_minor: 0,
-        check: windows_host_process_1_0,
-        overrides: &[],
-    }],
-};
+pub(super) const VERSIONS: &[VersionedCheck] =
+    &[VersionedCheck::since(0, windows_host_process_1_0)];
 
 fn host_process(options: Option<&WindowsOptions>) -> bool {
     options.and_then(|o| o.host_process) == Some(true)
