@@ -4,20 +4,20 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use podsec_manifest::{decode_workload_json, ObjectError, WorkloadKind};
+use podsec_manifest::{decode_workload_json, ObjectError, Workload};
 use podsec_policy::namespace_policy::{
     AUDIT_LEVEL_LABEL, AUDIT_VERSION_LABEL, ENFORCE_LEVEL_LABEL, ENFORCE_VERSION_LABEL,
     WARN_LEVEL_LABEL, WARN_VERSION_LABEL,
 };
-use podsec_policy::{
-    evaluate, Evaluation, LabelError, Level, LevelVersion, ObjectMeta, PodSpec, Policy,
-};
+use podsec_policy::{evaluate, Evaluation, LabelError, Level, LevelVersion, PodSpec, Policy};
 use serde::Deserialize;
 
 use crate::config::Configuration;
 use crate::metrics::{MetricDecision, Mode, Recorder, RequestLabels};
+use crate::objects::{workload_kind, Missing, RequestObjects};
+use crate::psp_webhook;
 use crate::review::{aggregate, AdmissionRequest, Decision, Operation, Status};
-use crate::view::{ClusterView, ExistingPod};
+use crate::view::{Cluster, ExistingPod, ViewError};
 
 /// Upstream's audit annotation keys (kube-apiserver prefixes them with the webhook's name).
 pub const ENFORCE_POLICY_ANNOTATION: &str = "enforce-policy";
@@ -71,6 +71,24 @@ pub enum Engines {
     Psp,
     /// Both: a request must pass each.
     Both,
+}
+
+/// A namespace's policy as its labels set it, and what was wrong with them.
+struct NamespacePolicy {
+    policy: Policy,
+    errors: Vec<LabelError>,
+}
+
+/// An error and its causes, `: `-separated, each once.
+fn error_chain(e: &ViewError) -> String {
+    let mut out = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 /// Turns AdmissionReview requests into decisions.
@@ -136,22 +154,6 @@ fn decode_namespace(
     Ok(namespace.metadata)
 }
 
-/// The pod-bearing kind served at a resource, as upstream's default pod spec extractor knows.
-fn workload_kind(group: &str, resource: &str) -> Option<WorkloadKind> {
-    Some(match (group, resource) {
-        ("", "pods") => WorkloadKind::Pod,
-        ("", "replicationcontrollers") => WorkloadKind::ReplicationController,
-        ("", "podtemplates") => WorkloadKind::PodTemplate,
-        ("apps", "replicasets") => WorkloadKind::ReplicaSet,
-        ("apps", "deployments") => WorkloadKind::Deployment,
-        ("apps", "statefulsets") => WorkloadKind::StatefulSet,
-        ("apps", "daemonsets") => WorkloadKind::DaemonSet,
-        ("batch", "jobs") => WorkloadKind::Job,
-        ("batch", "cronjobs") => WorkloadKind::CronJob,
-        _ => return None,
-    })
-}
-
 impl Admission {
     pub fn new(config: Configuration, options: Options) -> Admission {
         Admission { config, options }
@@ -185,114 +187,155 @@ impl Admission {
     }
 
     /// Decides one request for the webhook the API server called: the engines are dispatched
-    /// here, for both routes. PSS never mutates, so with PSS alone the mutating route answers
-    /// as the validating one does (never allowing what validation denies). With
-    /// PodSecurityPolicy it is the plugin's Admit; the validating webhook that runs after it
-    /// judges the mutated pod by every engine.
+    /// here, for both routes, on one decoding of the request's objects. PSS never mutates, so
+    /// with PSS alone the mutating route answers as the validating one does (never allowing
+    /// what validation denies). With PodSecurityPolicy it is the plugin's Admit; the
+    /// validating webhook that runs after it judges the mutated pod by every engine.
     pub async fn review(
         &self,
         webhook: Webhook,
         req: &AdmissionRequest<'_>,
-        view: &dyn ClusterView,
+        cluster: Cluster<'_>,
         metrics: &dyn Recorder,
         deadline: Option<Instant>,
     ) -> Decision {
+        let objects = RequestObjects::new(req);
         match (webhook, self.options.engines) {
-            (Webhook::Mutating, Engines::Psp | Engines::Both) => self.mutate(req, view),
-            _ => self.validate(req, view, metrics, deadline).await,
+            (Webhook::Mutating, Engines::Psp | Engines::Both) => {
+                psp_webhook::admit(req, &objects, cluster.psp)
+            }
+            (_, Engines::Pss) => {
+                self.validate_pss(req, &objects, cluster, metrics, deadline)
+                    .await
+            }
+            (_, Engines::Psp) => psp_webhook::validate(req, &objects, cluster.psp),
+            (_, Engines::Both) => self
+                .validate_pss(req, &objects, cluster, metrics, deadline)
+                .await
+                .and(psp_webhook::validate(req, &objects, cluster.psp)),
         }
     }
 
-    /// Decides one request. `deadline` is when the API server stops waiting (from `?timeout=`).
+    /// The validating webhook's decision (see [`Admission::review`]). `deadline` is when the
+    /// API server stops waiting (from `?timeout=`).
     pub async fn validate(
         &self,
         req: &AdmissionRequest<'_>,
-        view: &dyn ClusterView,
+        cluster: Cluster<'_>,
         metrics: &dyn Recorder,
         deadline: Option<Instant>,
     ) -> Decision {
-        let pss = match self.options.engines {
-            Engines::Psp => Decision::allow(),
-            _ => match (&*req.resource.group, &*req.resource.resource) {
-                ("", "namespaces") => self.validate_namespace(req, view, deadline).await,
-                ("", "pods") => self.validate_pod(req, view, metrics).await,
-                _ => self.validate_pod_controller(req, view, metrics).await,
-            },
-        };
-        match self.options.engines {
-            Engines::Pss => pss,
-            _ => crate::psp_webhook::combine(pss, self.validate_psp(req, view)),
+        self.review(Webhook::Validating, req, cluster, metrics, deadline)
+            .await
+    }
+
+    async fn validate_pss(
+        &self,
+        req: &AdmissionRequest<'_>,
+        objects: &RequestObjects<'_>,
+        cluster: Cluster<'_>,
+        metrics: &dyn Recorder,
+        deadline: Option<Instant>,
+    ) -> Decision {
+        match (&*req.resource.group, &*req.resource.resource) {
+            ("", "namespaces") => self.validate_namespace(req, cluster, deadline).await,
+            ("", "pods") => self.validate_pod(req, objects, cluster, metrics).await,
+            _ => {
+                self.validate_pod_controller(req, objects, cluster, metrics)
+                    .await
+            }
         }
+    }
+
+    /// Upstream's common start of pod and controller decisions: the exempt namespaces and
+    /// users, then the namespace's policy. `Err` is the decision already reached: exempt, or
+    /// the namespace could not be read (pods fail closed; controllers, advisory, fail open
+    /// and say why in the audit log).
+    async fn namespace_policy(
+        &self,
+        req: &AdmissionRequest<'_>,
+        cluster: Cluster<'_>,
+        metrics: &dyn Recorder,
+        fail_closed: bool,
+    ) -> Result<NamespacePolicy, Decision> {
+        let labels = request_labels(req);
+        if self.exempt_namespace(&req.namespace) {
+            metrics.exemption(labels);
+            return Err(Decision::allow().with_annotation(EXEMPT_ANNOTATION, "namespace"));
+        }
+        if self.exempt_user(&req.user_info.username) {
+            metrics.exemption(labels);
+            return Err(Decision::allow().with_annotation(EXEMPT_ANNOTATION, "user"));
+        }
+        let namespace = match cluster.namespaces.namespace(&req.namespace).await {
+            Ok(Some(ns)) => ns,
+            lookup => {
+                metrics.error(true, labels);
+                let err = match lookup {
+                    Err(e) => error_chain(&e),
+                    _ => format!(
+                        "namespaces {} not found",
+                        podsec_policy::go_quote(&req.namespace)
+                    ),
+                };
+                let failed = format!(
+                    "failed to lookup namespace {}",
+                    podsec_policy::go_quote(&req.namespace)
+                );
+                return Err(if fail_closed {
+                    error_decision(Status::internal(&failed), Some(&err))
+                } else {
+                    Decision::allow().with_annotation(ERROR_ANNOTATION, format!("{failed}: {err}"))
+                });
+            }
+        };
+        let (policy, errors) = self.policy_for(&namespace.labels);
+        Ok(NamespacePolicy { policy, errors })
     }
 
     async fn validate_pod(
         &self,
         req: &AdmissionRequest<'_>,
-        view: &dyn ClusterView,
+        objects: &RequestObjects<'_>,
+        cluster: Cluster<'_>,
         metrics: &dyn Recorder,
     ) -> Decision {
         let labels = request_labels(req);
         if IGNORED_POD_SUBRESOURCES.contains(&&*req.sub_resource) {
             return Decision::allow();
         }
-        if self.exempt_namespace(&req.namespace) {
-            metrics.exemption(labels);
-            return Decision::allow().with_annotation(EXEMPT_ANNOTATION, "namespace");
-        }
-        if self.exempt_user(&req.user_info.username) {
-            metrics.exemption(labels);
-            return Decision::allow().with_annotation(EXEMPT_ANNOTATION, "user");
-        }
-        let namespace = match view.namespace(&req.namespace).await {
-            Ok(Some(ns)) => ns,
-            lookup => {
-                metrics.error(true, labels);
-                let err = match lookup {
-                    Err(e) => e.to_string(),
-                    _ => format!(
-                        "namespaces {} not found",
-                        podsec_policy::go_quote(&req.namespace)
-                    ),
-                };
-                let status = Status::internal(&format!(
-                    "failed to lookup namespace {}",
-                    podsec_policy::go_quote(&req.namespace)
-                ));
-                return error_decision(status, Some(&err));
-            }
+        let namespace = match self.namespace_policy(req, cluster, metrics, true).await {
+            Ok(ns) => ns,
+            Err(decided) => return decided,
         };
-        let (policy, policy_errors) = self.policy_for(&namespace.labels);
-        if policy_errors.is_empty() && policy.fully_privileged() {
-            metrics.evaluation(MetricDecision::Allow, policy.enforce, Mode::Enforce, labels);
+        if namespace.errors.is_empty() && namespace.policy.fully_privileged() {
+            metrics.evaluation(
+                MetricDecision::Allow,
+                namespace.policy.enforce,
+                Mode::Enforce,
+                labels,
+            );
             return Decision::allow()
                 .with_annotation(ENFORCE_POLICY_ANNOTATION, "privileged:latest");
         }
-        let pod = match req
-            .object
-            .map(|o| decode_workload_json(WorkloadKind::Pod, o.get()))
-        {
-            Some(Ok(pod)) => pod,
-            failure => {
+        let pod = match objects.object() {
+            Ok(pod) => pod,
+            Err(missing) => {
                 metrics.error(true, labels);
-                let err = failure.and_then(Result::err).map(|e| e.to_string());
                 return error_decision(
                     Status::bad_request("failed to decode object"),
-                    err.as_deref(),
+                    missing.detail().as_deref(),
                 );
             }
         };
         if req.operation == Operation::Update {
-            let old = match req
-                .old_object
-                .map(|o| decode_workload_json(WorkloadKind::Pod, o.get()))
-            {
-                Some(Ok(old)) => old,
-                failure => {
+            let old = match objects.old_object() {
+                Ok(old) => old,
+                Err(missing) => {
                     metrics.error(true, labels);
-                    let err = failure.and_then(Result::err).map(|e| e.to_string());
                     return error_decision(
                         Status::bad_request("failed to decode old object"),
-                        err.as_deref(),
+                        missing.detail().as_deref(),
                     );
                 }
             };
@@ -300,108 +343,66 @@ impl Admission {
                 return Decision::allow();
             }
         }
-        self.evaluate_pod(
-            policy,
-            &policy_errors,
-            &pod.pod_meta,
-            &pod.pod_spec,
-            req,
-            metrics,
-            true,
-        )
+        self.evaluate_pod(&namespace, pod, req, metrics, true)
     }
 
     async fn validate_pod_controller(
         &self,
         req: &AdmissionRequest<'_>,
-        view: &dyn ClusterView,
+        objects: &RequestObjects<'_>,
+        cluster: Cluster<'_>,
         metrics: &dyn Recorder,
     ) -> Decision {
         let labels = request_labels(req);
         if !req.sub_resource.is_empty() {
             return Decision::allow();
         }
-        if self.exempt_namespace(&req.namespace) {
-            metrics.exemption(labels);
-            return Decision::allow().with_annotation(EXEMPT_ANNOTATION, "namespace");
-        }
-        if self.exempt_user(&req.user_info.username) {
-            metrics.exemption(labels);
-            return Decision::allow().with_annotation(EXEMPT_ANNOTATION, "user");
-        }
-        let namespace = match view.namespace(&req.namespace).await {
-            Ok(Some(ns)) => ns,
-            lookup => {
-                // Controllers are advisory: fail open, but say why in the audit log.
-                metrics.error(true, labels);
-                let err = match lookup {
-                    Err(e) => e.to_string(),
-                    _ => format!(
-                        "namespaces {} not found",
-                        podsec_policy::go_quote(&req.namespace)
-                    ),
-                };
-                let message = format!(
-                    "failed to lookup namespace {}: {err}",
-                    podsec_policy::go_quote(&req.namespace)
-                );
-                return Decision::allow().with_annotation(ERROR_ANNOTATION, message);
-            }
+        let namespace = match self.namespace_policy(req, cluster, metrics, false).await {
+            Ok(ns) => ns,
+            Err(decided) => return decided,
         };
-        let (policy, policy_errors) = self.policy_for(&namespace.labels);
+        let policy = &namespace.policy;
         let enforce = self.options.enforce_templates;
         let nothing_to_do = policy.warn.level == Level::Privileged
             && policy.audit.level == Level::Privileged
             && (!enforce || policy.enforce.level == Level::Privileged);
-        if policy_errors.is_empty() && nothing_to_do {
+        if namespace.errors.is_empty() && nothing_to_do {
             return Decision::allow();
         }
-        let Some(kind) = workload_kind(&req.resource.group, &req.resource.resource) else {
+        if objects.kind().is_none() {
             metrics.error(true, labels);
             let message = format!(
                 "failed to extract pod template: unexpected object type: {}/{}, Kind={}",
                 req.kind.group, req.kind.version, req.kind.kind
             );
             return Decision::allow().with_annotation(ERROR_ANNOTATION, message);
-        };
-        let workload = match req.object.map(|o| decode_workload_json(kind, o.get())) {
-            Some(Ok(w)) => w,
+        }
+        let workload = match objects.object() {
+            Ok(w) => w,
             // A controller without a pod template has nothing to evaluate.
-            Some(Err(ObjectError::Required { .. })) => return Decision::allow(),
-            failure => {
+            Err(Missing::Invalid(ObjectError::Required { .. })) => return Decision::allow(),
+            Err(missing) => {
                 metrics.error(true, labels);
-                let err = failure
-                    .and_then(Result::err)
-                    .map(|e| e.to_string())
-                    .unwrap_or_else(|| "no object".into());
+                let err = missing.detail().unwrap_or_else(|| "no object".into());
                 return Decision::allow()
                     .with_annotation(ERROR_ANNOTATION, format!("failed to decode object: {err}"));
             }
         };
-        self.evaluate_pod(
-            policy,
-            &policy_errors,
-            &workload.pod_meta,
-            &workload.pod_spec,
-            req,
-            metrics,
-            enforce,
-        )
+        self.evaluate_pod(&namespace, workload, req, metrics, enforce)
     }
 
     /// Upstream `EvaluatePod`: enforce (only when `enforce`), then audit, then warn (only if
     /// still allowed), each level/version evaluated once.
-    #[allow(clippy::too_many_arguments)]
     fn evaluate_pod(
         &self,
-        policy: Policy,
-        policy_errors: &[LabelError],
-        meta: &ObjectMeta,
-        spec: &PodSpec,
+        namespace: &NamespacePolicy,
+        pod: &Workload,
         req: &AdmissionRequest<'_>,
         metrics: &dyn Recorder,
         enforce: bool,
     ) -> Decision {
+        let (policy, policy_errors) = (namespace.policy, &namespace.errors);
+        let (meta, spec) = (&pod.pod_meta, &pod.pod_spec);
         let labels = request_labels(req);
         if self.exempt_runtime_class(spec) {
             metrics.exemption(labels);
@@ -469,7 +470,7 @@ impl Admission {
     async fn validate_namespace(
         &self,
         req: &AdmissionRequest<'_>,
-        view: &dyn ClusterView,
+        cluster: Cluster<'_>,
         deadline: Option<Instant>,
     ) -> Decision {
         if !req.sub_resource.is_empty() {
@@ -541,7 +542,7 @@ impl Admission {
                         &new_labels,
                     );
                 }
-                let warnings = match view.pods(&namespace.name).await {
+                let warnings = match cluster.pods.pods(&namespace.name).await {
                     Ok(pods) => {
                         self.evaluate_pods_in_namespace(&namespace.name, new, &pods, deadline)
                     }

@@ -1,10 +1,11 @@
 //! podsec's admission layer: AdmissionReview requests in, decisions out, exactly as upstream
 //! Pod Security Admission decides them. No HTTP and no Kubernetes client: cluster state comes
-//! through [`ClusterView`], metrics go out through [`Recorder`].
+//! through the ports of [`Cluster`], metrics go out through [`Recorder`].
 
 pub mod config;
 mod decide;
 pub mod metrics;
+mod objects;
 mod psp_webhook;
 pub mod review;
 pub mod view;
@@ -20,5 +21,6 @@ pub use review::{
     ReviewVersion, Status,
 };
 pub use view::{
-    BoxFuture, ClusterView, ExistingPod, NamespaceMeta, SnapshotCursor, SnapshotPage, ViewError,
+    BoxFuture, Cluster, ExistingPod, NamespaceGetter, NamespaceMeta, NoPsp, PodLister, PspSource,
+    SnapshotCursor, SnapshotLister, SnapshotPage, ViewError,
 };

@@ -3,33 +3,17 @@
 
 use serde_json::Value;
 
-use crate::decide::Admission;
+use crate::objects::{Missing, RequestObjects};
 use crate::review::{AdmissionRequest, Decision, Operation, Status};
-use crate::view::ClusterView;
+use crate::view::PspSource;
 use podsec_manifest::patch::patch;
-use podsec_policy::psp::selection::{select_policy, Phase, PSP_ANNOTATION};
+use podsec_manifest::Workload;
+use podsec_policy::psp::selection::{select_policy, Phase, PspOutcome, PSP_ANNOTATION};
 use podsec_policy::rbac::UserIdentity;
 
 /// Audit annotation keys (kube-apiserver prefixes them with the webhook's name).
 pub const ADMIT_POLICY_KEY: &str = "admit-policy";
 pub const VALIDATE_POLICY_KEY: &str = "validate-policy";
-
-/// Both decisions must allow; warnings and audit annotations of both are kept.
-pub(crate) fn combine(first: Decision, second: Decision) -> Decision {
-    let mut out = if first.allowed {
-        second.clone()
-    } else {
-        first.clone()
-    };
-    out.allowed = first.allowed && second.allowed;
-    let mut warnings = first.warnings;
-    warnings.extend(second.warnings);
-    out.warnings = warnings;
-    let mut annotations = first.audit_annotations;
-    annotations.extend(second.audit_annotations);
-    out.audit_annotations = annotations;
-    out
-}
 
 /// The plugin's `shouldIgnore`: only pods, no subresources, and not updates that only touch
 /// garbage-collection fields.
@@ -63,100 +47,100 @@ fn requester(req: &AdmissionRequest<'_>) -> UserIdentity {
     }
 }
 
-impl Admission {
-    fn psp_inputs(
-        &self,
-        req: &AdmissionRequest<'_>,
-    ) -> Result<podsec_manifest::Workload, Box<Decision>> {
-        let object = req.object.ok_or_else(|| {
-            Box::new(Decision::deny(Status::bad_request(
+/// The pod, the policies and the selection for one request; `Err` is the decision reached
+/// without them.
+fn selection<'o>(
+    req: &AdmissionRequest<'_>,
+    objects: &'o RequestObjects<'_>,
+    psp: &dyn PspSource,
+    phase: Phase,
+) -> Result<(&'o Workload, PspOutcome), Box<Decision>> {
+    let pod = match objects.object() {
+        Ok(pod) => pod,
+        Err(Missing::Absent) => {
+            return Err(Box::new(Decision::deny(Status::bad_request(
                 "failed to decode object",
-            )))
-        })?;
-        podsec_manifest::decode_workload_json(podsec_manifest::WorkloadKind::Pod, object.get())
-            .map_err(|_| {
-                Box::new(Decision::deny(Status::forbidden(
-                    &req.resource.group,
-                    &req.resource.resource,
-                    &req.name,
-                    "unexpected type",
-                )))
-            })
-    }
-
-    /// The plugin's `Validate` (CREATE and UPDATE): the pod must be allowed, unchanged, by a
-    /// policy the pod's service account or the user may use.
-    pub fn validate_psp(&self, req: &AdmissionRequest<'_>, view: &dyn ClusterView) -> Decision {
-        if ignored(req) {
-            return Decision::allow();
+            ))))
         }
-        let pod = match self.psp_inputs(req) {
-            Ok(p) => p,
-            Err(d) => return *d,
-        };
-        let state = match view.psp_state() {
-            Ok(s) => s,
-            Err(e) => return Decision::deny(Status::internal(&format!("PodSecurityPolicy: {e}"))),
-        };
-        let outcome = select_policy(
-            &state,
-            &pod.pod_meta,
-            &pod.pod_spec,
-            &req.namespace,
-            &requester(req),
-            Phase::Validate,
-        );
-        match outcome.admitted {
-            Some((policy, _, _)) => Decision::allow().with_annotation(VALIDATE_POLICY_KEY, policy),
-            None => Decision::deny(Status::forbidden(
+        Err(Missing::Invalid(_)) => {
+            return Err(Box::new(Decision::deny(Status::forbidden(
                 &req.resource.group,
                 &req.resource.resource,
-                &pod_name(req, &pod),
-                &outcome.rejection(Phase::Validate),
-            )),
+                &req.name,
+                "unexpected type",
+            ))))
         }
-    }
+    };
+    let state = psp
+        .psp_state()
+        .map_err(|e| Decision::deny(Status::internal(&format!("PodSecurityPolicy: {e}"))))?;
+    let outcome = select_policy(
+        &state,
+        &pod.pod_meta,
+        &pod.pod_spec,
+        &req.namespace,
+        &requester(req),
+        phase,
+    );
+    Ok((pod, outcome))
+}
 
-    /// The plugin's `Admit` (CREATE only): picks a policy, applies its defaults as a JSON patch
-    /// and records it in `kubernetes.io/psp`.
-    pub(crate) fn mutate(&self, req: &AdmissionRequest<'_>, view: &dyn ClusterView) -> Decision {
-        if ignored(req) || req.operation != Operation::Create {
-            return Decision::allow();
-        }
-        let pod = match self.psp_inputs(req) {
-            Ok(p) => p,
-            Err(d) => return *d,
-        };
-        let state = match view.psp_state() {
-            Ok(s) => s,
-            Err(e) => return Decision::deny(Status::internal(&format!("PodSecurityPolicy: {e}"))),
-        };
-        let outcome = select_policy(
-            &state,
-            &pod.pod_meta,
-            &pod.pod_spec,
-            &req.namespace,
-            &requester(req),
-            Phase::Admit,
-        );
-        let Some((policy, mut meta, spec)) = outcome.admitted.clone() else {
-            return Decision::deny(Status::forbidden(
-                &req.resource.group,
-                &req.resource.resource,
-                &pod_name(req, &pod),
-                &outcome.rejection(Phase::Admit),
-            ));
-        };
-        meta.annotations
-            .insert(PSP_ANNOTATION.to_string(), policy.clone());
-        let mut decision = Decision::allow().with_annotation(ADMIT_POLICY_KEY, policy);
-        decision.patch = patch((&pod.pod_meta, &pod.pod_spec), (&meta, &spec));
-        decision
+/// The plugin's `Validate` (CREATE and UPDATE): the pod must be allowed, unchanged, by a
+/// policy the pod's service account or the user may use.
+pub(crate) fn validate(
+    req: &AdmissionRequest<'_>,
+    objects: &RequestObjects<'_>,
+    psp: &dyn PspSource,
+) -> Decision {
+    if ignored(req) {
+        return Decision::allow();
+    }
+    let (pod, outcome) = match selection(req, objects, psp, Phase::Validate) {
+        Ok(selected) => selected,
+        Err(decided) => return *decided,
+    };
+    match outcome.admitted {
+        Some((policy, _, _)) => Decision::allow().with_annotation(VALIDATE_POLICY_KEY, policy),
+        None => Decision::deny(Status::forbidden(
+            &req.resource.group,
+            &req.resource.resource,
+            &pod_name(req, pod),
+            &outcome.rejection(Phase::Validate),
+        )),
     }
 }
 
+/// The plugin's `Admit` (CREATE only): picks a policy, applies its defaults as a JSON patch
+/// and records it in `kubernetes.io/psp`.
+pub(crate) fn admit(
+    req: &AdmissionRequest<'_>,
+    objects: &RequestObjects<'_>,
+    psp: &dyn PspSource,
+) -> Decision {
+    if ignored(req) || req.operation != Operation::Create {
+        return Decision::allow();
+    }
+    let (pod, outcome) = match selection(req, objects, psp, Phase::Admit) {
+        Ok(selected) => selected,
+        Err(decided) => return *decided,
+    };
+    let Some((policy, mut meta, spec)) = outcome.admitted.clone() else {
+        return Decision::deny(Status::forbidden(
+            &req.resource.group,
+            &req.resource.resource,
+            &pod_name(req, pod),
+            &outcome.rejection(Phase::Admit),
+        ));
+    };
+    meta.annotations
+        .insert(PSP_ANNOTATION.to_string(), policy.clone());
+    let mut decision = Decision::allow().with_annotation(ADMIT_POLICY_KEY, policy);
+    decision.patch = patch((&pod.pod_meta, &pod.pod_spec), (&meta, &spec));
+    decision
+}
+
 /// The name the plugin's Forbidden error uses: name, else generateName, else "Unknown".
-fn pod_name(req: &AdmissionRequest<'_>, pod: &podsec_manifest::Workload) -> String {
+fn pod_name(req: &AdmissionRequest<'_>, pod: &Workload) -> String {
     [req.name.as_ref(), pod.meta.name_or_generate_name()]
         .into_iter()
         .find(|n| !n.is_empty())

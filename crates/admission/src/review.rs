@@ -348,6 +348,22 @@ impl Decision {
         self.audit_annotations.insert(key.into(), value.into());
         self
     }
+
+    /// Two engines' decisions on one request: allowed only if both allow; the status (and
+    /// patch) of the first that denies, else of the second; the warnings and audit
+    /// annotations of both, the first's first.
+    pub fn and(mut self, mut other: Decision) -> Decision {
+        let allowed = self.allowed && other.allowed;
+        let mut warnings = std::mem::take(&mut self.warnings);
+        warnings.append(&mut other.warnings);
+        let mut annotations = std::mem::take(&mut self.audit_annotations);
+        annotations.append(&mut other.audit_annotations);
+        let mut out = if self.allowed { other } else { self };
+        out.allowed = allowed;
+        out.warnings = warnings;
+        out.audit_annotations = annotations;
+        out
+    }
 }
 
 #[derive(Serialize)]

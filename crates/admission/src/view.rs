@@ -1,11 +1,13 @@
-//! What admission needs to know about the cluster, behind one small trait. Two real sources
-//! implement it (in `podsec-cluster`): a directory of manifests and the live API.
+//! What admission and audits read from the cluster, as narrow ports (upstream's
+//! `NamespaceGetter`, `PodLister`, …): each consumer asks only for what it uses. Two real
+//! sources implement them (in `podsec-cluster`): a directory of manifests and the live API.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use podsec_policy::psp::selection::PspState;
 use podsec_policy::{ObjectMeta, PodSpec};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -24,47 +26,98 @@ pub struct ExistingPod {
     pub spec: PodSpec,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ViewError(pub String);
+/// Why the cluster state could not answer: what was asked, and the cause when there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    /// The source failed (the API server did not answer, refused, …): `doing` says what was
+    /// asked and what to do; the cause is kept.
+    #[error("{doing}")]
+    Source {
+        doing: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The source answered with something unusable, or cannot answer this at all.
+    #[error("{0}")]
+    Unavailable(String),
+}
 
-/// The cluster state admission decisions read.
-pub trait ClusterView: Send + Sync {
+impl ViewError {
+    pub fn source(
+        doing: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> ViewError {
+        ViewError::Source {
+            doing: doing.into(),
+            source: Box::new(source),
+        }
+    }
+}
+
+/// Namespaces by name (upstream's `NamespaceGetter`).
+pub trait NamespaceGetter: Send + Sync {
     /// The namespace, or `None` if it does not exist.
     fn namespace<'a>(
         &'a self,
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<NamespaceMeta>, ViewError>>;
+}
 
-    /// The pods of a namespace, for the dry run of a new enforce level. Shared, so a source
-    /// that already holds them in memory hands them over without copying.
+/// The pods of a namespace, for the dry run of a new enforce level (upstream's `PodLister`).
+pub trait PodLister: Send + Sync {
+    /// Shared, so a source that already holds them in memory hands them over without copying.
     fn pods<'a>(
         &'a self,
         namespace: &'a str,
     ) -> BoxFuture<'a, Result<Arc<Vec<ExistingPod>>, ViewError>>;
+}
 
-    /// PodSecurityPolicies and the RBAC objects that grant their `use`. Sources without them
-    /// say so.
-    fn psp_state(&self) -> Result<Arc<podsec_policy::psp::selection::PspState>, ViewError> {
-        Err(ViewError(
-            "this cluster state source holds no PodSecurityPolicies or RBAC objects; give them as a directory (--state DIR)".into(),
-        ))
-    }
+/// PodSecurityPolicies and the RBAC objects that grant their `use`.
+pub trait PspSource: Send + Sync {
+    fn psp_state(&self) -> Result<Arc<PspState>, ViewError>;
+}
 
-    /// One page of everything a cluster audit reads (namespaces, service accounts, pods and
-    /// their controllers, PodSecurityPolicies, RBAC), each object as JSON with its
-    /// `apiVersion` and `kind`. Start with `None`; pass each page's `next` back until it is
-    /// `None`. A page is bounded, so a whole cluster is read in constant memory.
+/// Everything a cluster audit reads (namespaces, service accounts, pods and their
+/// controllers, PodSecurityPolicies, RBAC), a page at a time.
+pub trait SnapshotLister: Send + Sync {
+    /// One page, each object as JSON with its `apiVersion` and `kind`. Start with `None`;
+    /// pass each page's `next` back until it is `None`. A page is bounded, so a whole cluster
+    /// is read in constant memory.
     fn snapshot_page<'a>(
         &'a self,
         cursor: Option<SnapshotCursor>,
-    ) -> BoxFuture<'a, Result<SnapshotPage, ViewError>> {
-        let _ = cursor;
-        Box::pin(async {
-            Err(ViewError(
-                "this cluster state source cannot list a snapshot; give the manifests' files or directory to read them directly".into(),
-            ))
-        })
+    ) -> BoxFuture<'a, Result<SnapshotPage, ViewError>>;
+}
+
+/// For cluster state without PodSecurityPolicies (the live API has none since 1.25): PSP
+/// admission is refused with what to give instead.
+pub struct NoPsp;
+
+impl PspSource for NoPsp {
+    fn psp_state(&self) -> Result<Arc<PspState>, ViewError> {
+        Err(ViewError::Unavailable(
+            "this cluster state source holds no PodSecurityPolicies or RBAC objects; give them as a directory (--state DIR, or --psp-state DIR with a live cluster)".into(),
+        ))
+    }
+}
+
+/// The cluster state an admission decision reads, port by port: each may come from another
+/// source (namespaces and pods from the API, policies from a directory).
+#[derive(Clone, Copy)]
+pub struct Cluster<'a> {
+    pub namespaces: &'a dyn NamespaceGetter,
+    pub pods: &'a dyn PodLister,
+    pub psp: &'a dyn PspSource,
+}
+
+impl<'a> Cluster<'a> {
+    /// Every port answered by one source.
+    pub fn of<S: NamespaceGetter + PodLister + PspSource>(source: &'a S) -> Cluster<'a> {
+        Cluster {
+            namespaces: source,
+            pods: source,
+            psp: source,
+        }
     }
 }
 

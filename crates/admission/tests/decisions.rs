@@ -11,8 +11,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
 use podsec_admission::{
-    parse_review, Admission, BoxFuture, ClusterView, Configuration, Decision, ExistingPod,
-    MetricDecision, Mode, NamespaceMeta, Options, Recorder, RequestLabels, ViewError,
+    parse_review, Admission, BoxFuture, Cluster, Configuration, Decision, ExistingPod,
+    MetricDecision, Mode, NamespaceGetter, NamespaceMeta, NoPsp, Options, PodLister, Recorder,
+    RequestLabels, ViewError,
 };
 use serde_json::{json, Value};
 
@@ -51,7 +52,7 @@ impl FixedCluster {
     }
 }
 
-impl ClusterView for FixedCluster {
+impl NamespaceGetter for FixedCluster {
     fn namespace<'a>(
         &'a self,
         name: &'a str,
@@ -62,12 +63,15 @@ impl ClusterView for FixedCluster {
         });
         Box::pin(async move { Ok(found) })
     }
+}
+
+impl PodLister for FixedCluster {
     fn pods<'a>(
         &'a self,
         namespace: &'a str,
     ) -> BoxFuture<'a, Result<Arc<Vec<ExistingPod>>, ViewError>> {
         let result: Result<Arc<Vec<ExistingPod>>, ViewError> = if self.fail_pod_list {
-            Err(ViewError("boom".into()))
+            Err(ViewError::Unavailable("boom".into()))
         } else {
             Ok(Arc::new(
                 self.pods
@@ -314,7 +318,12 @@ async fn decide(
 ) -> (Decision, Vec<String>) {
     let (_, req) = parse_review(body).expect("review");
     let events = Events::default();
-    let d = admission.validate(&req, cluster, &events, None).await;
+    let ports = Cluster {
+        namespaces: cluster,
+        pods: cluster,
+        psp: &NoPsp,
+    };
+    let d = admission.validate(&req, ports, &events, None).await;
     (d, events.0.into_inner().unwrap())
 }
 

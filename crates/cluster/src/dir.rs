@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use podsec_admission::{BoxFuture, ClusterView, ExistingPod, NamespaceMeta, ViewError};
+use podsec_admission::{
+    BoxFuture, ExistingPod, NamespaceGetter, NamespaceMeta, PodLister, PspSource, ViewError,
+};
 
 use crate::files::{list_dir, FileError, ManifestFile};
 use crate::state::{ClusterState, LoadError};
@@ -148,7 +150,7 @@ impl DirSource {
     }
 }
 
-impl ClusterView for DirSource {
+impl NamespaceGetter for DirSource {
     fn namespace<'a>(
         &'a self,
         name: &'a str,
@@ -156,7 +158,9 @@ impl ClusterView for DirSource {
         let found = self.snapshot().get_namespace(name).cloned();
         Box::pin(std::future::ready(Ok(found)))
     }
+}
 
+impl PodLister for DirSource {
     fn pods<'a>(
         &'a self,
         namespace: &'a str,
@@ -164,7 +168,9 @@ impl ClusterView for DirSource {
         let pods = self.snapshot().pods_in(namespace);
         Box::pin(std::future::ready(Ok(pods)))
     }
+}
 
+impl PspSource for DirSource {
     fn psp_state(&self) -> Result<Arc<podsec_policy::psp::selection::PspState>, ViewError> {
         Ok(self.snapshot().psp_state())
     }

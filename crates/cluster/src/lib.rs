@@ -1,4 +1,4 @@
-//! Cluster state for podsec, behind the admission crate's [`podsec_admission::ClusterView`]:
+//! Cluster state for podsec, behind the admission crate's ports ([`podsec_admission::Cluster`]):
 //! a directory of manifests ([`DirSource`], the default, reloaded on change) or the live API
 //! ([`LiveCluster`], kube-rs watchers).
 

@@ -12,7 +12,8 @@ use kube::runtime::reflector::{self, reflector, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::Client;
 use podsec_admission::{
-    BoxFuture, ClusterView, ExistingPod, NamespaceMeta, SnapshotCursor, SnapshotPage, ViewError,
+    BoxFuture, ExistingPod, NamespaceGetter, NamespaceMeta, PodLister, SnapshotCursor,
+    SnapshotLister, SnapshotPage, ViewError,
 };
 use podsec_policy::{ObjectMeta, PodSpec};
 use serde::Deserialize;
@@ -92,28 +93,28 @@ impl LiveCluster {
     /// A failed request as the user needs it: what podsec was doing, against which API
     /// server, and every cause. kube-rs's own message stops at `ServiceError: client error
     /// (Connect)`, with neither the URL nor why.
-    fn api_error(&self, doing: &str, e: &kube::Error) -> ViewError {
+    fn api_error(&self, doing: &str, e: kube::Error) -> ViewError {
         let server = self.server_label();
-        ViewError(match e {
+        let doing = match &e {
             kube::Error::Api(status) => {
                 let hint = match status.code {
                     401 => "; the credentials were refused: check the kubeconfig's user, or the service account token",
                     403 => "; grant podsec's identity get, list and watch on it (see deploy/base/rbac.yaml)",
                     _ => "",
                 };
-                format!(
+                return ViewError::Unavailable(format!(
                     "{doing}: {server} answered {} {}: {}{hint}",
                     status.code, status.reason, status.message
-                )
+                ));
             }
-            kube::Error::Service(cause) => format!(
-                "{doing}: no answer from {server}: {}; check that it is up and reachable from \
-                 here (its URL is the kubeconfig's current cluster, or KUBERNETES_SERVICE_HOST \
-                 in a pod)",
-                error_chain(&**cause)
+            kube::Error::Service(_) => format!(
+                "{doing}: no answer from {server} (check that it is up and reachable from \
+                 here: its URL is the kubeconfig's current cluster, or KUBERNETES_SERVICE_HOST \
+                 in a pod)"
             ),
-            other => format!("{doing}: {server}: {}", error_chain(other)),
-        })
+            _ => format!("{doing}: {server}"),
+        };
+        ViewError::source(doing, e)
     }
 
     /// True once the namespace cache has completed its first sync.
@@ -137,7 +138,7 @@ impl LiveCluster {
         let found = api
             .get_metadata_opt(name)
             .await
-            .map_err(|e| self.api_error(&format!("getting namespace {name}"), &e))?;
+            .map_err(|e| self.api_error(&format!("getting namespace {name}"), e))?;
         Ok(found.map(|ns| NamespaceMeta {
             name: name.to_string(),
             labels: ns.metadata.labels.unwrap_or_default(),
@@ -151,7 +152,7 @@ impl LiveCluster {
             let path = format!("/api/v1/namespaces/{}/pods", encode(namespace));
             let request = page_request(&path, token.as_deref())?;
             let page: PodPage = self.client.request(request).await.map_err(|e| {
-                self.api_error(&format!("listing pods in namespace {namespace}"), &e)
+                self.api_error(&format!("listing pods in namespace {namespace}"), e)
             })?;
             pods.extend(page.items.into_iter().map(|p| ExistingPod {
                 meta: p.metadata,
@@ -197,7 +198,7 @@ fn page_request(path: &str, token: Option<&str>) -> Result<http::Request<Vec<u8>
     }
     http::Request::get(url)
         .body(Vec::new())
-        .map_err(|e| ViewError(e.to_string()))
+        .map_err(|e| ViewError::Unavailable(e.to_string()))
 }
 
 /// Percent-encodes a path segment or query value.
@@ -213,21 +214,25 @@ fn encode(s: &str) -> String {
     out
 }
 
-impl ClusterView for LiveCluster {
+impl NamespaceGetter for LiveCluster {
     fn namespace<'a>(
         &'a self,
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<NamespaceMeta>, ViewError>> {
         Box::pin(self.lookup_namespace(name))
     }
+}
 
+impl PodLister for LiveCluster {
     fn pods<'a>(
         &'a self,
         namespace: &'a str,
     ) -> BoxFuture<'a, Result<Arc<Vec<ExistingPod>>, ViewError>> {
         Box::pin(async move { self.list_pods(namespace).await.map(Arc::new) })
     }
+}
 
+impl SnapshotLister for LiveCluster {
     fn snapshot_page<'a>(
         &'a self,
         cursor: Option<SnapshotCursor>,
@@ -252,7 +257,7 @@ pub async fn connect(kubeconfig: Option<&std::path::Path>) -> Result<Connection,
     };
     let server = config.cluster_url.to_string();
     let client = Client::try_from(config).map_err(|e| {
-        ViewError(format!(
+        ViewError::Unavailable(format!(
             "cannot make a client for the API server {server}: {}",
             error_chain(&e)
         ))
@@ -271,7 +276,7 @@ pub struct Connection {
 fn kubeconfig_error(path: &std::path::Path, e: kube::config::KubeconfigError) -> ViewError {
     use kube::config::KubeconfigError as K;
     let path = path.display();
-    ViewError(match e {
+    ViewError::Unavailable(match e {
         K::ReadConfig(io, _) => format!(
             "cannot read --kubeconfig {path}: {io}; give the path of a kubeconfig file \
              (`kubectl config view --raw` prints the current one)"
@@ -293,7 +298,7 @@ fn in_cluster_error(e: kube::config::InClusterError) -> ViewError {
     use kube::config::InClusterError as E;
     let mount = "the pod needs its service account token mounted \
                  (automountServiceAccountToken must not be false)";
-    ViewError(match e {
+    ViewError::Unavailable(match e {
         E::ReadEnvironmentVariable(_) => "--in-cluster: KUBERNETES_SERVICE_HOST and \
             KUBERNETES_SERVICE_PORT are not both set: podsec is not running in a pod; outside \
             a cluster, use --kubeconfig FILE"
@@ -428,10 +433,10 @@ impl LiveCluster {
                     };
                     continue;
                 }
-                Err(e) => return Err(self.api_error(&format!("listing {plural}"), &e)),
+                Err(e) => return Err(self.api_error(&format!("listing {plural}"), e)),
             };
             let page: RawPage = serde_json::from_str(&text).map_err(|e| {
-                ViewError(format!(
+                ViewError::Unavailable(format!(
                     "listing {plural}: the answer of {} is not a list: {e}",
                     self.server_label()
                 ))
@@ -472,7 +477,7 @@ impl LiveCluster {
 /// Reads a whole snapshot through a cluster view, a page at a time, handing each object
 /// (JSON, with its apiVersion and kind) to `visit`.
 pub async fn fetch_snapshot(
-    view: &dyn ClusterView,
+    view: &dyn SnapshotLister,
     visit: &mut dyn FnMut(&str),
 ) -> Result<(), ViewError> {
     let mut cursor = None;

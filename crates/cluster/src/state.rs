@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use podsec_admission::{BoxFuture, ClusterView, ExistingPod, NamespaceMeta, ViewError};
+use podsec_admission::{
+    BoxFuture, ExistingPod, NamespaceGetter, NamespaceMeta, PodLister, PspSource, ViewError,
+};
 use podsec_manifest::{classify, decode, Format, Limits, Object, WorkloadKind};
 use podsec_policy::psp::selection::PspState;
 use podsec_policy::psp::PodSecurityPolicy;
@@ -228,7 +230,7 @@ impl ClusterState {
     }
 }
 
-impl ClusterView for ClusterState {
+impl NamespaceGetter for ClusterState {
     fn namespace<'a>(
         &'a self,
         name: &'a str,
@@ -236,7 +238,9 @@ impl ClusterView for ClusterState {
         let found = self.get_namespace(name).cloned();
         Box::pin(std::future::ready(Ok(found)))
     }
+}
 
+impl PodLister for ClusterState {
     fn pods<'a>(
         &'a self,
         namespace: &'a str,
@@ -244,7 +248,9 @@ impl ClusterView for ClusterState {
         let pods = self.pods_in(namespace);
         Box::pin(std::future::ready(Ok(pods)))
     }
+}
 
+impl PspSource for ClusterState {
     fn psp_state(&self) -> Result<Arc<PspState>, ViewError> {
         Ok(ClusterState::psp_state(self))
     }

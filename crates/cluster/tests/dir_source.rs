@@ -3,7 +3,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // integration tests: a failed expectation is a failed test
 
-use podsec_admission::ClusterView;
+use podsec_admission::{NamespaceGetter, PodLister};
 use podsec_cluster::DirSource;
 
 #[tokio::test]

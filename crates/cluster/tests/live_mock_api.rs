@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 use kube::client::Body;
-use podsec_admission::ClusterView;
+use podsec_admission::{NamespaceGetter, PodLister};
 use podsec_cluster::LiveCluster;
 use serde_json::json;
 

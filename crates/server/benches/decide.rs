@@ -5,7 +5,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use podsec_admission::{parse_review, review_response, Admission, NoMetrics};
+use podsec_admission::{parse_review, review_response, Admission, Cluster, NoMetrics};
 use podsec_cluster::{files::ManifestFile, ClusterState};
 
 mod common;
@@ -29,7 +29,8 @@ fn main() {
         let Ok((version, request)) = parse_review(body) else {
             panic!("bad review")
         };
-        let decision = runtime.block_on(admission.validate(&request, &state, &NoMetrics, None));
+        let decision =
+            runtime.block_on(admission.validate(&request, Cluster::of(&state), &NoMetrics, None));
         match review_response(version, &request.uid, &decision) {
             Ok(response) => black_box(response),
             Err(e) => panic!("{e}"),
@@ -120,7 +121,8 @@ fn relabel(runtime: &tokio::runtime::Runtime) {
     // The enforcing webhook's timeout is 5 s; half of it is the dry run's budget.
     let deadline = Some(Instant::now() + Duration::from_secs(5));
     let t = Instant::now();
-    let decision = runtime.block_on(admission.validate(&request, &state, &NoMetrics, deadline));
+    let decision =
+        runtime.block_on(admission.validate(&request, Cluster::of(&state), &NoMetrics, deadline));
     let elapsed = t.elapsed();
     assert!(
         !decision

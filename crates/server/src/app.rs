@@ -12,7 +12,8 @@ use axum::routing::get;
 use axum::Router;
 use http_body_util::BodyExt;
 use podsec_admission::{
-    parse_review, review_response, Admission, ClusterView, Decision, EncodeError, Webhook,
+    parse_review, review_response, Admission, Cluster, Decision, EncodeError, NamespaceGetter,
+    PodLister, PspSource, Webhook,
 };
 use podsec_cluster::error_chain;
 
@@ -22,10 +23,27 @@ use crate::metrics::Metrics;
 /// this size is already refused.
 pub const MAX_REQUEST_BYTES: usize = 3 * 1024 * 1024;
 
+/// The cluster state the server answers from, port by port (each may be another source).
+pub struct ClusterPorts {
+    pub namespaces: Arc<dyn NamespaceGetter>,
+    pub pods: Arc<dyn PodLister>,
+    pub psp: Arc<dyn PspSource>,
+}
+
+impl ClusterPorts {
+    pub fn ports(&self) -> Cluster<'_> {
+        Cluster {
+            namespaces: self.namespaces.as_ref(),
+            pods: self.pods.as_ref(),
+            psp: self.psp.as_ref(),
+        }
+    }
+}
+
 /// What the handlers share. The admission decider is swapped whole on configuration reload.
 pub struct AppState {
     pub admission: RwLock<Arc<Admission>>,
-    pub view: Arc<dyn ClusterView>,
+    pub cluster: ClusterPorts,
     pub metrics: Arc<Metrics>,
     pub ready: Arc<dyn Fn() -> bool + Send + Sync>,
 }
@@ -220,7 +238,7 @@ async fn review(state: Arc<AppState>, request: Request, webhook: Webhook) -> Res
                 let work = admission.review(
                     webhook,
                     &request,
-                    state.view.as_ref(),
+                    state.cluster.ports(),
                     state.metrics.as_ref(),
                     deadline,
                 );

@@ -13,7 +13,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum_server::Handle;
-use podsec_admission::{Admission, ClusterView, Configuration};
+use podsec_admission::{Admission, Configuration};
+
+use crate::app::ClusterPorts;
 use podsec_cluster::{DirSource, LiveCluster};
 
 pub use app::{parse_go_duration, router, AppState, MAX_REQUEST_BYTES};
@@ -54,40 +56,6 @@ pub struct ServeOptions {
     /// A directory of PodSecurityPolicies and RBAC objects for PSP mode, when cluster state
     /// comes from the live API (which has had no PodSecurityPolicy since Kubernetes 1.25).
     pub psp_state: Option<PathBuf>,
-}
-
-/// Cluster state from one source, PodSecurityPolicies and RBAC from a directory.
-struct WithPspDir {
-    base: Arc<dyn ClusterView>,
-    psp: Arc<DirSource>,
-}
-
-impl ClusterView for WithPspDir {
-    fn namespace<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> podsec_admission::BoxFuture<
-        'a,
-        Result<Option<podsec_admission::NamespaceMeta>, podsec_admission::ViewError>,
-    > {
-        self.base.namespace(name)
-    }
-
-    fn pods<'a>(
-        &'a self,
-        namespace: &'a str,
-    ) -> podsec_admission::BoxFuture<
-        'a,
-        Result<Arc<Vec<podsec_admission::ExistingPod>>, podsec_admission::ViewError>,
-    > {
-        self.base.pods(namespace)
-    }
-
-    fn psp_state(
-        &self,
-    ) -> Result<Arc<podsec_policy::psp::selection::PspState>, podsec_admission::ViewError> {
-        self.psp.psp_state()
-    }
 }
 
 /// Why the server did not start (or a configuration reload was rejected).
@@ -187,7 +155,7 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
     };
     let mut background = Vec::new();
 
-    let (view, ready): (Arc<dyn ClusterView>, Arc<dyn Fn() -> bool + Send + Sync>) = match &opts
+    let (mut cluster, ready): (ClusterPorts, Arc<dyn Fn() -> bool + Send + Sync>) = match &opts
         .state
     {
         StateOptions::Dir(dir) => {
@@ -210,7 +178,12 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
                     );
                 }),
             );
-            (source, Arc::new(|| true))
+            let ports = ClusterPorts {
+                namespaces: source.clone(),
+                pods: source.clone(),
+                psp: source,
+            };
+            (ports, Arc::new(|| true))
         }
         StateOptions::Live { kubeconfig } => {
             let connection = podsec_cluster::connect(kubeconfig.as_deref())
@@ -221,13 +194,19 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
             let live = live.with_server(&connection.server);
             background.push(tokio::spawn(driver));
             let probe = live.clone();
-            (Arc::new(live), Arc::new(move || probe.is_ready()))
+            let live = Arc::new(live);
+            let ports = ClusterPorts {
+                namespaces: live.clone(),
+                pods: live,
+                psp: Arc::new(podsec_admission::NoPsp),
+            };
+            (ports, Arc::new(move || probe.is_ready()))
         }
     };
 
-    let view: Arc<dyn ClusterView> = match &opts.psp_state {
-        None => view,
-        Some(dir) => {
+    // PodSecurityPolicies and RBAC from a directory, whatever the rest comes from.
+    if let Some(dir) = &opts.psp_state {
+        {
             let (psp, report) = DirSource::open(dir)?;
             for e in &report.errors {
                 tracing::warn!(error = %e, "PodSecurityPolicy state problem");
@@ -237,15 +216,15 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
                 m.reloaded("psp-state", report.errors.is_empty());
                 tracing::info!("reloaded PodSecurityPolicy state");
             }));
-            Arc::new(WithPspDir { base: view, psp })
+            cluster.psp = psp;
         }
-    };
+    }
     let state = Arc::new(AppState {
         admission: RwLock::new(Arc::new(Admission::new(
             configuration,
             opts.admission.clone(),
         ))),
-        view,
+        cluster,
         metrics: Arc::clone(&metrics),
         ready,
     });
