@@ -667,11 +667,7 @@ impl Admission {
             if self.exempt_runtime_class(&pod.spec) {
                 continue;
             }
-            let controller = pod
-                .meta
-                .owner_references
-                .iter()
-                .find(|o| o.controller == Some(true));
+            let controller = pod.meta.controller();
             match controller {
                 None => first.push(pod),
                 Some(c) if seen_controllers.contains(&c.uid) => replicas.push(pod),

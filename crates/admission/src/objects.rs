@@ -11,18 +11,7 @@ use crate::review::AdmissionRequest;
 
 /// The pod-bearing kind served at a resource, as upstream's default pod spec extractor knows.
 pub(crate) fn workload_kind(group: &str, resource: &str) -> Option<WorkloadKind> {
-    Some(match (group, resource) {
-        ("", "pods") => WorkloadKind::Pod,
-        ("", "replicationcontrollers") => WorkloadKind::ReplicationController,
-        ("", "podtemplates") => WorkloadKind::PodTemplate,
-        ("apps", "replicasets") => WorkloadKind::ReplicaSet,
-        ("apps", "deployments") => WorkloadKind::Deployment,
-        ("apps", "statefulsets") => WorkloadKind::StatefulSet,
-        ("apps", "daemonsets") => WorkloadKind::DaemonSet,
-        ("batch", "jobs") => WorkloadKind::Job,
-        ("batch", "cronjobs") => WorkloadKind::CronJob,
-        _ => return None,
-    })
+    WorkloadKind::from_resource(group, resource)
 }
 
 /// Why the object at hand is not there to evaluate.

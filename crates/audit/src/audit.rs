@@ -337,10 +337,7 @@ pub(crate) fn parent_by_name(kind: &str, name: &str) -> Option<(String, String)>
 }
 
 fn controller_of(meta: &podsec_policy::ObjectMeta) -> Option<(String, String)> {
-    meta.owner_references
-        .iter()
-        .find(|o| o.controller == Some(true))
-        .map(|o| (o.kind.clone(), o.name.clone()))
+    meta.controller().map(|o| (o.kind.clone(), o.name.clone()))
 }
 
 impl Auditor {

@@ -132,12 +132,7 @@ impl Migrator {
                     w.kind.as_str().to_string(),
                     w.meta.name.clone(),
                 );
-                if let Some(o) = w
-                    .meta
-                    .owner_references
-                    .iter()
-                    .find(|o| o.controller == Some(true))
-                {
+                if let Some(o) = w.meta.controller() {
                     self.owners.insert(key, (o.kind.clone(), o.name.clone()));
                 } else {
                     // Only top-level controllers' templates are patched (what their pods
@@ -154,9 +149,7 @@ impl Migrator {
                     };
                     let owner = w
                         .meta
-                        .owner_references
-                        .iter()
-                        .find(|o| o.controller == Some(true))
+                        .controller()
                         .map(|o| (o.kind.clone(), o.name.clone()));
                     let (kind, name) = owner.unwrap_or_else(|| ("Pod".into(), w.meta.name.clone()));
                     *self

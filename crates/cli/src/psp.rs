@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use podsec_audit::snapshot::SnapshotObject;
 use podsec_cluster::files::read_paths;
 use podsec_cluster::ClusterState;
 use podsec_manifest::patch::patch;
-use podsec_manifest::{classify, decode, Format, Limits, Object};
 use podsec_policy::psp::kubectl_table;
 use podsec_policy::psp::selection::{
     authorized, default_service_account, pod_service_account, select_policy, Authorization, Phase,
@@ -187,22 +187,33 @@ fn describe(auth: &Authorization) -> String {
     }
 }
 
-/// Every pod-bearing object of a manifest file, in order; a document that cannot be read is
-/// an error.
-fn pods_from_manifest(bytes: &[u8], name: &str) -> anyhow::Result<Vec<podsec_manifest::Workload>> {
-    let format = Format::detect(
-        Some(name),
-        &String::from_utf8_lossy(&bytes[..bytes.len().min(64)]),
-    );
+/// Every pod-bearing object of a manifest file, in order, read as `check` reads it; an
+/// object that cannot be read is an error.
+fn pods_from_manifest(path: &std::path::Path) -> anyhow::Result<Vec<podsec_manifest::Workload>> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {name}"))?;
     let mut pods = Vec::new();
-    for doc in decode(bytes, format, &Limits::default()) {
-        let located = doc.map_err(|e| anyhow::anyhow!("{name}:{}: {}", e.line, e.message))?;
-        if let Object::Workload(mut w) =
-            classify(located.value).map_err(|e| anyhow::anyhow!("{name}:{}: {e}", located.line))?
-        {
-            default_service_account(&mut w.pod_spec);
-            pods.push(*w);
-        }
+    let mut first_error = None;
+    crate::audit::read_source(
+        &name,
+        file,
+        crate::audit::json_by_name(&name),
+        podsec_audit::snapshot::Origin::Authored,
+        &mut |line, object| match object {
+            Ok(SnapshotObject::Pod(w) | SnapshotObject::Controller(w)) => {
+                let mut w = (**w).clone();
+                default_service_account(&mut w.pod_spec);
+                pods.push(w);
+            }
+            Ok(_) => {}
+            Err(e) if first_error.is_none() => {
+                first_error = Some(format!("{name}:{line}: {}", e.message));
+            }
+            Err(_) => {}
+        },
+    );
+    if let Some(e) = first_error {
+        bail!("{e}");
     }
     if pods.is_empty() {
         bail!("{name} holds no pod or workload");
@@ -213,8 +224,7 @@ fn pods_from_manifest(bytes: &[u8], name: &str) -> anyhow::Result<Vec<podsec_man
 /// Explains every pod-bearing object of the manifest; exits 1 when any is not admitted.
 pub fn run_explain(args: ExplainArgs) -> anyhow::Result<u8> {
     let name = args.manifest.display().to_string();
-    let bytes = std::fs::read(&args.manifest).with_context(|| format!("cannot read {name}"))?;
-    let workloads = pods_from_manifest(&bytes, &name)?;
+    let workloads = pods_from_manifest(&args.manifest)?;
     let state = load_state(&args.state)?;
     let psp = state.psp_state();
     let user = args.identity.user_identity();

@@ -15,6 +15,7 @@ use podsec_admission::{
     BoxFuture, ExistingPod, NamespaceGetter, NamespaceMeta, PodLister, SnapshotCursor,
     SnapshotLister, SnapshotPage, ViewError,
 };
+use podsec_manifest::WorkloadKind;
 use podsec_policy::{ObjectMeta, PodSpec};
 use serde::Deserialize;
 
@@ -340,54 +341,40 @@ mod tests {
     }
 }
 
-/// The resources a cluster snapshot holds: (API path prefix, apiVersion, kind, plural).
-const SNAPSHOT_RESOURCES: &[(&str, &str, &str, &str)] = &[
-    ("/api/v1", "v1", "Namespace", "namespaces"),
-    ("/api/v1", "v1", "ServiceAccount", "serviceaccounts"),
-    ("/api/v1", "v1", "Pod", "pods"),
-    (
-        "/api/v1",
-        "v1",
-        "ReplicationController",
-        "replicationcontrollers",
-    ),
-    ("/apis/apps/v1", "apps/v1", "Deployment", "deployments"),
-    ("/apis/apps/v1", "apps/v1", "ReplicaSet", "replicasets"),
-    ("/apis/apps/v1", "apps/v1", "StatefulSet", "statefulsets"),
-    ("/apis/apps/v1", "apps/v1", "DaemonSet", "daemonsets"),
-    ("/apis/batch/v1", "batch/v1", "Job", "jobs"),
-    ("/apis/batch/v1", "batch/v1", "CronJob", "cronjobs"),
-    (
-        "/apis/policy/v1beta1",
-        "policy/v1beta1",
-        "PodSecurityPolicy",
-        "podsecuritypolicies",
-    ),
-    (
-        "/apis/rbac.authorization.k8s.io/v1",
-        "rbac.authorization.k8s.io/v1",
-        "Role",
-        "roles",
-    ),
-    (
-        "/apis/rbac.authorization.k8s.io/v1",
-        "rbac.authorization.k8s.io/v1",
-        "ClusterRole",
-        "clusterroles",
-    ),
-    (
-        "/apis/rbac.authorization.k8s.io/v1",
-        "rbac.authorization.k8s.io/v1",
-        "RoleBinding",
-        "rolebindings",
-    ),
-    (
-        "/apis/rbac.authorization.k8s.io/v1",
-        "rbac.authorization.k8s.io/v1",
-        "ClusterRoleBinding",
-        "clusterrolebindings",
-    ),
-];
+/// A resource a cluster snapshot lists: (API path prefix, apiVersion, kind, plural).
+type Listed = (String, &'static str, &'static str, &'static str);
+
+/// The resources a cluster snapshot holds, in listing order: namespaces first (a pod is
+/// judged at its namespace's labels), the pod-bearing kinds as the manifest crate knows them
+/// (pod templates aside: nothing runs them), then the policies and their RBAC.
+static SNAPSHOT_RESOURCES: std::sync::LazyLock<Vec<Listed>> = std::sync::LazyLock::new(|| {
+    let core = |api_version: &'static str, kind: &'static str, plural: &'static str| -> Listed {
+        let prefix = match api_version {
+            "v1" => "/api/v1".to_string(),
+            other => format!("/apis/{other}"),
+        };
+        (prefix, api_version, kind, plural)
+    };
+    let mut out = vec![
+        core("v1", "Namespace", "namespaces"),
+        core("v1", "ServiceAccount", "serviceaccounts"),
+    ];
+    out.extend(
+        WorkloadKind::ALL
+            .into_iter()
+            .filter(|k| *k != WorkloadKind::PodTemplate)
+            .map(|k| core(k.api_version(), k.as_str(), k.resource())),
+    );
+    let rbac = "rbac.authorization.k8s.io/v1";
+    out.extend([
+        core("policy/v1beta1", "PodSecurityPolicy", "podsecuritypolicies"),
+        core(rbac, "Role", "roles"),
+        core(rbac, "ClusterRole", "clusterroles"),
+        core(rbac, "RoleBinding", "rolebindings"),
+        core(rbac, "ClusterRoleBinding", "clusterrolebindings"),
+    ]);
+    out
+});
 
 #[derive(Deserialize)]
 struct RawPage {

@@ -68,6 +68,29 @@ impl WorkloadKind {
         }
     }
 
+    /// The API resource serving this kind (`deployments`), as in request URLs and
+    /// AdmissionReview `resource` fields.
+    pub fn resource(self) -> &'static str {
+        match self {
+            WorkloadKind::Pod => "pods",
+            WorkloadKind::PodTemplate => "podtemplates",
+            WorkloadKind::ReplicationController => "replicationcontrollers",
+            WorkloadKind::ReplicaSet => "replicasets",
+            WorkloadKind::Deployment => "deployments",
+            WorkloadKind::StatefulSet => "statefulsets",
+            WorkloadKind::DaemonSet => "daemonsets",
+            WorkloadKind::Job => "jobs",
+            WorkloadKind::CronJob => "cronjobs",
+        }
+    }
+
+    /// The kind served at an API group's resource, if it is pod-bearing.
+    pub fn from_resource(group: &str, resource: &str) -> Option<WorkloadKind> {
+        WorkloadKind::ALL
+            .into_iter()
+            .find(|k| k.group_version().0 == group && k.resource() == resource)
+    }
+
     /// The served apiVersion (`apps/v1`).
     pub fn api_version(self) -> &'static str {
         match self.group_version() {

@@ -75,6 +75,14 @@ impl ObjectMeta {
             &self.name
         }
     }
+
+    /// The owner that manages the object (`controller: true`), as garbage collection and
+    /// workload grouping follow it.
+    pub fn controller(&self) -> Option<&OwnerReference> {
+        self.owner_references
+            .iter()
+            .find(|o| o.controller == Some(true))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
