@@ -17,7 +17,7 @@ use crate::metrics::{MetricDecision, Mode, Recorder, RequestLabels};
 use crate::objects::{workload_kind, Missing, RequestObjects};
 use crate::psp_webhook;
 use crate::review::{aggregate, AdmissionRequest, Decision, Operation, Status};
-use crate::view::{Cluster, ExistingPod, ViewError};
+use crate::view::{error_chain, Cluster, ExistingPod};
 
 /// Upstream's audit annotation keys (kube-apiserver prefixes them with the webhook's name).
 pub const ENFORCE_POLICY_ANNOTATION: &str = "enforce-policy";
@@ -77,18 +77,6 @@ pub enum Engines {
 struct NamespacePolicy {
     policy: Policy,
     errors: Vec<LabelError>,
-}
-
-/// An error and its causes, `: `-separated, each once.
-fn error_chain(e: &ViewError) -> String {
-    let mut out = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
 }
 
 /// Turns AdmissionReview requests into decisions.

@@ -21,6 +21,6 @@ pub use review::{
     ReviewVersion, Status,
 };
 pub use view::{
-    BoxFuture, Cluster, ExistingPod, NamespaceGetter, NamespaceMeta, NoPsp, PodLister, PspSource,
-    SnapshotCursor, SnapshotLister, SnapshotPage, ViewError,
+    error_chain, BoxFuture, Cluster, ExistingPod, NamespaceGetter, NamespaceMeta, NoPsp, PodLister,
+    PspSource, SnapshotCursor, SnapshotLister, SnapshotPage, ViewError,
 };

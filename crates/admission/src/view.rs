@@ -54,6 +54,23 @@ impl ViewError {
     }
 }
 
+/// An error and its causes, `: `-separated, each cause once (a cause whose text its parent
+/// already includes is not repeated): for logs, audit annotations and messages that are
+/// strings.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
 /// Namespaces by name (upstream's `NamespaceGetter`).
 pub trait NamespaceGetter: Send + Sync {
     /// The namespace, or `None` if it does not exist.

@@ -318,20 +318,13 @@ fn evaluate_object(p: Pending, lv: LevelVersion) -> ObjectResult {
             hint: v.check.fix_hint().to_string(),
         })
         .collect::<Vec<_>>();
-    let name = w.meta.name_or_generate_name().to_string();
     ObjectResult {
-        file: p.file,
-        line: p.line,
-        api_version: w.kind.api_version().to_string(),
-        kind: w.kind.as_str().to_string(),
-        namespace: (!w.meta.namespace.is_empty()).then(|| w.meta.namespace.clone()),
-        name,
         level: Some(lv.level.as_str().to_string()),
         version: Some(lv.version.to_string()),
-        psp: None,
         allowed: violations.is_empty(),
         message,
         violations,
+        ..ObjectResult::about(&p)
     }
 }
 
@@ -384,14 +377,6 @@ fn evaluate_psp(mut p: Pending, psp: &PspState, user: &UserIdentity) -> ObjectRe
         )
     });
     ObjectResult {
-        file: p.file,
-        line: p.line,
-        api_version: w.kind.api_version().to_string(),
-        kind: w.kind.as_str().to_string(),
-        namespace: (!w.meta.namespace.is_empty()).then(|| w.meta.namespace.clone()),
-        name,
-        level: None,
-        version: None,
         psp: Some(PspVerdict {
             admitted_by: outcome
                 .admitted
@@ -412,5 +397,27 @@ fn evaluate_psp(mut p: Pending, psp: &PspState, user: &UserIdentity) -> ObjectRe
         allowed: violations.is_empty(),
         message,
         violations,
+        ..ObjectResult::about(&p)
+    }
+}
+
+impl ObjectResult {
+    /// Where the object is and what it is; allowed, with no verdict yet.
+    fn about(p: &Pending) -> ObjectResult {
+        let w = &p.workload;
+        ObjectResult {
+            file: p.file.clone(),
+            line: p.line,
+            api_version: w.kind.api_version().to_string(),
+            kind: w.kind.as_str().to_string(),
+            namespace: (!w.meta.namespace.is_empty()).then(|| w.meta.namespace.clone()),
+            name: w.meta.name_or_generate_name().to_string(),
+            level: None,
+            version: None,
+            psp: None,
+            allowed: true,
+            message: None,
+            violations: Vec::new(),
+        }
     }
 }

@@ -16,6 +16,9 @@ pub enum Piece<'a> {
     },
     /// A list element that is not an object.
     NotAnObject { line: usize },
+    /// A top-level object with an `items` list whose `kind` is not a `*List`: its items were
+    /// handed over, the object itself was not.
+    NotAList { line: usize, kind: String },
     /// The stream cannot be read further (a syntax error, truncation, an I/O error).
     Broken { message: String },
 }
@@ -58,6 +61,10 @@ struct Splitter {
     element_expect: Option<TypeField>,
     element_api_version: Option<(usize, usize)>,
     element_kind: Option<(usize, usize)>,
+    /// The top-level object's line, whether its current key is `kind`, and its kind.
+    top_line: usize,
+    top_key_is_kind: bool,
+    top_kind: Option<String>,
 }
 
 #[derive(Clone, Copy)]
@@ -88,6 +95,9 @@ pub fn split<R: Read>(mut reader: R, on_piece: &mut dyn FnMut(Piece<'_>)) {
         element_expect: None,
         element_api_version: None,
         element_kind: None,
+        top_line: 0,
+        top_key_is_kind: false,
+        top_kind: None,
     };
     loop {
         if s.pos == s.buf.len() {
@@ -185,6 +195,11 @@ impl Splitter {
                             if self.stack.len() == 1 && self.stack[0] == Container::Object {
                                 if let Some((a, _)) = self.last_top_string {
                                     self.last_top_string = Some((a, at));
+                                    if std::mem::take(&mut self.top_key_is_kind) {
+                                        self.top_kind = Some(
+                                            String::from_utf8_lossy(&self.buf[a..at]).into_owned(),
+                                        );
+                                    }
                                 }
                             }
                         }
@@ -245,14 +260,16 @@ impl Splitter {
                                 });
                     }
                     if depth == 1 && self.stack[0] == Container::Object {
-                        self.key_is_items = self
-                            .last_top_string
-                            .is_some_and(|(a, z)| &self.buf[a..z] == b"items");
+                        let key = self.last_top_string.map(|(a, z)| &self.buf[a..z]);
+                        self.key_is_items = key == Some(b"items".as_slice());
+                        self.top_key_is_kind = key == Some(b"kind".as_slice());
                     }
                 }
                 b'{' | b'[' => {
                     if depth == 0 {
                         self.top_has_items = false;
+                        self.top_line = self.line;
+                        self.top_kind = None;
                         if b == b'[' {
                             self.items_depth = Some(1);
                         } else {
@@ -280,6 +297,7 @@ impl Splitter {
                 b',' => {
                     if depth == 1 {
                         self.key_is_items = false;
+                        self.top_key_is_kind = false;
                     }
                     if self.at_element_level(depth) {
                         self.element_key = None;
@@ -378,8 +396,17 @@ impl Splitter {
                     });
                 }
             }
+            if self.top_has_items {
+                if let Some(kind) = self.top_kind.take().filter(|k| !k.ends_with("List")) {
+                    on_piece(Piece::NotAList {
+                        line: self.top_line,
+                        kind,
+                    });
+                }
+            }
             self.last_top_string = None;
             self.key_is_items = false;
+            self.top_key_is_kind = false;
             self.top_has_items = false;
         }
         Ok(())
@@ -416,6 +443,7 @@ mod tests {
                     None => format!("{line}:{}", String::from_utf8_lossy(json)),
                 },
                 Piece::NotAnObject { line } => format!("{line}:not an object"),
+                Piece::NotAList { line, kind } => format!("{line}:not a list: {kind}"),
                 Piece::Broken { message } => format!("broken: {message}"),
             })
         });

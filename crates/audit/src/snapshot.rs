@@ -418,6 +418,10 @@ enum BatchPiece {
     NotAnObject {
         line: usize,
     },
+    NotAList {
+        line: usize,
+        kind: String,
+    },
     /// One YAML document or list item.
     Yaml {
         range: Range<usize>,
@@ -444,6 +448,7 @@ impl Batch {
                 }
             }
             Yaml::TooLarge { line } => BatchPiece::TooLarge { line },
+            Yaml::NotAList { line, kind } => BatchPiece::NotAList { line, kind },
             Yaml::Broken { message } => BatchPiece::Broken { message },
         });
     }
@@ -465,6 +470,7 @@ impl Batch {
                 }
             }
             Piece::NotAnObject { line } => BatchPiece::NotAnObject { line },
+            Piece::NotAList { line, kind } => BatchPiece::NotAList { line, kind },
             Piece::Broken { message } => BatchPiece::Broken { message },
         });
     }
@@ -509,6 +515,16 @@ impl Batch {
                     Err(SnapshotError {
                         object: format!("item at line {line}"),
                         message: "a list item that is not an object".into(),
+                        ends_stream: false,
+                    }),
+                )),
+                BatchPiece::NotAList { line, kind } => out.push((
+                    line,
+                    Err(SnapshotError {
+                        object: format!("{kind} at line {line}"),
+                        message: format!(
+                            "a {kind} with a top-level `items` list: its items were read as a List's, the {kind} itself was not checked; remove the field (Kubernetes does not know it) or make the object a List"
+                        ),
                         ends_stream: false,
                     }),
                 )),

@@ -24,6 +24,12 @@ pub enum Piece {
     TooLarge {
         line: usize,
     },
+    /// A document with a top-level `items:` sequence whose `kind` is not a `*List`: its
+    /// entries were handed over, the document itself was not.
+    NotAList {
+        line: usize,
+        kind: String,
+    },
     /// The stream cannot be read further (an I/O error).
     Broken {
         message: String,
@@ -51,6 +57,10 @@ struct Splitter<'a> {
     oversized: bool,
     /// Whether `current` holds anything but blank lines and comments.
     has_content: bool,
+    /// The document's first line, its top-level `kind`, and whether its items were split.
+    document_line: usize,
+    document_kind: Option<String>,
+    split_items: bool,
 }
 
 /// Calls `on_piece` for every object in `reader`, in order.
@@ -62,6 +72,9 @@ pub fn split<R: BufRead>(mut reader: R, on_piece: &mut dyn FnMut(Piece)) {
         current_line: 1,
         oversized: false,
         has_content: false,
+        document_line: 1,
+        document_kind: None,
+        split_items: false,
     };
     let mut line = Vec::new();
     let mut number = 0usize;
@@ -89,7 +102,7 @@ pub fn split<R: BufRead>(mut reader: R, on_piece: &mut dyn FnMut(Piece)) {
             }
         }
     }
-    s.flush();
+    s.end_document();
 }
 
 enum LineRead {
@@ -129,7 +142,8 @@ impl Splitter<'_> {
     fn line(&mut self, line: &[u8], number: usize) {
         let content = trim_end(line);
         if is_document_marker(content) {
-            self.flush();
+            self.end_document();
+            self.document_line = number + 1;
             self.state = State::Document;
             self.current_line = number + 1;
             // `--- {kind: Pod, …}` or `--- !tag`: the document starts on the marker's line.
@@ -141,6 +155,12 @@ impl Splitter<'_> {
         }
         let indent = content.iter().take_while(|&&b| b == b' ').count();
         let rest = &content[indent..];
+        if indent == 0 {
+            if let Some(kind) = rest.strip_prefix(b"kind:") {
+                let kind = String::from_utf8_lossy(kind.trim_ascii());
+                self.document_kind = Some(kind.trim_matches(['"', '\'']).to_string());
+            }
+        }
         let insignificant = rest.is_empty() || rest.starts_with(b"#");
         match self.state {
             State::Document => {
@@ -193,6 +213,7 @@ impl Splitter<'_> {
     }
 
     fn start_item(&mut self, line: &[u8], indent: usize, number: usize) {
+        self.split_items = true;
         self.state = State::Items {
             indent: Some(indent),
         };
@@ -229,6 +250,21 @@ impl Splitter<'_> {
         self.has_content = false;
         self.oversized = false;
         self.current_line = next_line;
+    }
+
+    /// The document is over: hands over what is pending, then says so if its items were
+    /// split although it is not a `*List`.
+    fn end_document(&mut self) {
+        self.flush();
+        if std::mem::take(&mut self.split_items) {
+            if let Some(kind) = self.document_kind.take().filter(|k| !k.ends_with("List")) {
+                (self.on_piece)(Piece::NotAList {
+                    line: self.document_line,
+                    kind,
+                });
+            }
+        }
+        self.document_kind = None;
     }
 
     fn flush(&mut self) {
@@ -282,6 +318,7 @@ mod tests {
         split(text.as_bytes(), &mut |p| match p {
             Piece::Object(p) => out.push((String::from_utf8_lossy(&p.text).into_owned(), p.line)),
             Piece::TooLarge { line } => out.push(("TOO LARGE".into(), line)),
+            Piece::NotAList { line, kind } => out.push((format!("not a list: {kind}"), line)),
             Piece::Broken { message } => out.push((message, 0)),
         });
         out

@@ -190,12 +190,12 @@ fn feed(args: &SnapshotArgs, sink: &mut dyn FnMut(&Decoded)) -> anyhow::Result<(
                 runtime.block_on(async {
                     let connection = podsec_cluster::connect(args.kubeconfig.as_deref())
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| podsec_cluster::error_chain(&e))?;
                     let view = podsec_cluster::LiveCluster::unwatched(connection.client)
                         .with_server(&connection.server);
                     podsec_cluster::fetch_snapshot(&view, emit)
                         .await
-                        .map_err(|e| e.to_string())
+                        .map_err(|e| podsec_cluster::error_chain(&e))
                 })
             },
             &mut |o| {

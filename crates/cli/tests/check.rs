@@ -478,3 +478,35 @@ fn table_errors_go_to_stderr_with_file_and_line() {
         run.stdout
     );
 }
+
+/// Only a `*List`'s `items` are its objects: an object of another kind with a top-level
+/// `items` list is not silently dropped (the splitter has handed its items over by the time
+/// its kind is known), it is an error, fail closed.
+#[test]
+fn an_object_with_items_that_is_not_a_list_is_not_passed() {
+    let json = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d"},"items":[],"spec":{"template":{"spec":{"containers":[{"name":"c","image":"x","securityContext":{"privileged":true}}]}}}}"#;
+    let yaml = "apiVersion: apps/v1\nitems: []\nkind: Deployment\nmetadata: {name: d}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: e}\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: cm}}\nspec: {template: {spec: {containers: [{name: c, image: x}]}}}\n";
+    for (input, line) in [(json, 1), (yaml, 6)] {
+        let run = podsec(
+            &["check", "--level", "baseline", "-o", "json", "-"],
+            input.as_bytes(),
+        );
+        assert_eq!(run.code, 2, "{}", run.stdout);
+        let report = run.json();
+        let messages: Vec<(u64, String)> = report["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .map(|e| {
+                (
+                    e["line"].as_u64().unwrap_or(0),
+                    e["message"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        assert!(
+            messages.contains(&(line, "a Deployment with a top-level `items` list: its items were read as a List's, the Deployment itself was not checked; remove the field (Kubernetes does not know it) or make the object a List".into())),
+            "{messages:?}"
+        );
+    }
+}

@@ -153,3 +153,63 @@ fn the_psp_overlay_ships_usable_policies() {
     );
     assert!(rendered.contains("path: /mutate") && rendered.contains("--mode=both"));
 }
+
+/// An invalid `--config` is reported once, on stderr, naming the file, the field and the
+/// found and expected values; the same for a file that is not a configuration at all.
+#[test]
+fn an_invalid_config_is_reported_once_with_its_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).expect("state dir");
+    let bad_level = dir.path().join("psa.yaml");
+    std::fs::write(
+        &bad_level,
+        "apiVersion: pod-security.admission.config.k8s.io/v1\nkind: PodSecurityConfiguration\ndefaults:\n  enforce: strict\n",
+    )
+    .expect("write");
+    let run = util::podsec(
+        &[
+            "serve",
+            "--self-signed",
+            "--secure-port",
+            "0",
+            "--state",
+            state.to_str().expect("path"),
+            "--config",
+            bad_level.to_str().expect("path"),
+        ],
+        b"",
+    );
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "podsec: invalid --config {}: invalid configuration: defaults.enforce: Invalid value: \"strict\": must be one of privileged, baseline, restricted\n",
+            bad_level.display()
+        )
+    );
+    let not_config = dir.path().join("other.yaml");
+    std::fs::write(&not_config, "kind: Foo\n").expect("write");
+    let run = util::podsec(
+        &[
+            "serve",
+            "--self-signed",
+            "--secure-port",
+            "0",
+            "--state",
+            state.to_str().expect("path"),
+            "--config",
+            not_config.to_str().expect("path"),
+        ],
+        b"",
+    );
+    assert_eq!(run.code, 2);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "apiVersion is missing (kind \"Foo\"); expected kind PodSecurityConfiguration"
+        ),
+        "{}",
+        run.stderr
+    );
+}

@@ -11,6 +11,7 @@ use kube::api::{Api, PartialObjectMeta};
 use kube::runtime::reflector::{self, reflector, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::Client;
+pub use podsec_admission::error_chain;
 use podsec_admission::{
     BoxFuture, ExistingPod, NamespaceGetter, NamespaceMeta, PodLister, SnapshotCursor,
     SnapshotLister, SnapshotPage, ViewError,
@@ -109,9 +110,9 @@ impl LiveCluster {
                 ));
             }
             kube::Error::Service(_) => format!(
-                "{doing}: no answer from {server} (check that it is up and reachable from \
-                 here: its URL is the kubeconfig's current cluster, or KUBERNETES_SERVICE_HOST \
-                 in a pod)"
+                "{doing}: cannot get an answer from {server} (check that it is up and \
+                 reachable from here and that its certificate and credentials are right: its \
+                 URL is the kubeconfig's current cluster, or KUBERNETES_SERVICE_HOST in a pod)"
             ),
             _ => format!("{doing}: {server}"),
         };
@@ -312,22 +313,6 @@ fn in_cluster_error(e: kube::config::InClusterError) -> ViewError {
         }
         other => format!("--in-cluster: {}", error_chain(&other)),
     })
-}
-
-/// An error and its causes, `a: b: c`, each said once (many errors repeat their source in
-/// their own message; others, like hyper's `client error (Connect)`, only in the source).
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = cause.source();
-    }
-    out
 }
 
 #[cfg(test)]
