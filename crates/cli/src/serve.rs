@@ -94,6 +94,23 @@ pub struct Args {
     /// Threads answering requests (default: one per CPU).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub worker_threads: Option<u16>,
+    /// Close a connection whose TLS handshake has not finished after this long.
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    pub tls_handshake_timeout: Duration,
+    /// Close a connection whose request headers have not all arrived after this long.
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    pub request_header_timeout: Duration,
+    /// Answer 408 and close when a request body has not all arrived after this long.
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    pub request_body_timeout: Duration,
+    /// Close a keep-alive connection idle for this long (keep it above kube-apiserver's 90s
+    /// idle pool, so its connections are reused rather than churned).
+    #[arg(long, default_value = "120s", value_parser = duration)]
+    pub idle_timeout: Duration,
+    /// Connections open at once; past it new connections are closed at once. Stalled ones
+    /// free their slot within the timeouts above.
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
     /// Serve POST /null (parse and allow) for benchmarks. Never point a webhook at it.
     #[arg(long, hide = true)]
     pub benchmark_null_endpoint: bool,
@@ -171,6 +188,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         reload_interval: args.reload_interval,
         null_endpoint: args.benchmark_null_endpoint,
         psp_state: args.psp_state.clone(),
+        limits: podsec_server::Limits {
+            tls_handshake: args.tls_handshake_timeout,
+            header_read: args.request_header_timeout,
+            body_read: args.request_body_timeout,
+            idle: args.idle_timeout,
+            max_connections: args.max_connections as usize,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -44,6 +44,8 @@ impl ClusterPorts {
 pub struct AppState {
     pub admission: RwLock<Arc<Admission>>,
     pub cluster: ClusterPorts,
+    /// How long a request body may take to arrive once its headers are in.
+    pub body_read_timeout: Duration,
     pub metrics: Arc<Metrics>,
     pub ready: Arc<dyn Fn() -> bool + Send + Sync>,
 }
@@ -157,19 +159,37 @@ fn timeout_from(uri: &Uri) -> Option<Duration> {
 }
 
 /// Reads and checks the body as upstream does, or says which error to return.
-async fn read_review_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
-    let bytes = match http_body_util::Limited::new(body, MAX_REQUEST_BYTES - 1)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+async fn read_review_body(
+    headers: &HeaderMap,
+    body: Body,
+    timeout: Duration,
+) -> Result<Bytes, Response> {
+    let collected = tokio::time::timeout(
+        timeout,
+        http_body_util::Limited::new(body, MAX_REQUEST_BYTES - 1).collect(),
+    )
+    .await;
+    let bytes = match collected {
+        // A body that stalls must not hold the connection: answer and close it.
+        Err(_) => {
+            let mut response = plain_error(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!("the request body did not arrive within {timeout:?}"),
+            );
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            return Err(response);
+        }
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
             return Err(plain_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!("request entity is too large; limit is {MAX_REQUEST_BYTES} bytes"),
             ));
         }
-        Err(_) => {
+        Ok(Err(_)) => {
             return Err(plain_error(
                 StatusCode::BAD_REQUEST,
                 "unable to read the body from the incoming request",
@@ -222,7 +242,7 @@ async fn review(state: Arc<AppState>, request: Request, webhook: Webhook) -> Res
     let started = Instant::now();
     let (parts, body) = request.into_parts();
     let deadline = timeout_from(&parts.uri).map(|t| started + t);
-    let response = match read_review_body(&parts.headers, body).await {
+    let response = match read_review_body(&parts.headers, body, state.body_read_timeout).await {
         Err(response) => response,
         Ok(bytes) => match parse_review(&bytes) {
             Err(e) => {
@@ -273,9 +293,9 @@ async fn review(state: Arc<AppState>, request: Request, webhook: Webhook) -> Res
 /// Parses the review and decodes its object like `/validate`, then allows it without looking
 /// up the namespace or evaluating anything: the benchmark's baseline for the HTTP, TLS and
 /// JSON stack alone.
-async fn null_review(request: Request) -> Response {
+async fn null_review(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    match read_review_body(&parts.headers, body).await {
+    match read_review_body(&parts.headers, body, state.body_read_timeout).await {
         Err(response) => response,
         Ok(bytes) => match parse_review(&bytes) {
             Err(_) => plain_error(StatusCode::BAD_REQUEST, "unable to decode the request"),

@@ -2,6 +2,7 @@
 //! health, and live reload of configuration, certificates and directory state.
 
 mod app;
+mod connections;
 mod metrics;
 mod tls;
 
@@ -19,6 +20,7 @@ use crate::app::ClusterPorts;
 use podsec_cluster::{DirSource, LiveCluster};
 
 pub use app::{parse_go_duration, router, AppState, MAX_REQUEST_BYTES};
+pub use connections::Limits;
 pub use metrics::Metrics;
 pub use tls::{self_signed, self_signed_for, SelfSigned, TlsError, Validity};
 
@@ -56,6 +58,8 @@ pub struct ServeOptions {
     /// A directory of PodSecurityPolicies and RBAC objects for PSP mode, when cluster state
     /// comes from the live API (which has had no PodSecurityPolicy since Kubernetes 1.25).
     pub psp_state: Option<PathBuf>,
+    /// Timeouts and the connection cap that keep misbehaving clients from holding the server.
+    pub limits: Limits,
 }
 
 /// Why the server did not start (or a configuration reload was rejected).
@@ -225,6 +229,7 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
             opts.admission.clone(),
         ))),
         cluster,
+        body_read_timeout: opts.limits.body_read,
         metrics: Arc::clone(&metrics),
         ready,
     });
@@ -289,10 +294,20 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
     let addr = listener.local_addr().map_err(bind_error)?;
     let handle = Handle::new();
     let app = router(Arc::clone(&state), opts.null_endpoint);
-    let server = axum_server::from_tcp_rustls(listener, rustls)
+    let acceptor = connections::Limited::new(
+        axum_server::tls_rustls::RustlsAcceptor::new(rustls)
+            .handshake_timeout(opts.limits.tls_handshake),
+        &opts.limits,
+    );
+    let mut server = axum_server::from_tcp(listener)
         .map_err(bind_error)?
-        .handle(handle.clone())
-        .serve(app.into_make_service());
+        .acceptor(acceptor)
+        .handle(handle.clone());
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(opts.limits.header_read);
+    let server = server.serve(app.into_make_service());
     let server = tokio::spawn(server);
     tracing::info!(%addr, "serving AdmissionReviews over HTTPS");
     Ok(RunningServer {

@@ -65,6 +65,7 @@ pub fn options(certs: &Certs, state: &Path, config: Option<PathBuf>) -> ServeOpt
         reload_interval: Duration::from_millis(100),
         null_endpoint: true,
         psp_state: None,
+        limits: podsec_server::Limits::default(),
     }
 }
 
