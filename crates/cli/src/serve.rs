@@ -107,8 +107,8 @@ pub struct Args {
     /// idle pool, so its connections are reused rather than churned).
     #[arg(long, default_value = "120s", value_parser = duration)]
     pub idle_timeout: Duration,
-    /// Connections open at once; past it new connections are closed at once. Stalled ones
-    /// free their slot within the timeouts above.
+    /// Connections open at once; at the cap a new connection closes the one quiet for
+    /// longest, so stalled clients cannot shut the API server out.
     #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
     /// Serve POST /null (parse and allow) for benchmarks. Never point a webhook at it.

@@ -11,8 +11,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum_server::accept::Accept;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::task::Waker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
 /// Timeouts and the connection cap, each a `podsec serve` flag.
@@ -27,8 +30,8 @@ pub struct Limits {
     /// A connection with no bytes in either direction for this long is closed. Longer than
     /// kube-apiserver's idle pool (90 s), so its connections are reused, not churned.
     pub idle: Duration,
-    /// Connections open at once; past it new ones are closed at once (the stalled ones free
-    /// their slot within the timeouts above, so the API server gets through in bounded time).
+    /// Connections open at once; past it the connection quiet for longest is closed to make
+    /// room, so clients that open connections and stall cannot shut the API server out.
     pub max_connections: usize,
 }
 
@@ -44,12 +47,73 @@ impl Default for Limits {
     }
 }
 
-/// An acceptor that takes a connection slot before the inner (TLS) acceptor runs, and gives
-/// the stream an idle timeout.
+/// The open connections, with when each last moved a byte. At the cap, the one that has
+/// been quiet longest is closed to make room: a client that opens connections and stalls
+/// holds only its oldest ones for a while, never the API server out.
+struct Registry {
+    max: usize,
+    epoch: std::time::Instant,
+    next_id: AtomicU64,
+    open: Mutex<HashMap<u64, Arc<Slot>>>,
+}
+
+/// One connection's shared state: its last activity and whether it was evicted.
+struct Slot {
+    /// Milliseconds since the registry's epoch.
+    last_activity: AtomicU64,
+    evicted: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Registry {
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Registers a new connection, evicting the quietest one if the cap is reached.
+    fn admit(self: &Arc<Self>) -> (u64, Arc<Slot>) {
+        let slot = Arc::new(Slot {
+            last_activity: AtomicU64::new(self.now()),
+            evicted: AtomicBool::new(false),
+            waker: Mutex::new(None),
+        });
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if open.len() >= self.max {
+            let quietest = open
+                .iter()
+                .min_by_key(|(_, s)| s.last_activity.load(Ordering::Relaxed))
+                .map(|(id, _)| *id);
+            if let Some(evicted) = quietest.and_then(|id| open.remove(&id)) {
+                evicted.evicted.store(true, Ordering::Release);
+                let waker = evicted
+                    .waker
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take();
+                if let Some(w) = waker {
+                    w.wake();
+                }
+            }
+        }
+        open.insert(id, Arc::clone(&slot));
+        (id, slot)
+    }
+
+    fn release(&self, id: u64) {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+}
+
+/// An acceptor that registers a connection before the inner (TLS) acceptor runs (so a stalled
+/// handshake counts), and gives the stream an idle timeout and eviction.
 #[derive(Clone)]
 pub struct Limited<A> {
     inner: A,
-    slots: Arc<Semaphore>,
+    registry: Arc<Registry>,
     idle: Duration,
 }
 
@@ -57,7 +121,12 @@ impl<A> Limited<A> {
     pub fn new(inner: A, limits: &Limits) -> Limited<A> {
         Limited {
             inner,
-            slots: Arc::new(Semaphore::new(limits.max_connections)),
+            registry: Arc::new(Registry {
+                max: limits.max_connections.max(1),
+                epoch: std::time::Instant::now(),
+                next_id: AtomicU64::new(0),
+                open: Mutex::new(HashMap::new()),
+            }),
             idle: limits.idle,
         }
     }
@@ -75,31 +144,59 @@ where
     type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>>;
 
     fn accept(&self, stream: I, service: S) -> Self::Future {
-        let slot = Arc::clone(&self.slots).try_acquire_owned();
+        let registry = Arc::clone(&self.registry);
+        let (id, slot) = registry.admit();
+        let ticket = Ticket {
+            registry: Arc::clone(&registry),
+            id,
+        };
         let inner = self.inner.clone();
         let idle = self.idle;
         Box::pin(async move {
-            // Dropping `stream` closes the connection.
-            let slot = slot.map_err(|_| io::Error::other("connection limit reached"))?;
-            let (stream, service) = inner.accept(stream, service).await?;
-            Ok((Guarded::new(stream, slot, idle), service))
+            let handshake = inner.accept(stream, service);
+            tokio::pin!(handshake);
+            // An eviction during the handshake ends it too.
+            let (stream, service) = std::future::poll_fn(|cx| {
+                if slot.evicted.load(Ordering::Acquire) {
+                    return Poll::Ready(Err(io::Error::other("evicted: connection limit reached")));
+                }
+                *slot.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
+                handshake.as_mut().poll(cx)
+            })
+            .await?;
+            Ok((Guarded::new(stream, ticket, slot, idle), service))
         })
     }
 }
 
-/// A connection's stream holding its slot; reads fail once nothing has moved for `idle`.
+/// Removes its connection from the registry when the connection ends.
+struct Ticket {
+    registry: Arc<Registry>,
+    id: u64,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.registry.release(self.id);
+    }
+}
+
+/// A connection's stream: reads fail once nothing has moved for `idle`, or once it is
+/// evicted to make room.
 pub struct Guarded<S> {
     stream: S,
-    _slot: OwnedSemaphorePermit,
+    ticket: Ticket,
+    slot: Arc<Slot>,
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
 }
 
 impl<S> Guarded<S> {
-    fn new(stream: S, slot: OwnedSemaphorePermit, idle: Duration) -> Guarded<S> {
+    fn new(stream: S, ticket: Ticket, slot: Arc<Slot>, idle: Duration) -> Guarded<S> {
         Guarded {
             stream,
-            _slot: slot,
+            ticket,
+            slot,
             idle,
             deadline: Box::pin(tokio::time::sleep(idle)),
         }
@@ -107,6 +204,9 @@ impl<S> Guarded<S> {
 
     fn activity(&mut self) {
         self.deadline.as_mut().reset(Instant::now() + self.idle);
+        self.slot
+            .last_activity
+            .store(self.ticket.registry.now(), Ordering::Relaxed);
     }
 }
 
@@ -117,6 +217,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.slot.evicted.load(Ordering::Acquire) {
+            return Poll::Ready(Err(io::Error::other("evicted: connection limit reached")));
+        }
         let before = buf.filled().len();
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
             Poll::Ready(result) => {
@@ -125,17 +228,20 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
                 }
                 Poll::Ready(result)
             }
-            Poll::Pending => match this.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "connection idle for too long",
-                ))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                *this.slot.waker.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(cx.waker().clone());
+                match this.deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "connection idle for too long",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 }
-
 impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     fn poll_write(
         self: Pin<&mut Self>,

@@ -145,41 +145,71 @@ async fn stalled_connections_are_closed_within_their_timeouts() {
     server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
+/// At the cap, a new connection makes room by closing the connection quiet for longest: a
+/// client holding every slot with stalled connections cannot shut the API server out, and
+/// the API server's busy connections are not the ones closed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn past_the_cap_connections_are_closed_and_the_cap_frees_by_timeout() {
+async fn at_the_cap_the_quietest_connection_makes_room() {
     let certs = certs();
     let state = tempfile::tempdir().unwrap();
     write(state.path(), "namespaces.yaml", SEED_NAMESPACES);
     let mut opts = options(&certs, state.path(), None);
     opts.limits = podsec_server::Limits {
         max_connections: 8,
-        ..LIMITS
+        // Long enough that nothing times out during the test: only eviction closes.
+        tls_handshake: Duration::from_secs(30),
+        header_read: Duration::from_secs(30),
+        body_read: Duration::from_secs(30),
+        idle: Duration::from_secs(30),
     };
     let server = start(opts).await;
     let addr = server.addr;
+    // The API server's connection, busy.
+    let mut api_server = Client::connect(addr, &certs.ca_pem).await.unwrap();
+    // Seven stalled connections fill the cap.
     let mut held = Vec::new();
-    for _ in 0..8 {
+    for _ in 0..7 {
         held.push(TcpStream::connect(addr).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // Give the accept loop time to take all eight slots.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 0..3 {
+        let reply = api_server
+            .review(
+                "/validate",
+                &pod_review(&format!("busy{i}"), "dmz", "k8user", nginx_pod("nginx")),
+            )
+            .await;
+        assert_eq!(reply.status, 200);
+    }
+    // A second API server connection gets in at once: the oldest stalled one is closed.
     let started = Instant::now();
-    let mut refused = TcpStream::connect(addr).await.unwrap();
-    let (_, t) = until_closed(&mut refused, started).await;
-    assert!(
-        t < Duration::from_millis(500),
-        "a connection past the cap closed after {t:?}"
-    );
-    // The stalled eight time out at the handshake; then the API server's connection gets in.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let mut client = Client::connect(addr, &certs.ca_pem).await.unwrap();
-    let reply = client
+    let mut second = Client::connect(addr, &certs.ca_pem).await.unwrap();
+    let reply = second
         .review(
             "/validate",
-            &pod_review("u", "dmz", "k8user", nginx_pod("nginx")),
+            &pod_review("second", "dmz", "k8user", nginx_pod("nginx")),
         )
         .await;
     assert_eq!(reply.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let (_, t) = until_closed(&mut held[0], started).await;
+    assert!(
+        t < Duration::from_secs(2),
+        "the oldest stalled connection closed after {t:?}"
+    );
+    // The busy connection was not the one closed.
+    let reply = api_server
+        .review(
+            "/validate",
+            &pod_review("still", "default", "k8user", nginx_pod("nginx")),
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["response"]["allowed"], false);
     drop(held);
     server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
