@@ -5,8 +5,8 @@ server's peak RSS while a good review is answered meanwhile. Loopback only, boun
     scripts/stall-connections.py PORT SERVER_PID [CONNECTIONS] [SECONDS]
 
 Each connection completes its TLS handshake and then sends half a request line, as a client
-that stalls would. Connections the server closes (past --max-connections, or at its header
-timeout) are counted; nothing is re-opened.
+that stalls would. Past --max-connections the server closes the quietest connections to make
+room; the report says how many are still open at the end. Nothing is re-opened.
 """
 import json
 import os

@@ -167,19 +167,22 @@ fn an_invalid_config_is_reported_once_with_its_field() {
         "apiVersion: pod-security.admission.config.k8s.io/v1\nkind: PodSecurityConfiguration\ndefaults:\n  enforce: strict\n",
     )
     .expect("write");
-    let run = util::podsec(
-        &[
-            "serve",
-            "--self-signed",
-            "--secure-port",
-            "0",
-            "--state",
-            state.to_str().expect("path"),
-            "--config",
-            bad_level.to_str().expect("path"),
-        ],
-        b"",
-    );
+    let serve_with = |config: &std::path::Path| {
+        util::podsec(
+            &[
+                "serve",
+                "--self-signed",
+                "--secure-port",
+                "0",
+                "--state",
+                state.to_str().expect("path"),
+                "--config",
+                config.to_str().expect("path"),
+            ],
+            b"",
+        )
+    };
+    let run = serve_with(&bad_level);
     assert_eq!(run.code, 2);
     assert_eq!(
         run.stderr,
@@ -190,19 +193,7 @@ fn an_invalid_config_is_reported_once_with_its_field() {
     );
     let not_config = dir.path().join("other.yaml");
     std::fs::write(&not_config, "kind: Foo\n").expect("write");
-    let run = util::podsec(
-        &[
-            "serve",
-            "--self-signed",
-            "--secure-port",
-            "0",
-            "--state",
-            state.to_str().expect("path"),
-            "--config",
-            not_config.to_str().expect("path"),
-        ],
-        b"",
-    );
+    let run = serve_with(&not_config);
     assert_eq!(run.code, 2);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(

@@ -1,7 +1,7 @@
 //! Clients that open connections and stall — before the TLS handshake, in the headers, in a
 //! body, in a chunked body, or idle after a request — are closed within their timeouts,
-//! while good reviews on other connections are answered; past the connection cap new
-//! connections are closed at once, and the cap frees as the stalled ones time out.
+//! while good reviews on other connections are answered; at the connection cap a new
+//! connection makes room by closing the one quiet for longest.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // integration tests: a failed expectation is a failed test
 
