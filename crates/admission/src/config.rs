@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use podsec_manifest::{field_keys, field_line, yaml_message, FieldKey, Format};
+use podsec_manifest::{field_keys, field_line, yaml_message, FieldKey, Format, ObjectsOnly};
 use podsec_policy::{Level, LevelVersion, Policy, Version};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -182,7 +182,7 @@ fn decode<T: DeserializeOwned>(text: &str) -> Result<T, ConfigError> {
     let mut field = Vec::new();
     let result =
         serde_saphyr::with_deserializer_from_str_with_options(text, yaml_options(), |de| {
-            serde_path_to_error::deserialize(de).map_err(|e| {
+            serde_path_to_error::deserialize(ObjectsOnly(de)).map_err(|e| {
                 field = field_keys(e.path());
                 e.into_inner()
             })
@@ -204,7 +204,7 @@ fn decode_value<T: DeserializeOwned>(
     text: &str,
     prefix: &[FieldKey],
 ) -> Result<T, ConfigError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    serde_path_to_error::deserialize(ObjectsOnly(value)).map_err(|e| {
         let mut field = prefix.to_vec();
         field.extend(field_keys(e.path()));
         ConfigError::Decode {

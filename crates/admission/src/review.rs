@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use podsec_manifest::from_json_str;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -151,7 +152,7 @@ pub(crate) fn found_type(api_version: &str, kind: &str) -> String {
 pub fn parse_review(body: &[u8]) -> Result<(ReviewVersion, AdmissionRequest<'_>), ReviewError> {
     // One UTF-8 check for the whole body, instead of one per borrowed value.
     let text = std::str::from_utf8(body).map_err(ReviewError::Utf8)?;
-    let review: ReviewIn = serde_json::from_str(text).map_err(ReviewError::Decode)?;
+    let review: ReviewIn = from_json_str(text).map_err(ReviewError::Decode)?;
     let version = match (&*review.api_version, &*review.kind) {
         ("admission.k8s.io/v1", "AdmissionReview") => ReviewVersion::V1,
         ("admission.k8s.io/v1beta1", "AdmissionReview") => ReviewVersion::V1beta1,

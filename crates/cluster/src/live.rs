@@ -247,7 +247,7 @@ impl SnapshotLister for LiveCluster {
 /// the pod's service account (`--in-cluster`). Nothing is inferred: whoever asked for one
 /// source hears about that source only, not about `~/.kube/config`.
 pub async fn connect(kubeconfig: Option<&std::path::Path>) -> Result<Connection, ViewError> {
-    let config = match kubeconfig {
+    let mut config = match kubeconfig {
         Some(path) => {
             let file =
                 kube::config::Kubeconfig::read_from(path).map_err(|e| kubeconfig_error(path, e))?;
@@ -257,6 +257,11 @@ pub async fn connect(kubeconfig: Option<&std::path::Path>) -> Result<Connection,
         }
         None => kube::Config::incluster().map_err(in_cluster_error)?,
     };
+    // kube-rs retries 429/503/504 up to 15 times with backoff growing to minutes: a namespace
+    // GET on behalf of an admission request would hang far past the API server's webhook
+    // timeout while the API is down. Requests fail at once instead; the namespace watcher has
+    // its own backoff, and the decision fails as upstream's does (pods closed, controllers open).
+    config.default_retry = false;
     let server = config.cluster_url.to_string();
     let client = Client::try_from(config).map_err(|e| {
         ViewError::Unavailable(format!(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use podsec_admission::{
     BoxFuture, ExistingPod, NamespaceGetter, NamespaceMeta, PodLister, PspSource, ViewError,
 };
-use podsec_manifest::{classify, decode, Format, Limits, Object, WorkloadKind};
+use podsec_manifest::{classify, decode, Format, Limits, Object, ObjectsOnly, WorkloadKind};
 use podsec_policy::psp::selection::PspState;
 use podsec_policy::psp::PodSecurityPolicy;
 use podsec_policy::rbac::{Binding, Rbac, Role};
@@ -113,6 +113,13 @@ impl ClusterState {
                     continue;
                 }
                 match classify(located.value) {
+                    Ok(Object::Namespace(ns)) if ns.name.is_empty() => errors.push(LoadError {
+                        file: file.name.clone(),
+                        line: Some(located.line),
+                        message: "a Namespace without metadata.name; give it one or remove it"
+                            .into(),
+                        unreadable: true,
+                    }),
                     Ok(Object::Namespace(ns)) => state.add_namespace(NamespaceMeta {
                         name: ns.name,
                         labels: ns.labels,
@@ -165,21 +172,21 @@ impl ClusterState {
             .to_string();
         let decode_err = |what: &str, e: serde_json::Error| format!("{what} {name}: {e}");
         match kind {
-            Extra::Psp => self.psps.push(
-                serde_json::from_value(value).map_err(|e| decode_err("PodSecurityPolicy", e))?,
-            ),
+            Extra::Psp => self
+                .psps
+                .push(decode_extra(value).map_err(|e| decode_err("PodSecurityPolicy", e))?),
             Extra::Role => self
                 .roles
-                .push(serde_json::from_value(value).map_err(|e| decode_err("Role", e))?),
+                .push(decode_extra(value).map_err(|e| decode_err("Role", e))?),
             Extra::ClusterRole => self
                 .cluster_roles
-                .push(serde_json::from_value(value).map_err(|e| decode_err("ClusterRole", e))?),
+                .push(decode_extra(value).map_err(|e| decode_err("ClusterRole", e))?),
             Extra::RoleBinding => self
                 .role_bindings
-                .push(serde_json::from_value(value).map_err(|e| decode_err("RoleBinding", e))?),
-            Extra::ClusterRoleBinding => self.cluster_role_bindings.push(
-                serde_json::from_value(value).map_err(|e| decode_err("ClusterRoleBinding", e))?,
-            ),
+                .push(decode_extra(value).map_err(|e| decode_err("RoleBinding", e))?),
+            Extra::ClusterRoleBinding => self
+                .cluster_role_bindings
+                .push(decode_extra(value).map_err(|e| decode_err("ClusterRoleBinding", e))?),
         }
         Ok(())
     }
@@ -254,4 +261,10 @@ impl PspSource for ClusterState {
     fn psp_state(&self) -> Result<Arc<PspState>, ViewError> {
         Ok(ClusterState::psp_state(self))
     }
+}
+
+/// Decodes a PodSecurityPolicy or RBAC object strictly: a list where an object belongs is an
+/// error, as the API server would have said.
+fn decode_extra<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, serde_json::Error> {
+    T::deserialize(ObjectsOnly(value))
 }

@@ -82,3 +82,27 @@ fn yaml_1_1_booleans_in_labels_are_errors_as_in_kubernetes() {
         report.errors
     );
 }
+
+#[test]
+fn a_list_where_a_policy_expects_an_object_is_an_error_not_a_positional_decode() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("psp.yaml"),
+        "apiVersion: policy/v1beta1\nkind: PodSecurityPolicy\nmetadata: {name: loose}\nspec:\n  runAsUser: [RunAsAny]\n  seLinux: {rule: RunAsAny}\n  supplementalGroups: {rule: RunAsAny}\n  fsGroup: {rule: RunAsAny}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: r}\nrules: [[policy, podsecuritypolicies]]\n",
+    )
+    .unwrap();
+    let (source, report) = DirSource::open(dir.path()).unwrap();
+    let messages: Vec<String> = report.errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(
+        messages[0].contains("PodSecurityPolicy loose")
+            && messages[0].contains("invalid type: sequence, expected an object"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].contains("ClusterRole r")
+            && messages[1].contains("invalid type: sequence, expected an object"),
+        "{messages:?}"
+    );
+    assert!(source.snapshot().psp_state().providers.is_empty());
+}

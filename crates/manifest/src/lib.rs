@@ -5,6 +5,7 @@
 //! No file or network I/O: callers hand in bytes.
 
 pub mod object;
+pub mod objects_only;
 pub mod patch;
 pub mod source;
 
@@ -12,4 +13,5 @@ pub use object::{
     classify, decode_workload_json, field_keys, FieldKey, Namespace, Object, ObjectError, Workload,
     WorkloadKind,
 };
+pub use objects_only::{from_json_str, ObjectsOnly};
 pub use source::{decode, field_line, yaml_message, DecodeError, Format, Limits, Located};

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::objects_only::{from_json_str, ObjectsOnly};
 use podsec_policy::defaults::{apply_api_server_defaults, SpecOwner};
 use podsec_policy::{ObjectMeta, PodSpec};
 use serde::Deserialize;
@@ -439,8 +440,8 @@ fn invalid(kind: &'static str, name: &str, err: PathError, prefix: &str) -> Obje
 }
 
 fn decode_meta(value: &Value, kind: &'static str) -> Result<ObjectMeta, ObjectError> {
-    let meta: MetaOnly =
-        serde_path_to_error::deserialize(value).map_err(|e| invalid(kind, "", e, ""))?;
+    let meta: MetaOnly = serde_path_to_error::deserialize(ObjectsOnly(value))
+        .map_err(|e| invalid(kind, "", e, ""))?;
     Ok(meta.metadata.unwrap_or_default())
 }
 
@@ -457,7 +458,7 @@ fn decode_typed<T: serde::de::DeserializeOwned>(
     kind: WorkloadKind,
     json: &str,
 ) -> Result<T, ObjectError> {
-    match serde_json::from_str::<T>(json) {
+    match from_json_str::<T>(json) {
         Ok(value) => Ok(value),
         Err(plain) => {
             let name = serde_json::from_str::<MetaOnlyJson>(json)
@@ -472,7 +473,7 @@ fn decode_typed<T: serde::de::DeserializeOwned>(
                 })
                 .unwrap_or_default();
             let mut de = serde_json::Deserializer::from_str(json);
-            match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            match serde_path_to_error::deserialize::<_, T>(ObjectsOnly(&mut de)) {
                 Err(e) => Err(invalid(kind.as_str(), &name, e, "")),
                 Ok(_) => Err(ObjectError::InvalidField {
                     kind: kind.as_str(),

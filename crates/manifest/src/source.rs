@@ -238,8 +238,24 @@ pub fn yaml_message(err: &serde_saphyr::Error) -> (String, Option<(usize, usize)
         Some(stripped) => stripped.to_string(),
         None => message,
     };
-    (message, Some((line, column)))
+    (plain_budget_message(message), Some((line, column)))
 }
+
+/// The parser's limits in words: its own text (`budget breached: Nodes { nodes: 250001 }`)
+/// names a Rust type.
+fn plain_budget_message(message: String) -> String {
+    let Some(rest) = message.strip_prefix("budget breached: ") else {
+        return message;
+    };
+    match rest.split([' ', '{']).next().unwrap_or_default() {
+        "Depth" => NESTING_TOO_DEEP.to_string(),
+        limit => format!(
+            "the document is larger than the YAML parser accepts ({limit} limit); anchors (&) and aliases (*) count once per use, so expand them or split the document"
+        ),
+    }
+}
+
+const NESTING_TOO_DEEP: &str = "nesting is too deep";
 
 /// Turns a serde-saphyr error into a message and an absolute line.
 fn yaml_error(
@@ -249,7 +265,7 @@ fn yaml_error(
     limits: &Limits,
 ) -> DecodeError {
     let (mut message, position) = yaml_message(err);
-    if message.starts_with("budget breached: Depth") {
+    if message == NESTING_TOO_DEEP {
         message = format!(
             "nesting is deeper than the {}-level limit",
             limits.max_depth
@@ -289,6 +305,13 @@ fn decode_yaml(text: &str, limits: &Limits, out: &mut Vec<Result<Located, Decode
         if value.is_null() {
             continue;
         }
+        if let Some(found) = list_without_items(&value) {
+            out.push(Err(DecodeError::new(
+                line,
+                format_args!("a List's items must be a list of objects; found {found}"),
+            )));
+            continue;
+        }
         if !is_list(&value) {
             out.push(Ok(Located { line, value }));
             continue;
@@ -306,6 +329,21 @@ fn decode_yaml(text: &str, limits: &Limits, out: &mut Vec<Result<Located, Decode
                 })
                 .unwrap_or_default();
         push_list_items(value, line, &lines, out);
+    }
+}
+
+/// For a `*List` whose `items` is there but not a list: what it is instead.
+fn list_without_items(value: &Value) -> Option<&'static str> {
+    let kind = value.get("kind").and_then(Value::as_str)?;
+    if !kind.ends_with("List") {
+        return None;
+    }
+    match value.get("items")? {
+        Value::Array(_) | Value::Null => None,
+        Value::Object(_) => Some("a map"),
+        Value::String(_) => Some("a string"),
+        Value::Number(_) => Some("a number"),
+        Value::Bool(_) => Some("a boolean"),
     }
 }
 

@@ -10,8 +10,7 @@
 //! or http1; default http1), BENCH_H2_CONNECTIONS (default 2), BENCH_NAMESPACES (default 10000),
 //! BENCH_SERVER_THREADS and BENCH_CLIENT_THREADS (default: CPUs, 2).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,86 +19,13 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::TokioIo;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
 
 mod common;
+mod process;
 use common::{namespaces, workload};
-
-type Error = Box<dyn std::error::Error + Send + Sync>;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(bin: &Path, dir: &Path) -> Result<Server, Error> {
-    use std::io::BufRead;
-    let mut child = Command::new(bin)
-        .args([
-            "serve",
-            "--bind-address",
-            "127.0.0.1",
-            "--secure-port",
-            "0",
-            "--benchmark-null-endpoint",
-            "--reload-interval",
-            "500ms",
-            "--log-level",
-            "warn",
-        ])
-        .arg("--tls-cert-file")
-        .arg(dir.join("tls.crt"))
-        .arg("--tls-private-key-file")
-        .arg(dir.join("tls.key"))
-        .arg("--config")
-        .arg(dir.join("psa.yaml"))
-        .arg("--state")
-        .arg(dir.join("state"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let addr = loop {
-        match lines.next() {
-            Some(line) => {
-                if let Some(a) = line?.strip_prefix("listening on https://") {
-                    break a.to_string();
-                }
-            }
-            None => return Err("the server exited before listening".into()),
-        }
-    };
-    Ok(Server { child, addr })
-}
-
-fn rss_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
+use process::{connector, env_or, rss_kib, server_binary, start_server, Error};
 
 /// Busy and idle CPU time of the whole machine so far, in microseconds (from /proc/stat).
 fn machine_cpu_us() -> (u64, u64) {
@@ -132,23 +58,6 @@ fn cpu_us(pid: u32) -> u64 {
     };
     let ticks = field(11) + field(12);
     ticks * 10_000 // USER_HZ = 100
-}
-
-fn connector(ca_pem: &str, h2: bool) -> Result<TlsConnector, Error> {
-    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
-    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert?)?;
-    }
-    let mut config = tokio_rustls::rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![if h2 {
-        b"h2".to_vec()
-    } else {
-        b"http/1.1".to_vec()
-    }];
-    Ok(TlsConnector::from(Arc::new(config)))
 }
 
 #[derive(Default)]
@@ -332,21 +241,7 @@ fn main() -> Result<(), Error> {
     let connections = env_or("BENCH_CONCURRENCY", 32) as usize;
     let protocol = std::env::var("BENCH_PROTOCOL").unwrap_or_else(|_| "http1".into());
     let namespace_count = env_or("BENCH_NAMESPACES", 10_000) as usize;
-    let bin = std::env::var_os("PODSEC_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../target/perf/podsec"
-            ))
-        });
-    if !bin.exists() {
-        return Err(format!(
-            "{} is missing: build it first (cargo build --profile perf -p podsec), or set PODSEC_BIN",
-            bin.display()
-        )
-        .into());
-    }
+    let bin = server_binary()?;
     let dir = tempfile::tempdir()?;
     std::fs::create_dir(dir.path().join("state"))?;
     std::fs::write(
@@ -361,7 +256,7 @@ fn main() -> Result<(), Error> {
         "apiVersion: pod-security.admission.config.k8s.io/v1\nkind: PodSecurityConfiguration\n",
     )?;
 
-    let server = start_server(&bin, dir.path())?;
+    let server = start_server(&bin, dir.path(), &[])?;
     let pid = server.child.id();
     let (rss, hwm) = rss_kib(pid);
     println!(

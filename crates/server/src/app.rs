@@ -246,12 +246,9 @@ async fn review(state: Arc<AppState>, request: Request, webhook: Webhook) -> Res
         Err(response) => response,
         Ok(bytes) => match parse_review(&bytes) {
             Err(e) => {
-                tracing::warn!(error = %error_chain(&e), "rejected an AdmissionReview");
-                let message = match e {
-                    podsec_admission::ReviewError::UnexpectedKind(_) => e.to_string(),
-                    _ => "unable to decode the request".to_string(),
-                };
-                plain_error(StatusCode::BAD_REQUEST, &message)
+                let message = error_chain(&e);
+                tracing::warn!(error = %message, "rejected an AdmissionReview");
+                plain_error(StatusCode::BAD_REQUEST, &clipped(&message))
             }
             Ok((version, request)) => {
                 let admission = state.admission();
@@ -290,6 +287,16 @@ async fn review(state: Arc<AppState>, request: Request, webhook: Webhook) -> Res
     response
 }
 
+/// At most a few hundred characters of `message`: a decoder's message may quote the input,
+/// and a client's whole body is not echoed back to it.
+fn clipped(message: &str) -> String {
+    const MAX: usize = 300;
+    match message.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", &message[..end]),
+        None => message.to_string(),
+    }
+}
+
 /// Parses the review and decodes its object like `/validate`, then allows it without looking
 /// up the namespace or evaluating anything: the benchmark's baseline for the HTTP, TLS and
 /// JSON stack alone.
@@ -298,7 +305,7 @@ async fn null_review(State(state): State<Arc<AppState>>, request: Request) -> Re
     match read_review_body(&parts.headers, body, state.body_read_timeout).await {
         Err(response) => response,
         Ok(bytes) => match parse_review(&bytes) {
-            Err(_) => plain_error(StatusCode::BAD_REQUEST, "unable to decode the request"),
+            Err(e) => plain_error(StatusCode::BAD_REQUEST, &clipped(&error_chain(&e))),
             Ok((version, request)) => {
                 std::hint::black_box(podsec_admission::decode_request_object(&request));
                 json_response(review_response(version, &request.uid, &Decision::allow()))

@@ -361,11 +361,11 @@ async fn every_http_error_path_answers_clearly_and_the_server_keeps_serving() {
         ("empty", Some("application/json"), Vec::new(), 400, "request body is empty\n".into()),
         ("wrong content type", Some("application/yaml"), valid.clone(), 400, "unable to process a request with a non-json content type\n".into()),
         ("no content type", None, valid.clone(), 400, "unable to process a request with a non-json content type\n".into()),
-        ("malformed JSON", Some("application/json"), b"{\"apiVersion\": ".to_vec(), 400, "unable to decode the request\n".into()),
+        ("malformed JSON", Some("application/json"), b"{\"apiVersion\": ".to_vec(), 400, "unable to decode the request: EOF while parsing a value at line 1 column 15\n".into()),
         ("wrong kind", Some("application/json"), br#"{"apiVersion":"v1","kind":"Pod"}"#.to_vec(), 400, "unexpected AdmissionReview kind: found apiVersion \"v1\", kind \"Pod\"; expected apiVersion admission.k8s.io/v1 (or v1beta1) and kind AdmissionReview\n".into()),
-        ("missing UID", Some("application/json"), br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"operation":"CREATE"}}"#.to_vec(), 400, "unable to decode the request\n".into()),
-        ("empty UID", Some("application/json"), br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"","operation":"CREATE"}}"#.to_vec(), 400, "unable to decode the request\n".into()),
-        ("no request", Some("application/json"), br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec(), 400, "unable to decode the request\n".into()),
+        ("missing UID", Some("application/json"), br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"operation":"CREATE"}}"#.to_vec(), 400, "unable to decode the request: missing field `uid` at line 1 column 93\n".into()),
+        ("empty UID", Some("application/json"), br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"","operation":"CREATE"}}"#.to_vec(), 400, "the AdmissionReview request has no uid\n".into()),
+        ("no request", Some("application/json"), br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec(), 400, "the AdmissionReview has no request\n".into()),
     ];
     for (name, content_type, body, status, text) in cases {
         let reply = client
