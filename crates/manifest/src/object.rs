@@ -119,7 +119,19 @@ impl WorkloadKind {
     /// and skipping it would pass whatever it holds.
     pub fn resolve(api_version: &str, kind: &str) -> Result<Option<WorkloadKind>, ObjectError> {
         let Some(workload_kind) = WorkloadKind::from_kind(kind) else {
-            return Ok(None);
+            // Kinds are case-sensitive: the API server has no `pod` and would refuse it, so
+            // skipping it as another kind would pass whatever it holds.
+            let (group, _) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+            return match WorkloadKind::ALL
+                .into_iter()
+                .find(|k| k.as_str().eq_ignore_ascii_case(kind))
+            {
+                Some(meant) if !group.contains('.') => Err(ObjectError::MisspelledKind {
+                    kind: kind.to_string(),
+                    meant,
+                }),
+                _ => Ok(None),
+            };
         };
         if api_version == workload_kind.api_version() {
             return Ok(Some(workload_kind));
@@ -231,6 +243,8 @@ pub enum ObjectError {
         api_version: String,
         current: &'static str,
     },
+    #[error("unknown kind {kind:?}; kinds are case-sensitive: did you mean {meant}?")]
+    MisspelledKind { kind: String, meant: WorkloadKind },
     #[error("{kind} {name}: {path}: {message}")]
     InvalidField {
         kind: &'static str,
