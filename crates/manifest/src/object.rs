@@ -446,10 +446,24 @@ fn invalid(kind: &'static str, name: &str, err: PathError, prefix: &str) -> Obje
     let field = field_keys(err.path());
     ObjectError::InvalidField {
         kind,
-        name: name.to_string(),
+        name: clipped(name, MAX_NAME),
         path,
-        message: without_position(err.inner()),
+        message: clipped(&without_position(err.inner()), MAX_MESSAGE),
         field,
+    }
+}
+
+/// The longest name Kubernetes accepts (a DNS subdomain); longer ones are cut in messages.
+const MAX_NAME: usize = 253;
+/// Decoder messages quote the offending value; a huge one is cut.
+const MAX_MESSAGE: usize = 1_000;
+
+/// `text` up to `max` characters, or its start and how long it was: an error about a
+/// megabyte-long value need not repeat it.
+fn clipped(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}… ({} bytes in all)", &text[..end], text.len()),
+        None => text.to_string(),
     }
 }
 
