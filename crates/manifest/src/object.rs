@@ -118,15 +118,16 @@ impl WorkloadKind {
     /// `Pod`, `v1` `Deployment`, a removed version) is an error: the API server would refuse it,
     /// and skipping it would pass whatever it holds.
     pub fn resolve(api_version: &str, kind: &str) -> Result<Option<WorkloadKind>, ObjectError> {
+        let (group, _) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let custom_group = group.contains('.');
         let Some(workload_kind) = WorkloadKind::from_kind(kind) else {
             // Kinds are case-sensitive: the API server has no `pod` and would refuse it, so
             // skipping it as another kind would pass whatever it holds.
-            let (group, _) = api_version.rsplit_once('/').unwrap_or(("", api_version));
             return match WorkloadKind::ALL
                 .into_iter()
                 .find(|k| k.as_str().eq_ignore_ascii_case(kind))
             {
-                Some(meant) if !group.contains('.') => Err(ObjectError::MisspelledKind {
+                Some(meant) if !custom_group => Err(ObjectError::MisspelledKind {
                     kind: kind.to_string(),
                     meant,
                 }),
@@ -136,8 +137,7 @@ impl WorkloadKind {
         if api_version == workload_kind.api_version() {
             return Ok(Some(workload_kind));
         }
-        let (group, _) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-        if group.contains('.') {
+        if custom_group {
             return Ok(None);
         }
         Err(match workload_kind.removed_version(api_version) {
