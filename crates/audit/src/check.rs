@@ -85,6 +85,9 @@ pub struct ViolationEntry {
     pub fields: Vec<String>,
     /// How to comply; podsec's addition.
     pub hint: String,
+    /// Gatekeeper constraints only: deny, warn or dryrun (only deny makes `allowed` false).
+    #[serde(rename = "enforcementAction", skip_serializing_if = "Option::is_none")]
+    pub enforcement_action: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -316,6 +319,7 @@ fn evaluate_object(p: Pending, lv: LevelVersion) -> ObjectResult {
             detail: v.detail,
             fields: v.fields.iter().map(|f| w.object_path(f)).collect(),
             hint: v.check.fix_hint().to_string(),
+            enforcement_action: None,
         })
         .collect::<Vec<_>>();
     ObjectResult {
@@ -355,6 +359,7 @@ fn evaluate_psp(mut p: Pending, psp: &PspState, user: &UserIdentity) -> ObjectRe
                     detail: e.to_string(),
                     fields: vec![w.object_path(&e.path)],
                     hint: format!("change the pod so that policy {} admits it, or grant `use` of a policy that does", c.policy),
+                    enforcement_action: None,
                 });
             }
         }
@@ -365,6 +370,7 @@ fn evaluate_psp(mut p: Pending, psp: &PspState, user: &UserIdentity) -> ObjectRe
                 detail: outcome.rejection(Phase::Admit),
                 fields: vec![],
                 hint: "grant the pod's service account (or the user) `use` of a policy that admits the pod".into(),
+                enforcement_action: None,
             });
         }
         list

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod check;
+pub mod constraints;
 mod json_stream;
 pub mod migrate;
 pub mod reports;

@@ -2,9 +2,15 @@
 
 use podsec_audit::check::{Against, Checker, Report};
 use podsec_audit::snapshot::Origin;
-use podsec_cluster::files::list_dir;
+use std::collections::BTreeMap;
+
+use podsec_audit::constraints::ObjectFindings;
+use podsec_cluster::files::{list_dir, read_paths};
+use podsec_constraints::{EnforcementPoint, Inventory, Library, Review};
+use podsec_manifest::{decode, Format, Limits, Located};
 use podsec_policy::rbac::UserIdentity;
 use podsec_policy::{Level, LevelVersion, Version};
+use serde_json::Value;
 
 use crate::audit::{json_by_name, read_source};
 
@@ -45,6 +51,14 @@ pub struct Args {
     /// an error, as kubectl reports it.
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
+    /// Also enforce these Gatekeeper ConstraintTemplates and Constraints (files or
+    /// directories), on every object of the input; `--level privileged` runs them alone.
+    /// Only `deny` constraints fail the check; `warn` and `dryrun` are reported.
+    #[arg(long, value_name = "PATH")]
+    pub constraints: Vec<String>,
+    /// With --constraints: the engine for templates that carry both Rego and CEL.
+    #[arg(long, default_value = "auto", value_enum, requires = "constraints")]
+    pub engine: crate::constraints::EngineChoice,
 }
 
 fn parse_level(s: &str) -> Result<Level, String> {
@@ -114,12 +128,97 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
         Against::Psp { state, user }
     };
     let mut checker = Checker::new(against, args.namespace.clone());
-    read_input(&args.paths, &mut checker);
-    if checker.is_empty() && !args.allow_empty {
+    if args.constraints.is_empty() {
+        read_input(&args.paths, &mut checker);
+        if checker.is_empty() && !args.allow_empty {
+            anyhow::bail!(
+                "nothing to check: no Kubernetes objects in {}; if that is expected, pass --allow-empty",
+                args.paths.join(", ")
+            );
+        }
+        return Ok(checker.finish());
+    }
+    let library = crate::constraints::load(&args.constraints, args.engine.into())?;
+    // Constraints see every object as written, so the input is read once into memory and
+    // handed to both the pod checks and the constraints.
+    let (files, file_errors) = read_paths(&args.paths);
+    for e in file_errors {
+        checker.error(&e.name, 0, e.message);
+    }
+    let mut objects = Vec::new();
+    for file in &files {
+        read_source(
+            &file.name,
+            &file.bytes[..],
+            file.format_hint.as_deref().and_then(json_by_name),
+            Origin::Authored,
+            &mut |line, o| checker.observe(&file.name, line, o),
+        );
+        let text = String::from_utf8_lossy(&file.bytes);
+        let format = Format::detect(file.format_hint.as_deref(), &text);
+        // Errors in these documents are reported by the pod checks' reading above.
+        for located in decode(&file.bytes, format, &Limits::default())
+            .into_iter()
+            .flatten()
+        {
+            objects.push((file.name.clone(), located));
+        }
+    }
+    if checker.is_empty() && objects.is_empty() && !args.allow_empty {
         anyhow::bail!(
             "nothing to check: no Kubernetes objects in {}; if that is expected, pass --allow-empty",
             args.paths.join(", ")
         );
     }
-    Ok(checker.finish())
+    let findings = constraint_findings(&library, objects);
+    let mut report = checker.finish();
+    report.add_constraint_findings(findings);
+    Ok(report)
+}
+
+/// Every object of the input reviewed as gator reviews it; Namespaces in the input are the
+/// namespace objects of the others (for `namespaceSelector`).
+fn constraint_findings(library: &Library, objects: Vec<(String, Located)>) -> Vec<ObjectFindings> {
+    let namespaces: BTreeMap<String, Value> = objects
+        .iter()
+        .filter(|(_, o)| {
+            o.value.get("kind").and_then(Value::as_str) == Some("Namespace")
+                && o.value.get("apiVersion").and_then(Value::as_str) == Some("v1")
+        })
+        .filter_map(|(_, o)| {
+            let name = o.value.pointer("/metadata/name").and_then(Value::as_str)?;
+            Some((name.to_string(), o.value.clone()))
+        })
+        .collect();
+    let inventory = Inventory::default();
+    objects
+        .into_iter()
+        .filter(|(_, o)| !Library::is_template(&o.value) && !Library::is_constraint(&o.value))
+        .map(|(file, located)| {
+            let text = |pointer: &str| {
+                located
+                    .value
+                    .pointer(pointer)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let namespace = text("/metadata/namespace");
+            let name = match text("/metadata/name") {
+                n if n.is_empty() => text("/metadata/generateName"),
+                n => n,
+            };
+            let (api_version, kind) = (text("/apiVersion"), text("/kind"));
+            let review = Review::from_object(located.value, namespaces.get(&namespace).cloned());
+            ObjectFindings {
+                file,
+                line: located.line,
+                api_version,
+                kind,
+                namespace: (!namespace.is_empty()).then_some(namespace),
+                name,
+                violations: library.review(&review, &inventory, EnforcementPoint::Gator),
+            }
+        })
+        .collect()
 }

@@ -8,9 +8,11 @@ use clap::{Parser, Subcommand};
 mod audit;
 mod certs;
 mod check;
+mod constraints;
 mod psp;
 mod report;
 mod serve;
+mod verify;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -42,6 +44,8 @@ enum Command {
     CanI(psp::CanIArgs),
     /// How PodSecurityPolicy admission decides a pod: candidates, RBAC, defaults, errors.
     Explain(psp::ExplainArgs),
+    /// Run gator Suite files (Gatekeeper ConstraintTemplates, constraints and test cases).
+    Verify(verify::Args),
 }
 
 fn main() -> ExitCode {
@@ -98,5 +102,6 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Migrate(args) => audit::run_migrate(args),
         Command::CanI(args) => psp::run_can_i(args),
         Command::Explain(args) => psp::run_explain(args),
+        Command::Verify(args) => verify::run(&args),
     }
 }

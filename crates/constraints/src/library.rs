@@ -1,0 +1,296 @@
+//! A set of templates and constraints, and the review of one object against all of them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::constraint::{Constraint, EnforcementAction, EnforcementPoint};
+use crate::inventory::Inventory;
+use crate::review::Review;
+use crate::template::{Engine, EnginePreference, Program, Template};
+use crate::{api_group, CONSTRAINTS_GROUP, TEMPLATES_GROUP};
+
+/// One violation of one constraint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    pub constraint_kind: String,
+    pub constraint_name: String,
+    /// The template's message (or the evaluation error, worded as Gatekeeper words it).
+    pub message: String,
+    pub details: Value,
+    pub action: EnforcementAction,
+    /// Whether this is an evaluation or match error rather than a failed rule.
+    pub error: bool,
+}
+
+impl Violation {
+    /// Gatekeeper's deny/warn line: `[<constraint name>] <msg>`.
+    pub fn line(&self) -> String {
+        format!("[{}] {}", self.constraint_name, self.message)
+    }
+}
+
+/// A template or constraint that could not be loaded, named so a user can find it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{object}: {message}")]
+pub struct LoadError {
+    /// `ConstraintTemplate <name>` or `<Kind> <name>`.
+    pub object: String,
+    pub message: String,
+}
+
+/// What one constraint's evaluation cost and found, for metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct Evaluated<'a> {
+    pub kind: &'a str,
+    pub name: &'a str,
+    pub engine: Engine,
+    pub elapsed: Duration,
+    pub violations: usize,
+    pub error: bool,
+}
+
+/// Templates by kind and their constraints, sorted as Gatekeeper sorts results (kind, name).
+#[derive(Debug, Default, Clone)]
+pub struct Library {
+    templates: BTreeMap<String, Arc<Template>>,
+    constraints: BTreeMap<(String, String), Arc<Constraint>>,
+    preference: EnginePreference,
+}
+
+impl Library {
+    pub fn new(preference: EnginePreference) -> Library {
+        Library {
+            preference,
+            ..Library::default()
+        }
+    }
+
+    pub fn is_template(object: &Value) -> bool {
+        let api_version = object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        api_group(api_version) == TEMPLATES_GROUP
+    }
+
+    pub fn is_constraint(object: &Value) -> bool {
+        let api_version = object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        api_group(api_version) == CONSTRAINTS_GROUP
+    }
+
+    /// Loads every template, then every constraint, among `objects`; the others are ignored.
+    /// What fails to load is returned and left out; the rest still load.
+    pub fn from_objects<'a>(
+        objects: impl IntoIterator<Item = &'a Value> + Clone,
+        preference: EnginePreference,
+    ) -> (Library, Vec<LoadError>) {
+        let mut library = Library::new(preference);
+        let mut errors = Vec::new();
+        for object in objects
+            .clone()
+            .into_iter()
+            .filter(|o| Library::is_template(o))
+        {
+            if let Err(e) = library.add_template(object) {
+                errors.push(e);
+            }
+        }
+        for object in objects.into_iter().filter(|o| Library::is_constraint(o)) {
+            if let Err(e) = library.add_constraint(object) {
+                errors.push(e);
+            }
+        }
+        (library, errors)
+    }
+
+    /// Compiles and adds a template (replacing one of the same kind, and dropping its
+    /// constraints, which must be added again against the new schema).
+    pub fn add_template(&mut self, object: &Value) -> Result<&Template, LoadError> {
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("(unnamed)");
+        let template = Template::from_json(object, self.preference).map_err(|e| LoadError {
+            object: format!("ConstraintTemplate {name}"),
+            message: e.to_string(),
+        })?;
+        let kind = template.kind().to_string();
+        if let Some(existing) = self.templates.get(&kind) {
+            if existing.name() != template.name() {
+                return Err(LoadError {
+                    object: format!("ConstraintTemplate {name}"),
+                    message: format!(
+                        "kind {kind} is already defined by ConstraintTemplate {}",
+                        existing.name()
+                    ),
+                });
+            }
+        }
+        self.constraints.retain(|(k, _), _| *k != kind);
+        let template = Arc::new(template);
+        self.templates.insert(kind, Arc::clone(&template));
+        Ok(self
+            .templates
+            .get(template.kind())
+            .map(Arc::as_ref)
+            .unwrap_or_else(|| unreachable!("inserted above")))
+    }
+
+    pub fn add_constraint(&mut self, object: &Value) -> Result<&Constraint, LoadError> {
+        let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("(unnamed)");
+        let label = format!("{kind} {name}");
+        let Some(template) = self.templates.get(kind) else {
+            return Err(LoadError {
+                object: label,
+                message: format!(
+                    "no ConstraintTemplate defines kind {kind:?}; load its template first"
+                ),
+            });
+        };
+        let constraint = Constraint::from_json(object, template).map_err(|e| LoadError {
+            object: label,
+            message: e.to_string(),
+        })?;
+        let key = (constraint.kind().to_string(), constraint.name().to_string());
+        let constraint = self
+            .constraints
+            .entry(key)
+            .insert_entry(Arc::new(constraint));
+        Ok(constraint.into_mut())
+    }
+
+    pub fn templates(&self) -> impl Iterator<Item = &Template> {
+        self.templates.values().map(Arc::as_ref)
+    }
+
+    pub fn template(&self, kind: &str) -> Option<&Template> {
+        self.templates.get(kind).map(Arc::as_ref)
+    }
+
+    /// Constraints in Gatekeeper's order: by kind, then name.
+    pub fn constraints(&self) -> impl Iterator<Item = &Constraint> {
+        self.constraints.values().map(Arc::as_ref)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.constraints.is_empty()
+    }
+
+    /// Every violation of every constraint that matches the review, in Gatekeeper's order.
+    pub fn review(
+        &self,
+        review: &Review,
+        inventory: &Inventory,
+        point: EnforcementPoint,
+    ) -> Vec<Violation> {
+        self.review_observed(review, inventory, point, &mut |_| {})
+    }
+
+    /// [`Library::review`], reporting each evaluated constraint to `observe`.
+    pub fn review_observed(
+        &self,
+        review: &Review,
+        inventory: &Inventory,
+        point: EnforcementPoint,
+        observe: &mut dyn FnMut(Evaluated<'_>),
+    ) -> Vec<Violation> {
+        let mut out = Vec::new();
+        for constraint in self.constraints.values() {
+            let Some(action) = constraint.action_at(point) else {
+                continue;
+            };
+            let Some(template) = self.templates.get(constraint.kind()) else {
+                continue;
+            };
+            if point == EnforcementPoint::Validation
+                && !template.handles_operation(review.operation())
+            {
+                continue;
+            }
+            let violation = |message: String, details: Value, error: bool| Violation {
+                constraint_kind: constraint.kind().to_string(),
+                constraint_name: constraint.name().to_string(),
+                message,
+                details,
+                action,
+                error,
+            };
+            match constraint.matcher().matches(review) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    out.push(violation(
+                        format!("unable to match constraints: {e}"),
+                        Value::Null,
+                        true,
+                    ));
+                    continue;
+                }
+            }
+            let started = Instant::now();
+            let before = out.len();
+            let mut failed = false;
+            match template.program() {
+                Program::Rego(program) => {
+                    let input = rego_object([
+                        ("review", review.rego_review().clone()),
+                        ("parameters", constraint.parameters_rego().clone()),
+                    ]);
+                    match program.evaluate(input, || inventory.rego()) {
+                        Ok(found) => out.extend(
+                            found
+                                .into_iter()
+                                .map(|v| violation(v.msg, v.details, false)),
+                        ),
+                        Err(e) => {
+                            failed = true;
+                            out.push(violation(e, Value::Null, true));
+                        }
+                    }
+                }
+                Program::Cel(program) => {
+                    let found = program.evaluate(
+                        review.cel_activation(),
+                        constraint.parameters_cel(),
+                        constraint.object_cel(),
+                    );
+                    out.extend(
+                        found
+                            .into_iter()
+                            .map(|v| violation(v.msg, Value::Null, false)),
+                    );
+                }
+            }
+            observe(Evaluated {
+                kind: constraint.kind(),
+                name: constraint.name(),
+                engine: template.engine(),
+                elapsed: started.elapsed(),
+                violations: out.len() - before,
+                error: failed,
+            });
+        }
+        out
+    }
+}
+
+/// A Rego object from a few fields; its maps are shared, so this costs a few pointers.
+pub(crate) fn rego_object<const N: usize>(fields: [(&str, regorus::Value); N]) -> regorus::Value {
+    let mut object = regorus::Value::new_object();
+    if let Ok(map) = object.as_object_mut() {
+        for (key, value) in fields {
+            map.insert(regorus::Value::from(key), value);
+        }
+    }
+    object
+}

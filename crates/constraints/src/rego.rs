@@ -1,0 +1,393 @@
+//! A template's Rego, checked as Gatekeeper checks it and compiled once with regorus.
+//!
+//! Each template gets its own regorus engine, so its package needs no rewriting to stay apart
+//! from other templates; its libraries keep their `lib.*` packages inside that engine.
+
+use regorus::{CompiledPolicy, Value as RegoValue};
+use serde_json::Value;
+
+use crate::negation::hoist_negated_call_arguments;
+use crate::template::{RegoSource, TemplateError};
+
+/// A template's compiled Rego.
+pub(crate) struct RegoProgram {
+    /// `data.<package>.violation`.
+    entrypoint: String,
+    /// Compiled once for templates that never read `data.inventory`: evaluation only sets input.
+    compiled: Option<CompiledPolicy>,
+    /// Kept for templates that read `data.inventory`: the inventory is added per evaluation.
+    engine: Option<regorus::Engine>,
+}
+
+impl std::fmt::Debug for RegoProgram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegoProgram")
+            .field("entrypoint", &self.entrypoint)
+            .field("uses_inventory", &self.uses_inventory())
+            .finish()
+    }
+}
+
+/// What one evaluation returned: the `violation` set's `{msg, details}` entries.
+pub(crate) struct RegoViolation {
+    pub msg: String,
+    pub details: Value,
+}
+
+impl RegoProgram {
+    pub fn compile(kind: &str, source: RegoSource) -> Result<RegoProgram, TemplateError> {
+        let references = check_references(&source.module, "rego")?;
+        if !defines_violation(&source.module) {
+            return Err(TemplateError::Rego(
+                "the module must define a `violation` rule (violation[{\"msg\": msg}] { ... })"
+                    .into(),
+            ));
+        }
+        let mut uses_inventory = references.inventory;
+        let mut engine = new_engine(source.v1);
+        let module =
+            hoist_negated_call_arguments(&source.module, source.v1).map_err(TemplateError::Rego)?;
+        let package = engine
+            .add_policy(format!("{kind}.rego"), module)
+            .map_err(|e| TemplateError::Rego(e.to_string()))?;
+        for (index, lib) in source.libs.iter().enumerate() {
+            let refs = check_references(lib, &format!("libs[{index}]"))?;
+            uses_inventory |= refs.inventory;
+            let lib = hoist_negated_call_arguments(lib, source.v1)
+                .map_err(|e| TemplateError::Rego(format!("libs[{index}]: {e}")))?;
+            let lib_package = engine
+                .add_policy(format!("{kind}.lib{index}.rego"), lib)
+                .map_err(|e| TemplateError::Rego(format!("libs[{index}]: {e}")))?;
+            if !lib_package.starts_with("data.lib.") {
+                return Err(TemplateError::Rego(format!(
+                    "libs[{index}]: package {} must be under `lib` (package lib.<name>)",
+                    lib_package.trim_start_matches("data.")
+                )));
+            }
+        }
+        if package.starts_with("data.lib.") || package == "data.lib" {
+            return Err(TemplateError::Rego(format!(
+                "the template's package {} must not be under `lib`, which is for libs",
+                package.trim_start_matches("data.")
+            )));
+        }
+        let entrypoint = format!("{package}.violation");
+        let (compiled, engine) = if uses_inventory {
+            // An empty inventory still has to resolve, as Gatekeeper's empty cache does.
+            engine
+                .add_data(empty_inventory())
+                .map_err(|e| TemplateError::Rego(e.to_string()))?;
+            // Compile once to surface errors now, keep the engine for per-request data.
+            engine
+                .compile_with_entrypoint(&entrypoint.as_str().into())
+                .map_err(|e| TemplateError::Rego(e.to_string()))?;
+            (None, Some(engine))
+        } else {
+            let compiled = engine
+                .compile_with_entrypoint(&entrypoint.as_str().into())
+                .map_err(|e| TemplateError::Rego(e.to_string()))?;
+            (Some(compiled), None)
+        };
+        Ok(RegoProgram {
+            entrypoint,
+            compiled,
+            engine,
+        })
+    }
+
+    pub fn uses_inventory(&self) -> bool {
+        self.engine.is_some()
+    }
+
+    /// Evaluates `violation` for one input (`{review, parameters}`); `inventory` is read only by
+    /// templates that reference it.
+    pub fn evaluate(
+        &self,
+        input: RegoValue,
+        inventory: impl FnOnce() -> RegoValue,
+    ) -> Result<Vec<RegoViolation>, String> {
+        let result = match (&self.compiled, &self.engine) {
+            (Some(compiled), _) => compiled.eval_with_input(input),
+            (None, Some(engine)) => {
+                let mut engine = engine.clone();
+                engine.set_input(input);
+                let data = crate::library::rego_object([("inventory", inventory())]);
+                match engine.add_data(data) {
+                    Ok(()) => engine.eval_rule(self.entrypoint.clone()),
+                    Err(e) => Err(e),
+                }
+            }
+            (None, None) => return Ok(Vec::new()),
+        }
+        .map_err(|e| e.to_string())?;
+        violations(&result)
+    }
+}
+
+fn new_engine(v1: bool) -> regorus::Engine {
+    let mut engine = regorus::Engine::new();
+    engine.set_rego_v0(!v1);
+    // OPA's non-strict mode: a builtin error makes its expression undefined, not the query fail.
+    engine.set_strict_builtin_errors(false);
+    engine
+}
+
+fn empty_inventory() -> RegoValue {
+    RegoValue::from(serde_json::json!({"inventory": {"cluster": {}, "namespace": {}}}))
+}
+
+/// The `violation` set's entries: identical entries collapse (it is a set), an entry without a
+/// `msg` is dropped, a `msg` that is not a string is an error — as Gatekeeper's driver does.
+fn violations(result: &RegoValue) -> Result<Vec<RegoViolation>, String> {
+    let entries: Vec<&RegoValue> = match result {
+        RegoValue::Undefined | RegoValue::Null => return Ok(Vec::new()),
+        RegoValue::Set(set) => set.iter().collect(),
+        RegoValue::Array(items) => items.iter().collect(),
+        other => {
+            return Err(format!(
+                "violation must be a set of objects, got {}",
+                type_name(other)
+            ))
+        }
+    };
+    let mut out = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let RegoValue::Object(fields) = entry else {
+            return Err(format!(
+                "violation entries must be objects, got {}",
+                type_name(entry)
+            ));
+        };
+        let msg = match fields.get(&RegoValue::from("msg")) {
+            None => continue,
+            Some(RegoValue::String(msg)) => msg.to_string(),
+            Some(other) => {
+                return Err(format!(
+                    "violation msg must be a string, got {}",
+                    type_name(other)
+                ))
+            }
+        };
+        let details = fields
+            .get(&RegoValue::from("details"))
+            .and_then(|d| serde_json::to_value(d).ok())
+            .unwrap_or(Value::Null);
+        out.push(RegoViolation { msg, details });
+    }
+    Ok(out)
+}
+
+fn type_name(value: &RegoValue) -> &'static str {
+    match value {
+        RegoValue::Null => "null",
+        RegoValue::Bool(_) => "boolean",
+        RegoValue::Number(_) => "number",
+        RegoValue::String(_) => "string",
+        RegoValue::Array(_) => "array",
+        RegoValue::Set(_) => "set",
+        RegoValue::Object(_) => "object",
+        RegoValue::Undefined => "undefined",
+    }
+}
+
+fn defines_violation(module: &str) -> bool {
+    let code = strip_comments_and_strings(module);
+    code.lines().any(|line| {
+        let line = line.trim_start();
+        line.strip_prefix("violation")
+            .and_then(|rest| rest.trim_start().chars().next())
+            .is_some_and(|c| matches!(c, '[' | '{' | 'c' | 'i' | '='))
+    })
+}
+
+#[derive(Debug, Default)]
+struct References {
+    inventory: bool,
+}
+
+/// Gatekeeper's rule: only `data.lib.*` and `data.inventory` may be referenced, and imports are
+/// limited to those, `input` and `future.*` / `rego.v1`.
+fn check_references(module: &str, what: &str) -> Result<References, TemplateError> {
+    let code = strip_comments_and_strings(module);
+    let mut refs = References::default();
+    let bytes = code.as_bytes();
+    let mut start = 0;
+    while let Some(found) = code[start..].find("data") {
+        let at = start + found;
+        start = at + 4;
+        let before_ok = at == 0 || !is_ident(bytes[at - 1]) && bytes[at - 1] != b'.';
+        let after = code[at + 4..].trim_start_matches([' ', '\t']);
+        let after_ok = after.starts_with('.') || after.starts_with('[');
+        if !(before_ok && after_ok)
+            || code
+                .get(at + 4..at + 5)
+                .is_some_and(|c| c.bytes().all(is_ident))
+        {
+            continue;
+        }
+        let path = after
+            .trim_start_matches(['.', '['])
+            .trim_start_matches(['"', ' ']);
+        let segment: String = path
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        match segment.as_str() {
+            "lib" => {}
+            "inventory" => refs.inventory = true,
+            _ => {
+                return Err(TemplateError::Rego(format!(
+                    "{what}: references data.{segment}; only data.lib.* and data.inventory are available to templates"
+                )))
+            }
+        }
+    }
+    for line in code.lines() {
+        let Some(import) = line.trim_start().strip_prefix("import ") else {
+            continue;
+        };
+        let target = import.split_whitespace().next().unwrap_or("");
+        let allowed = target == "input"
+            || target.starts_with("input.")
+            || target.starts_with("future.")
+            || target == "rego.v1"
+            || target.starts_with("data.lib.")
+            || target == "data.inventory"
+            || target.starts_with("data.inventory.");
+        if !allowed {
+            return Err(TemplateError::Rego(format!(
+                "{what}: import {target} is not allowed; import only data.lib.*, data.inventory, input or future.*"
+            )));
+        }
+    }
+    Ok(refs)
+}
+
+fn is_ident(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// The module with comments removed and string contents blanked, so references are found only
+/// in code. Raw strings (backticks) are blanked too.
+fn strip_comments_and_strings(module: &str) -> String {
+    let mut out = String::with_capacity(module.len());
+    let mut chars = module.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '#' => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        out.push('\n');
+                        break;
+                    }
+                }
+            }
+            '"' => {
+                out.push('"');
+                let mut escaped = false;
+                for c in chars.by_ref() {
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' {
+                        escaped = true;
+                    } else if c == '"' {
+                        break;
+                    }
+                }
+                out.push('"');
+            }
+            '`' => {
+                out.push('`');
+                for c in chars.by_ref() {
+                    if c == '`' {
+                        break;
+                    }
+                    if c == '\n' {
+                        out.push('\n');
+                    }
+                }
+                out.push('`');
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(module: &str, libs: &[&str]) -> RegoSource {
+        RegoSource {
+            module: module.to_string(),
+            libs: libs.iter().map(|l| l.to_string()).collect(),
+            v1: false,
+        }
+    }
+
+    #[test]
+    fn only_lib_and_inventory_data_may_be_read() {
+        let bad = "package k\nviolation[{\"msg\": m}] { m := data.kubernetes.x }";
+        let err = RegoProgram::compile("K", source(bad, &[]))
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.unwrap_or_default().contains("data.kubernetes"));
+        let ok = "package k\n# data.other in a comment\nviolation[{\"msg\": m}] { data.inventory.cluster[_]; m := \"data.x\" }";
+        let program = RegoProgram::compile("K", source(ok, &[])).map_err(|e| e.to_string());
+        assert!(program.is_ok_and(|p| p.uses_inventory()));
+    }
+
+    #[test]
+    fn libs_live_under_lib() {
+        let module = "package k\nviolation[{\"msg\": \"m\"}] { true }";
+        let err = RegoProgram::compile("K", source(module, &["package helpers\nx := 1"]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("must be under `lib`"), "{err}");
+    }
+
+    #[test]
+    fn a_module_without_violation_is_refused() {
+        let err = RegoProgram::compile("K", source("package k\ndeny[m] { m := 1 }", &[]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("must define a `violation` rule"), "{err}");
+    }
+
+    #[test]
+    fn violations_collapse_and_drop_entries_without_msg() {
+        let module = r#"package k
+violation[{"msg": "same"}] { true }
+violation[{"msg": "same", "details": {}}] { false }
+violation[{"details": {"no": "msg"}}] { true }
+violation[{"msg": sprintf("%v", [input.parameters.n])}] { true }
+"#;
+        let program = RegoProgram::compile("K", source(module, &[]));
+        let Ok(program) = program else {
+            panic!("compile: {:?}", program.err())
+        };
+        let input = RegoValue::from(serde_json::json!({"review": {}, "parameters": {"n": 7}}));
+        let found = program.evaluate(input, || RegoValue::Null);
+        let mut msgs: Vec<String> = found
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.msg)
+            .collect();
+        msgs.sort();
+        assert_eq!(msgs, ["7", "same"]);
+    }
+
+    #[test]
+    fn a_non_string_msg_is_an_error() {
+        let module = "package k\nviolation[{\"msg\": 3}] { true }";
+        let program = RegoProgram::compile("K", source(module, &[]));
+        let Ok(program) = program else {
+            panic!("compile: {:?}", program.err())
+        };
+        let found = program.evaluate(RegoValue::from(serde_json::json!({})), || RegoValue::Null);
+        assert!(found.err().unwrap_or_default().contains("must be a string"));
+    }
+}

@@ -1,0 +1,199 @@
+//! What a constraint is evaluated against: an AdmissionRequest (from the webhook), or one built
+//! from an object as Gatekeeper's audit and gator build it.
+
+use std::sync::OnceLock;
+
+use serde_json::{json, Map, Value};
+
+use crate::cel::{to_cel, Activation};
+
+/// One object under review, with the views each engine needs built at most once.
+pub struct Review {
+    /// The AdmissionRequest as JSON (`input.review` without `namespaceObject`).
+    request: Value,
+    namespace_object: Option<Value>,
+    group: String,
+    kind: String,
+    namespace: String,
+    operation: String,
+    rego: OnceLock<regorus::Value>,
+    cel: OnceLock<Activation>,
+}
+
+impl std::fmt::Debug for Review {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Review")
+            .field("kind", &self.kind)
+            .field("namespace", &self.namespace)
+            .field("operation", &self.operation)
+            .finish()
+    }
+}
+
+impl Review {
+    /// An AdmissionRequest as the API server sent it; `namespace_object` is the Namespace of a
+    /// namespaced object, when known.
+    pub fn from_request(request: Value, namespace_object: Option<Value>) -> Review {
+        let text = |pointer: &str| {
+            request
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let group = text("/kind/group");
+        let kind = text("/kind/kind");
+        let operation = text("/operation");
+        let mut namespace = text("/namespace");
+        if namespace.is_empty() {
+            namespace = text("/object/metadata/namespace");
+        }
+        Review {
+            group,
+            kind,
+            namespace,
+            operation,
+            request,
+            namespace_object,
+            rego: OnceLock::new(),
+            cel: OnceLock::new(),
+        }
+    }
+
+    /// An object reviewed outside admission (audit, gator, `podsec check`): no operation, no
+    /// user, no old object — the request Gatekeeper's audit and gator build.
+    pub fn from_object(object: Value, namespace_object: Option<Value>) -> Review {
+        let api_version = object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let (group, version) = match api_version.rsplit_once('/') {
+            Some((group, version)) => (group, version),
+            None => ("", api_version),
+        };
+        let kind = object
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let meta = |field: &str| {
+            object
+                .pointer(&format!("/metadata/{field}"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let mut request = json!({
+            "uid": "",
+            "kind": {"group": group, "version": version, "kind": kind},
+            "resource": {"group": "", "version": "", "resource": ""},
+            "operation": "",
+            "userInfo": {},
+            "oldObject": null,
+        });
+        if let Value::Object(fields) = &mut request {
+            let name = meta("name");
+            if !name.is_empty() {
+                fields.insert("name".into(), Value::String(name));
+            }
+            let namespace = meta("namespace");
+            if !namespace.is_empty() {
+                fields.insert("namespace".into(), Value::String(namespace));
+            }
+            fields.insert("object".into(), object);
+        }
+        Review::from_request(request, namespace_object)
+    }
+
+    /// An AdmissionReview document (gator accepts one as a case's object): its request.
+    pub fn from_admission_review(review: &Value) -> Option<Review> {
+        let request = review.get("request")?.clone();
+        Some(Review::from_request(request, None))
+    }
+
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The object's namespace (`""` for cluster-scoped objects).
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    pub fn operation(&self) -> &str {
+        &self.operation
+    }
+
+    pub fn is_namespace(&self) -> bool {
+        self.group.is_empty() && self.kind == "Namespace"
+    }
+
+    pub fn object(&self) -> Option<&Value> {
+        self.request.get("object").filter(|o| !o.is_null())
+    }
+
+    pub fn old_object(&self) -> Option<&Value> {
+        self.request.get("oldObject").filter(|o| !o.is_null())
+    }
+
+    pub fn namespace_object(&self) -> Option<&Value> {
+        self.namespace_object.as_ref()
+    }
+
+    /// `input.review` for Rego: the request plus `namespaceObject`; on DELETE the object is the
+    /// old object, as Gatekeeper's webhook sets it.
+    pub(crate) fn rego_review(&self) -> &regorus::Value {
+        self.rego.get_or_init(|| {
+            let mut fields: Map<String, Value> = match &self.request {
+                Value::Object(fields) => fields.clone(),
+                _ => Map::new(),
+            };
+            if self.operation == "DELETE" {
+                if let Some(old) = self.old_object() {
+                    fields.insert("object".into(), old.clone());
+                }
+            }
+            fields.insert(
+                "namespaceObject".into(),
+                self.namespace_object.clone().unwrap_or(Value::Null),
+            );
+            regorus::Value::from(Value::Object(fields))
+        })
+    }
+
+    pub(crate) fn cel_activation(&self) -> &Activation {
+        self.cel.get_or_init(|| {
+            let object = self
+                .object()
+                .map(to_cel)
+                .unwrap_or(kube_cel::cel::Value::Null);
+            let old_object = self
+                .old_object()
+                .map(to_cel)
+                .unwrap_or(kube_cel::cel::Value::Null);
+            let any_object = if self.operation == "DELETE" {
+                old_object.clone()
+            } else {
+                object.clone()
+            };
+            Activation {
+                request: to_cel(&self.request),
+                namespace_object: self
+                    .namespace_object
+                    .as_ref()
+                    .map(to_cel)
+                    .unwrap_or(kube_cel::cel::Value::Null),
+                object: if self.operation == "DELETE" {
+                    kube_cel::cel::Value::Null
+                } else {
+                    object
+                },
+                old_object,
+                any_object,
+            }
+        })
+    }
+}
