@@ -188,9 +188,11 @@ impl Admission {
         deadline: Option<Instant>,
     ) -> Decision {
         let objects = RequestObjects::new(req);
-        match (webhook, self.options.engines) {
+        let decision = match (webhook, self.options.engines) {
+            // PodSecurityPolicy's Admit mutates; the validating webhook after it judges the
+            // mutated pod by every engine, Gatekeeper constraints included.
             (Webhook::Mutating, Engines::Psp | Engines::Both) => {
-                psp_webhook::admit(req, &objects, cluster.psp)
+                return psp_webhook::admit(req, &objects, cluster.psp)
             }
             (_, Engines::Pss) => {
                 self.validate_pss(req, &objects, cluster, metrics, deadline)
@@ -201,6 +203,12 @@ impl Admission {
                 .validate_pss(req, &objects, cluster, metrics, deadline)
                 .await
                 .and(psp_webhook::validate(req, &objects, cluster.psp)),
+        };
+        match cluster.constraints.constraints() {
+            Some(set) if !set.library.is_empty() => {
+                decision.and(crate::constraints::validate(req, &set, cluster, metrics).await)
+            }
+            _ => decision,
         }
     }
 

@@ -3,6 +3,7 @@
 //! through the ports of [`Cluster`], metrics go out through [`Recorder`].
 
 pub mod config;
+mod constraints;
 mod decide;
 pub mod metrics;
 mod objects;
@@ -11,6 +12,7 @@ pub mod review;
 pub mod view;
 
 pub use config::{ConfigError, Configuration, Exemptions};
+pub use constraints::{CONSTRAINT_DRYRUN_ANNOTATION, CONSTRAINT_WARN_ANNOTATION};
 pub use decide::{
     decode_request_object, Admission, Engines, Options, Webhook, AUDIT_VIOLATIONS_ANNOTATION,
     ENFORCE_POLICY_ANNOTATION, ERROR_ANNOTATION, EXEMPT_ANNOTATION,
@@ -21,6 +23,7 @@ pub use review::{
     ReviewVersion, Status,
 };
 pub use view::{
-    error_chain, BoxFuture, Cluster, ExistingPod, NamespaceGetter, NamespaceMeta, NoPsp, PodLister,
-    PspSource, SnapshotCursor, SnapshotLister, SnapshotPage, ViewError,
+    error_chain, BoxFuture, Cluster, ConstraintSet, ConstraintSource, ExistingPod, NamespaceGetter,
+    NamespaceMeta, NoConstraints, NoPsp, PodLister, PspSource, SnapshotCursor, SnapshotLister,
+    SnapshotPage, ViewError,
 };

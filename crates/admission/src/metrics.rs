@@ -67,6 +67,8 @@ pub trait Recorder: Send + Sync {
     );
     fn exemption(&self, request: RequestLabels<'_>);
     fn error(&self, fatal: bool, request: RequestLabels<'_>);
+    /// One Gatekeeper constraint evaluated on one request.
+    fn constraint(&self, _evaluated: &podsec_constraints::Evaluated<'_>) {}
 }
 
 /// A recorder that drops everything, for callers without metrics (the CLI).

@@ -213,6 +213,12 @@ impl Status {
         }
     }
 
+    /// What Gatekeeper's webhook answers on denial (controller-runtime's `Denied`): 403,
+    /// `Forbidden`, the message as it is.
+    pub fn denied(message: String) -> Status {
+        Status::failure(403, "Forbidden", message, None)
+    }
+
     /// `apierrors.NewForbidden(resource, name, err)`.
     pub fn forbidden(group: &str, resource: &str, name: &str, err: &str) -> Status {
         let qualified = qualified(resource, group);

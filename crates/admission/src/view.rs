@@ -118,6 +118,35 @@ impl PspSource for NoPsp {
     }
 }
 
+/// Gatekeeper templates and constraints in force, and the synced objects they may read.
+#[derive(Debug, Default)]
+pub struct ConstraintSet {
+    pub library: podsec_constraints::Library,
+    pub inventory: podsec_constraints::Inventory,
+}
+
+/// The constraints in force now (a source may swap them on reload); `None` when none are
+/// configured, so requests skip the constraints engine entirely.
+pub trait ConstraintSource: Send + Sync {
+    fn constraints(&self) -> Option<Arc<ConstraintSet>>;
+}
+
+/// No Gatekeeper constraints.
+pub struct NoConstraints;
+
+impl ConstraintSource for NoConstraints {
+    fn constraints(&self) -> Option<Arc<ConstraintSet>> {
+        None
+    }
+}
+
+/// A fixed set, as loaded once (tests, one-shot callers).
+impl ConstraintSource for Arc<ConstraintSet> {
+    fn constraints(&self) -> Option<Arc<ConstraintSet>> {
+        Some(Arc::clone(self))
+    }
+}
+
 /// The cluster state an admission decision reads, port by port: each may come from another
 /// source (namespaces and pods from the API, policies from a directory).
 #[derive(Clone, Copy)]
@@ -125,15 +154,25 @@ pub struct Cluster<'a> {
     pub namespaces: &'a dyn NamespaceGetter,
     pub pods: &'a dyn PodLister,
     pub psp: &'a dyn PspSource,
+    pub constraints: &'a dyn ConstraintSource,
 }
 
 impl<'a> Cluster<'a> {
-    /// Every port answered by one source.
+    /// Every port answered by one source, with no Gatekeeper constraints.
     pub fn of<S: NamespaceGetter + PodLister + PspSource>(source: &'a S) -> Cluster<'a> {
         Cluster {
             namespaces: source,
             pods: source,
             psp: source,
+            constraints: &NoConstraints,
+        }
+    }
+
+    /// The same ports, with these constraints.
+    pub fn with_constraints(self, constraints: &'a dyn ConstraintSource) -> Cluster<'a> {
+        Cluster {
+            constraints,
+            ..self
         }
     }
 }

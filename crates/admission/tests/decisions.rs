@@ -322,6 +322,7 @@ async fn decide(
         namespaces: cluster,
         pods: cluster,
         psp: &NoPsp,
+        constraints: &podsec_admission::NoConstraints,
     };
     let d = admission.validate(&req, ports, &events, None).await;
     (d, events.0.into_inner().unwrap())

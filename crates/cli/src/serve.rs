@@ -111,6 +111,15 @@ pub struct Args {
     /// longest, so stalled clients cannot shut the API server out.
     #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+    /// Gatekeeper ConstraintTemplates and Constraints (files or directories) to enforce on
+    /// every request alongside the pod security mode; reloaded when they change (a broken
+    /// set is refused and the previous one stays). With --state, its objects are the
+    /// templates' data.inventory.
+    #[arg(long, value_name = "PATH")]
+    pub constraints: Vec<PathBuf>,
+    /// With --constraints: the engine for templates that carry both Rego and CEL.
+    #[arg(long, default_value = "auto", value_enum, requires = "constraints")]
+    pub constraint_engine: crate::constraints::EngineChoice,
     /// Serve POST /null (parse and allow) for benchmarks. Never point a webhook at it.
     #[arg(long, hide = true)]
     pub benchmark_null_endpoint: bool,
@@ -195,6 +204,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             idle: args.idle_timeout,
             max_connections: args.max_connections as usize,
         },
+        constraints: args.constraints.clone(),
+        constraint_engine: args.constraint_engine.into(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -2,11 +2,13 @@
 //! a directory of manifests ([`DirSource`], the default, reloaded on change) or the live API
 //! ([`LiveCluster`], kube-rs watchers).
 
+mod constraints;
 mod dir;
 pub mod files;
 mod live;
 mod state;
 
+pub use constraints::{ConstraintsDir, ConstraintsError, ConstraintsReport};
 pub use dir::{DirError, DirSource, LoadReport};
 pub use live::{connect, error_chain, fetch_snapshot, Connection, LiveCluster};
 pub use state::{ClusterState, LoadError};

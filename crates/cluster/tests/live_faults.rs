@@ -255,6 +255,7 @@ async fn decide(live: &LiveCluster, body: &[u8]) -> podsec_admission::Decision {
         namespaces: live,
         pods: live,
         psp: &NoPsp,
+        constraints: &podsec_admission::NoConstraints,
     };
     admission
         .review(Webhook::Validating, &request, cluster, &NoMetrics, None)

@@ -22,7 +22,7 @@ mod template;
 
 pub use constraint::{Constraint, ConstraintError, EnforcementAction, EnforcementPoint};
 pub use inventory::Inventory;
-pub use library::{Library, LoadError, Violation};
+pub use library::{Evaluated, Library, LoadError, Violation};
 pub use review::Review;
 pub use template::{Engine, EnginePreference, Template, TemplateError};
 

@@ -10,9 +10,13 @@ use regorus::unstable::{Expr, Literal, LiteralStmt, NodeRef, Parser, Query, Rule
 
 /// The module with every `not <call>(...)` argument that is a reference, call or comprehension
 /// bound to a fresh variable just before the negation, on the same line.
-pub(crate) fn hoist_negated_call_arguments(module: &str, v1: bool) -> Result<String, String> {
-    let source = Source::from_contents("template.rego".into(), module.to_string())
-        .map_err(|e| e.to_string())?;
+pub(crate) fn hoist_negated_call_arguments(
+    file: &str,
+    module: &str,
+    v1: bool,
+) -> Result<String, String> {
+    let source =
+        Source::from_contents(file.into(), module.to_string()).map_err(|e| e.to_string())?;
     let mut parser = Parser::new(&source).map_err(|e| e.to_string())?;
     if v1 {
         parser.enable_rego_v1().map_err(|e| e.to_string())?;
@@ -189,7 +193,7 @@ mod tests {
     #[test]
     fn dynamic_arguments_move_out_of_the_negation() {
         let module = "package k\nv[m] {\n  x := 1\n  not f(x, input.a.b, \"s\")\n  m := 1\n}\nf(a, b, c) { false }\n";
-        let out = hoist_negated_call_arguments(module, false).unwrap_or_default();
+        let out = hoist_negated_call_arguments("k.rego", module, false).unwrap_or_default();
         assert!(
             out.contains("  __podsec_not_0_0 = input.a.b; not f(x, __podsec_not_0_0, \"s\")\n"),
             "{out}"
@@ -201,7 +205,9 @@ mod tests {
     fn negations_without_dynamic_arguments_are_left_alone() {
         let module = "package k\nv[m] { not input.x; not f(1); m := 1 }\nf(a) { false }\n";
         assert_eq!(
-            hoist_negated_call_arguments(module, false).ok().as_deref(),
+            hoist_negated_call_arguments("k.rego", module, false)
+                .ok()
+                .as_deref(),
             Some(module)
         );
     }
@@ -210,7 +216,7 @@ mod tests {
     fn negations_inside_comprehensions_are_rewritten() {
         let module =
             "package k\nv[m] { m := [x | x := input.xs[_]; not f(x.y)] }\nf(a) { false }\n";
-        let out = hoist_negated_call_arguments(module, false).unwrap_or_default();
+        let out = hoist_negated_call_arguments("k.rego", module, false).unwrap_or_default();
         assert!(
             out.contains("__podsec_not_0_0 = x.y; not f(__podsec_not_0_0)"),
             "{out}"
@@ -221,7 +227,7 @@ mod tests {
     #[test]
     fn an_undefined_argument_fails_the_rule_as_in_opa() {
         let module = "package k\nviolation[{\"msg\": \"m\"}] { not accept(\"RunAsAny\", input.missing) }\naccept(\"RunAsAny\", _)\n";
-        let rewritten = hoist_negated_call_arguments(module, false).unwrap_or_default();
+        let rewritten = hoist_negated_call_arguments("k.rego", module, false).unwrap_or_default();
         for (source, expected) in [(module, 1usize), (rewritten.as_str(), 0)] {
             let mut engine = regorus::Engine::new();
             engine.set_rego_v0(true);

@@ -46,15 +46,17 @@ impl RegoProgram {
         let mut uses_inventory = references.inventory;
         let mut engine = new_engine(source.v1);
         let module =
-            hoist_negated_call_arguments(&source.module, source.v1).map_err(TemplateError::Rego)?;
+            hoist_negated_call_arguments(&format!("{kind}.rego"), &source.module, source.v1)
+                .map_err(TemplateError::Rego)?;
         let package = engine
             .add_policy(format!("{kind}.rego"), module)
             .map_err(|e| TemplateError::Rego(e.to_string()))?;
         for (index, lib) in source.libs.iter().enumerate() {
             let refs = check_references(lib, &format!("libs[{index}]"))?;
             uses_inventory |= refs.inventory;
-            let lib = hoist_negated_call_arguments(lib, source.v1)
-                .map_err(|e| TemplateError::Rego(format!("libs[{index}]: {e}")))?;
+            let lib =
+                hoist_negated_call_arguments(&format!("{kind}.lib{index}.rego"), lib, source.v1)
+                    .map_err(|e| TemplateError::Rego(format!("libs[{index}]: {e}")))?;
             let lib_package = engine
                 .add_policy(format!("{kind}.lib{index}.rego"), lib)
                 .map_err(|e| TemplateError::Rego(format!("libs[{index}]: {e}")))?;

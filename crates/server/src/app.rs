@@ -12,8 +12,8 @@ use axum::routing::get;
 use axum::Router;
 use http_body_util::BodyExt;
 use podsec_admission::{
-    parse_review, review_response, Admission, Cluster, Decision, EncodeError, NamespaceGetter,
-    PodLister, PspSource, Webhook,
+    parse_review, review_response, Admission, Cluster, ConstraintSource, Decision, EncodeError,
+    NamespaceGetter, PodLister, PspSource, Webhook,
 };
 use podsec_cluster::error_chain;
 
@@ -28,6 +28,7 @@ pub struct ClusterPorts {
     pub namespaces: Arc<dyn NamespaceGetter>,
     pub pods: Arc<dyn PodLister>,
     pub psp: Arc<dyn PspSource>,
+    pub constraints: Arc<dyn ConstraintSource>,
 }
 
 impl ClusterPorts {
@@ -36,6 +37,7 @@ impl ClusterPorts {
             namespaces: self.namespaces.as_ref(),
             pods: self.pods.as_ref(),
             psp: self.psp.as_ref(),
+            constraints: self.constraints.as_ref(),
         }
     }
 }

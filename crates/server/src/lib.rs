@@ -17,7 +17,7 @@ use axum_server::Handle;
 use podsec_admission::{Admission, Configuration};
 
 use crate::app::ClusterPorts;
-use podsec_cluster::{DirSource, LiveCluster};
+use podsec_cluster::{ConstraintsDir, DirSource, LiveCluster};
 
 pub use app::{parse_go_duration, router, AppState, MAX_REQUEST_BYTES};
 pub use connections::Limits;
@@ -60,6 +60,10 @@ pub struct ServeOptions {
     pub psp_state: Option<PathBuf>,
     /// Timeouts and the connection cap that keep misbehaving clients from holding the server.
     pub limits: Limits,
+    /// Gatekeeper ConstraintTemplates and Constraints (files or directories); none: off.
+    pub constraints: Vec<PathBuf>,
+    /// The engine for templates that carry both Rego and CEL.
+    pub constraint_engine: podsec_constraints::EnginePreference,
 }
 
 /// Why the server did not start (or a configuration reload was rejected).
@@ -86,6 +90,8 @@ pub enum ServeError {
     Tls(#[from] tls::TlsError),
     #[error(transparent)]
     State(#[from] podsec_cluster::DirError),
+    #[error(transparent)]
+    Constraints(#[from] podsec_cluster::ConstraintsError),
     #[error("cannot connect to the Kubernetes API")]
     Kube(#[source] podsec_admission::ViewError),
     #[error("cannot listen on {addr}")]
@@ -186,6 +192,7 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
                 namespaces: source.clone(),
                 pods: source.clone(),
                 psp: source,
+                constraints: Arc::new(podsec_admission::NoConstraints),
             };
             (ports, Arc::new(|| true))
         }
@@ -203,6 +210,7 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
                 namespaces: live.clone(),
                 pods: live,
                 psp: Arc::new(podsec_admission::NoPsp),
+                constraints: Arc::new(podsec_admission::NoConstraints),
             };
             (ports, Arc::new(move || probe.is_ready()))
         }
@@ -222,6 +230,39 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
             }));
             cluster.psp = psp;
         }
+    }
+    if !opts.constraints.is_empty() {
+        let inventory_dir = match &opts.state {
+            StateOptions::Dir(dir) => Some(dir.as_path()),
+            StateOptions::Live { .. } => None,
+        };
+        let (source, report) =
+            ConstraintsDir::open(&opts.constraints, inventory_dir, opts.constraint_engine)?;
+        tracing::info!(
+            templates = report.templates,
+            constraints = report.constraints,
+            inventory = report.inventory,
+            "loaded Gatekeeper templates and constraints"
+        );
+        metrics.constraint_load_errors(0);
+        let m = Arc::clone(&metrics);
+        background.push(Arc::clone(&source).watch(opts.reload_interval, move |report| {
+            m.reloaded("constraints", report.errors.is_empty());
+            m.constraint_load_errors(report.errors.len());
+            if report.errors.is_empty() {
+                tracing::info!(
+                    templates = report.templates,
+                    constraints = report.constraints,
+                    inventory = report.inventory,
+                    "reloaded Gatekeeper templates and constraints"
+                );
+            } else {
+                for e in &report.errors {
+                    tracing::error!(error = %e, "constraints reload rejected; the previous set stays in force");
+                }
+            }
+        }));
+        cluster.constraints = source;
     }
     let state = Arc::new(AppState {
         admission: RwLock::new(Arc::new(Admission::new(

@@ -9,8 +9,10 @@ use podsec_policy::LevelVersion;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EvaluationLabels {
@@ -45,6 +47,13 @@ struct ReloadLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConstraintLabels {
+    kind: String,
+    name: String,
+    engine: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResponseLabels {
     code: u16,
 }
@@ -57,6 +66,11 @@ pub struct Metrics {
     reloads: Family<ReloadLabels, Counter>,
     responses: Family<ResponseLabels, Counter>,
     duration: Histogram,
+    constraint_evaluations: Family<ConstraintLabels, Counter>,
+    constraint_violations: Family<ConstraintLabels, Counter>,
+    constraint_errors: Family<ConstraintLabels, Counter>,
+    constraint_seconds: Family<ConstraintLabels, Counter<f64, AtomicU64>>,
+    constraint_load_errors: Gauge,
 }
 
 impl Default for Metrics {
@@ -109,6 +123,36 @@ impl Metrics {
             "Time to answer an AdmissionReview, from the request body to the response",
             duration.clone(),
         );
+        let constraint_evaluations = Family::<ConstraintLabels, Counter>::default();
+        let constraint_violations = Family::<ConstraintLabels, Counter>::default();
+        let constraint_errors = Family::<ConstraintLabels, Counter>::default();
+        let constraint_seconds = Family::<ConstraintLabels, Counter<f64, AtomicU64>>::default();
+        let constraint_load_errors = Gauge::default();
+        registry.register(
+            "podsec_constraint_evaluations",
+            "Gatekeeper constraints evaluated on admission requests (after matching), by constraint",
+            constraint_evaluations.clone(),
+        );
+        registry.register(
+            "podsec_constraint_violations",
+            "Violations found by Gatekeeper constraints on admission requests, by constraint",
+            constraint_violations.clone(),
+        );
+        registry.register(
+            "podsec_constraint_errors",
+            "Gatekeeper constraint evaluations that failed (each counted as a violation, fail closed)",
+            constraint_errors.clone(),
+        );
+        registry.register(
+            "podsec_constraint_evaluation_seconds",
+            "Time spent evaluating each Gatekeeper constraint (divide by evaluations for the mean)",
+            constraint_seconds.clone(),
+        );
+        registry.register(
+            "podsec_constraint_load_errors",
+            "Templates and constraints that failed the last (re)load; while non-zero the previous set stays in force",
+            constraint_load_errors.clone(),
+        );
         Metrics {
             registry,
             evaluations,
@@ -117,6 +161,11 @@ impl Metrics {
             reloads,
             responses,
             duration,
+            constraint_evaluations,
+            constraint_violations,
+            constraint_errors,
+            constraint_seconds,
+            constraint_load_errors,
         }
     }
 
@@ -127,6 +176,12 @@ impl Metrics {
                 result: if ok { "success" } else { "failure" },
             })
             .inc();
+    }
+
+    /// How many templates and constraints the last constraints (re)load could not load.
+    pub fn constraint_load_errors(&self, count: usize) {
+        self.constraint_load_errors
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     pub fn responded(&self, code: u16, elapsed: Option<Duration>) {
@@ -174,6 +229,26 @@ impl Recorder for Metrics {
                 subresource: r.subresource.to_string(),
             })
             .inc();
+    }
+
+    fn constraint(&self, evaluated: &podsec_constraints::Evaluated<'_>) {
+        let labels = ConstraintLabels {
+            kind: evaluated.kind.to_string(),
+            name: evaluated.name.to_string(),
+            engine: evaluated.engine.label(),
+        };
+        self.constraint_evaluations.get_or_create(&labels).inc();
+        if evaluated.violations > 0 {
+            self.constraint_violations
+                .get_or_create(&labels)
+                .inc_by(evaluated.violations as u64);
+        }
+        if evaluated.error {
+            self.constraint_errors.get_or_create(&labels).inc();
+        }
+        self.constraint_seconds
+            .get_or_create(&labels)
+            .inc_by(evaluated.elapsed.as_secs_f64());
     }
 
     fn error(&self, fatal: bool, r: RequestLabels<'_>) {

@@ -66,6 +66,8 @@ pub fn options(certs: &Certs, state: &Path, config: Option<PathBuf>) -> ServeOpt
         null_endpoint: true,
         psp_state: None,
         limits: podsec_server::Limits::default(),
+        constraints: Vec::new(),
+        constraint_engine: Default::default(),
     }
 }
 

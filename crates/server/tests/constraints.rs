@@ -1,0 +1,296 @@
+//! `podsec serve --constraints`: Gatekeeper constraints enforced over the real TLS server next
+//! to the Pod Security Standards, answered as Gatekeeper's webhook answers, reloaded on change
+//! (a broken set is refused and counted), with per-constraint metrics.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // integration tests: a failed expectation is a failed test
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::{options, pod_review, review, start, write, Client};
+
+fn seed_004() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies/gatekeeper/seed-004")
+}
+
+fn pod(name: &str, privileged: bool, init: bool) -> Value {
+    let container = json!({"name": "app", "image": "nginx:1.23.1",
+                           "securityContext": {"privileged": privileged}});
+    let spec = if init {
+        json!({"initContainers": [container], "containers": [{"name": "main", "image": "nginx"}]})
+    } else {
+        json!({"containers": [container]})
+    };
+    json!({"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "namespace": "default"}, "spec": spec})
+}
+
+const NAMESPACES: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: default\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n  labels: {team: a}\n";
+
+/// Seed 004's ConstraintTemplate and constraint, exactly as printed, over HTTPS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_004_denies_privileged_containers_with_gatekeepers_message() {
+    let certs = support::certs();
+    let state = tempfile::tempdir().unwrap();
+    write(state.path(), "ns.yaml", NAMESPACES);
+    let mut opts = options(&certs, state.path(), None);
+    opts.constraints = vec![
+        seed_004().join("template.yaml"),
+        seed_004().join("constraint.yaml"),
+    ];
+    let server = start(opts).await;
+    let mut client = Client::connect(server.addr, &certs.ca_pem).await.unwrap();
+
+    for (name, init) in [("privileged", false), ("privileged-init", true)] {
+        let reply = client
+            .review(
+                "/validate",
+                &pod_review(name, "default", "alice", pod(name, true, init)),
+            )
+            .await
+            .json();
+        let response = &reply["response"];
+        assert_eq!(response["allowed"], false, "{reply}");
+        assert_eq!(response["status"]["code"], 403, "{reply}");
+        assert_eq!(response["status"]["reason"], "Forbidden", "{reply}");
+        assert_eq!(
+            response["status"]["message"],
+            "[blockprivcontainers] Privileged container is not allowed: app, securityContext: {\"privileged\": true}",
+            "{reply}"
+        );
+    }
+    let reply = client
+        .review(
+            "/validate",
+            &pod_review("ok", "default", "alice", pod("ok", false, false)),
+        )
+        .await
+        .json();
+    assert_eq!(reply["response"]["allowed"], true, "{reply}");
+
+    // The seed's own Deployment: the constraint matches Pods only, and its `privileged` sits
+    // at pod level, where no such field exists — so Gatekeeper (and podsec) admit it.
+    // seed-deployment.yaml, as JSON.
+    let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "nginx-deployment", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "nginxdeployment"}}, "replicas": 2,
+            "template": {"metadata": {"labels": {"app": "nginxdeployment"}},
+                "spec": {"containers": [{"name": "nginxdeployment", "image": "nginx:1.23.1",
+                    "ports": [{"containerPort": 80}]}],
+                    "securityContext": {"privileged": true}}}}});
+    let reply = client
+        .review(
+            "/validate",
+            &review(
+                "d",
+                ("apps", "v1", "deployments"),
+                "Deployment",
+                "CREATE",
+                "default",
+                "nginx-deployment",
+                "alice",
+                deployment,
+                None,
+            ),
+        )
+        .await
+        .json();
+    assert_eq!(reply["response"]["allowed"], true, "{reply}");
+
+    let metrics = client.get("/metrics").await.text();
+    assert!(
+        metrics.contains(r#"podsec_constraint_evaluations_total{kind="blockprivcontainers",name="blockprivcontainers",engine="Rego"} 3"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"podsec_constraint_violations_total{kind="blockprivcontainers",name="blockprivcontainers",engine="Rego"} 2"#),
+        "{metrics}"
+    );
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+const TEMPLATE: &str = r#"apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata:
+  name: k8sdisallowedtags
+spec:
+  crd:
+    spec:
+      names:
+        kind: K8sDisallowedTags
+      validation:
+        openAPIV3Schema:
+          type: object
+          properties:
+            tags:
+              type: array
+              items: {type: string}
+  targets:
+  - target: admission.k8s.gatekeeper.sh
+    rego: |
+      package k8sdisallowedtags
+      violation[{"msg": msg}] {
+        c := input.review.object.spec.containers[_]
+        tag := input.parameters.tags[_]
+        endswith(c.image, concat(":", ["", tag]))
+        msg := sprintf("container <%v> uses a disallowed tag <%v>", [c.name, tag])
+      }
+"#;
+
+fn constraint(name: &str, action: &str, namespace_selector: &str) -> String {
+    format!(
+        "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: K8sDisallowedTags\nmetadata:\n  name: {name}\nspec:\n  enforcementAction: {action}\n  match:\n    kinds: [{{apiGroups: [\"\"], kinds: [Pod]}}]\n{namespace_selector}  parameters:\n    tags: [latest]\n"
+    )
+}
+
+fn latest_pod(namespace: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": namespace},
+           "spec": {"containers": [{"name": "web", "image": "nginx:latest"}]}})
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_selectors_and_reload() {
+    let certs = support::certs();
+    let state = tempfile::tempdir().unwrap();
+    write(state.path(), "ns.yaml", NAMESPACES);
+    let policies = tempfile::tempdir().unwrap();
+    write(policies.path(), "template.yaml", TEMPLATE);
+    write(
+        policies.path(),
+        "c.yaml",
+        &[
+            constraint(
+                "deny-team-a",
+                "deny",
+                "    namespaceSelector: {matchLabels: {team: a}}\n",
+            ),
+            constraint("warn-everywhere", "warn", ""),
+            constraint("audit-only", "dryrun", ""),
+        ]
+        .join("---\n"),
+    );
+    let mut opts = options(&certs, state.path(), None);
+    opts.constraints = vec![policies.path().to_path_buf()];
+    let server = start(opts).await;
+    let mut client = Client::connect(server.addr, &certs.ca_pem).await.unwrap();
+
+    // default: only the warn and dryrun constraints match.
+    let reply = client
+        .review(
+            "/validate",
+            &pod_review("1", "default", "u", latest_pod("default")),
+        )
+        .await
+        .json();
+    let response = &reply["response"];
+    assert_eq!(response["allowed"], true, "{reply}");
+    assert_eq!(
+        response["warnings"],
+        json!(["[warn-everywhere] container <web> uses a disallowed tag <latest>"]),
+        "{reply}"
+    );
+    assert_eq!(
+        response["auditAnnotations"]["constraint-dryrun-violations"],
+        "[audit-only] container <web> uses a disallowed tag <latest>",
+        "{reply}"
+    );
+
+    // team-a: its Namespace's labels select the deny constraint.
+    let reply = client
+        .review(
+            "/validate",
+            &pod_review("2", "team-a", "u", latest_pod("team-a")),
+        )
+        .await
+        .json();
+    assert_eq!(reply["response"]["allowed"], false, "{reply}");
+    assert_eq!(
+        reply["response"]["status"]["message"],
+        "[deny-team-a] container <web> uses a disallowed tag <latest>",
+        "{reply}"
+    );
+
+    // A broken template is refused and counted; the previous set stays in force.
+    write(
+        policies.path(),
+        "template.yaml",
+        &TEMPLATE.replace(
+            "violation[{\"msg\": msg}] {",
+            "violation[{\"msg\": msg}] {{",
+        ),
+    );
+    let addr = server.addr;
+    let ca = certs.ca_pem.clone();
+    eventually("the refused reload to be counted", || {
+        let ca = ca.clone();
+        async move {
+            let mut c = Client::connect(addr, &ca).await.unwrap();
+            let text = c.get("/metrics").await.text();
+            text.contains(r#"podsec_reloads_total{what="constraints",result="failure"} 1"#)
+                && text.contains("podsec_constraint_load_errors 4")
+        }
+    })
+    .await;
+    let reply = client
+        .review(
+            "/validate",
+            &pod_review("4", "team-a", "u", latest_pod("team-a")),
+        )
+        .await
+        .json();
+    assert_eq!(
+        reply["response"]["allowed"], false,
+        "the last good set stays: {reply}"
+    );
+
+    // Fixed, with the deny constraint gone: team-a is admitted (with the warning).
+    write(policies.path(), "template.yaml", TEMPLATE);
+    write(
+        policies.path(),
+        "c.yaml",
+        &constraint("warn-everywhere", "warn", ""),
+    );
+    eventually("the new set", || {
+        let ca = ca.clone();
+        async move {
+            let mut c = Client::connect(addr, &ca).await.unwrap();
+            let reply = c
+                .review(
+                    "/validate",
+                    &pod_review("5", "team-a", "u", latest_pod("team-a")),
+                )
+                .await
+                .json();
+            reply["response"]["allowed"] == true
+        }
+    })
+    .await;
+    let metrics = client.get("/metrics").await.text();
+    assert!(
+        metrics.contains("podsec_constraint_load_errors 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"podsec_reloads_total{what="constraints",result="success"}"#),
+        "{metrics}"
+    );
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+}
