@@ -198,6 +198,9 @@ pub struct AuditReport {
     pub warnings: Vec<String>,
     /// True when the snapshot ended early (a syntax error): results cover what was read.
     pub incomplete: bool,
+    /// `audit --constraints`: each Gatekeeper constraint's audit, as its status would read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub constraints: Vec<crate::constraints::ConstraintAudit>,
 }
 
 #[derive(Default)]
@@ -667,6 +670,7 @@ impl Auditor {
             errors: self.errors,
             warnings,
             incomplete: self.incomplete,
+            constraints: Vec::new(),
         }
     }
 }

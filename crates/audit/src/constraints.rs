@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use podsec_constraints::{EnforcementAction, Violation};
+use podsec_constraints::{
+    EnforcementAction, EnforcementPoint, Inventory, Library, Review, Violation,
+};
 use serde::Serialize;
 
 use crate::check::{ObjectResult, Report, ViolationEntry};
@@ -204,6 +206,79 @@ fn truncate_message(message: &str) -> String {
         end -= 1;
     }
     format!("{}...", &message[..end])
+}
+
+/// Audits objects against constraints one at a time, as Gatekeeper's audit reviews what its
+/// cache holds: each object with its Namespace (seen earlier in the stream, or given first).
+pub struct ConstraintAuditor<'l> {
+    library: &'l Library,
+    inventory: Inventory,
+    namespaces: BTreeMap<String, serde_json::Value>,
+    collector: AuditCollector,
+    objects: usize,
+}
+
+impl<'l> ConstraintAuditor<'l> {
+    pub fn new(library: &'l Library, inventory: Inventory) -> ConstraintAuditor<'l> {
+        let mut collector = AuditCollector::default();
+        for c in library.constraints() {
+            if let Some(action) = c.action_at(EnforcementPoint::Audit) {
+                collector.constraint(c.kind(), c.name(), action);
+            }
+        }
+        ConstraintAuditor {
+            library,
+            inventory,
+            namespaces: BTreeMap::new(),
+            collector,
+            objects: 0,
+        }
+    }
+
+    /// Makes a Namespace known before the objects in it arrive.
+    pub fn namespace(&mut self, namespace: &serde_json::Value) {
+        if let Some(name) = namespace
+            .pointer("/metadata/name")
+            .and_then(serde_json::Value::as_str)
+        {
+            self.namespaces.insert(name.to_string(), namespace.clone());
+        }
+    }
+
+    pub fn object(&mut self, object: serde_json::Value) {
+        let text = |pointer: &str| {
+            object
+                .pointer(pointer)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let (api_version, kind) = (text("/apiVersion"), text("/kind"));
+        let (namespace, name) = (text("/metadata/namespace"), text("/metadata/name"));
+        if api_version == "v1" && kind == "Namespace" {
+            self.namespace(&object);
+        }
+        if Library::is_template(&object) || Library::is_constraint(&object) {
+            return;
+        }
+        self.objects += 1;
+        let namespace_object = self.namespaces.get(&namespace).cloned();
+        let review = Review::from_object(object, namespace_object);
+        let violations = self
+            .library
+            .review(&review, &self.inventory, EnforcementPoint::Audit);
+        self.collector
+            .object(&api_version, &kind, Some(&namespace), &name, &violations);
+    }
+
+    /// Objects reviewed.
+    pub fn objects(&self) -> usize {
+        self.objects
+    }
+
+    pub fn finish(self) -> Vec<ConstraintAudit> {
+        self.collector.finish()
+    }
 }
 
 #[cfg(test)]

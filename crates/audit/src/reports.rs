@@ -33,6 +33,10 @@ pub fn rule_help(rule: &str) -> (String, String) {
             ),
             id.fix_hint().to_string(),
         ),
+        None if rule.contains('/') => (
+            format!("Gatekeeper constraint {rule}"),
+            "Change the object so that the constraint's template admits it, or exclude it in the constraint's match.".into(),
+        ),
         None => (rule.to_string(), "See the message.".into()),
     }
 }
@@ -72,6 +76,28 @@ pub fn audit_findings(report: &AuditReport) -> Vec<Finding> {
                     line: None,
                 });
             }
+        }
+    }
+    for c in &report.constraints {
+        for v in &c.violations {
+            let at = match &v.namespace {
+                Some(ns) => format!("{ns}/{}", v.name),
+                None => v.name.clone(),
+            };
+            out.push(Finding {
+                rule: format!("{}/{}", c.kind, c.name),
+                level: v.enforcement_action.clone(),
+                message: format!("{} {at}: [{}] {}", v.kind, c.name, v.message),
+                api_version: match v.group.as_str() {
+                    "" => v.version.clone(),
+                    group => format!("{group}/{}", v.version),
+                },
+                kind: v.kind.clone(),
+                namespace: v.namespace.clone(),
+                name: v.name.clone(),
+                file: None,
+                line: None,
+            });
         }
     }
     out
@@ -219,6 +245,28 @@ pub fn audit_junit(report: &AuditReport) -> String {
             });
         }
     }
+    for c in &report.constraints {
+        cases.push(Case {
+            suite: "gatekeeper-constraints".into(),
+            name: format!(
+                "{} {} ({}): {} violations",
+                c.kind, c.name, c.enforcement_action, c.total_violations
+            ),
+            failures: c
+                .violations
+                .iter()
+                .map(|v| {
+                    format!(
+                        "{} {}/{}: {}",
+                        v.kind,
+                        v.namespace.as_deref().unwrap_or("-"),
+                        v.name,
+                        v.message
+                    )
+                })
+                .collect(),
+        });
+    }
     junit(&cases)
 }
 
@@ -278,9 +326,54 @@ pub fn policy_reports(report: &AuditReport) -> String {
         "summary": {"pass": pass, "fail": 0, "warn": warn, "error": 0, "skip": 0},
         "results": results
     }));
+    constraint_reports(report, &mut docs);
     docs.iter()
         .map(|d| format!("---\n{}", serde_json_to_yaml(d)))
         .collect()
+}
+
+/// Gatekeeper constraint violations as PolicyReport results (the constraint is the policy,
+/// its kind the rule): in a `podsec-constraints` PolicyReport per namespace, and a
+/// ClusterPolicyReport for cluster-scoped objects. `deny` fails; `warn` and `dryrun` warn.
+fn constraint_reports(report: &AuditReport, docs: &mut Vec<Value>) {
+    let mut by_namespace: std::collections::BTreeMap<Option<String>, Vec<Value>> =
+        std::collections::BTreeMap::new();
+    for c in &report.constraints {
+        for v in &c.violations {
+            let result = if c.enforcement_action == "deny" {
+                "fail"
+            } else {
+                "warn"
+            };
+            let api_version = match v.group.as_str() {
+                "" => v.version.clone(),
+                group => format!("{group}/{}", v.version),
+            };
+            let mut resource = json!({"apiVersion": api_version, "kind": v.kind, "name": v.name});
+            if let Some(ns) = &v.namespace {
+                resource["namespace"] = json!(ns);
+            }
+            by_namespace.entry(v.namespace.clone()).or_default().push(json!({
+                "policy": c.name, "rule": c.kind, "result": result, "scored": true, "source": "podsec",
+                "category": "Gatekeeper", "severity": if result == "fail" { "high" } else { "medium" },
+                "message": v.message, "resources": [resource],
+                "properties": {"enforcementAction": v.enforcement_action}}));
+        }
+    }
+    for (namespace, results) in by_namespace {
+        let fail = results.iter().filter(|r| r["result"] == "fail").count();
+        let warn = results.len() - fail;
+        let summary = json!({"pass": 0, "fail": fail, "warn": warn, "error": 0, "skip": 0});
+        let labels = json!({"app.kubernetes.io/managed-by": "podsec"});
+        docs.push(match namespace {
+            Some(ns) => json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReport",
+                "metadata": {"name": "podsec-constraints", "namespace": ns, "labels": labels},
+                "summary": summary, "results": results}),
+            None => json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "ClusterPolicyReport",
+                "metadata": {"name": "podsec-constraints", "labels": labels},
+                "summary": summary, "results": results}),
+        });
+    }
 }
 
 /// JSON is YAML: each document printed as one line of JSON keeps the output exact and simple.

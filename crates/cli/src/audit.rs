@@ -5,11 +5,15 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use podsec_audit::constraints::{ConstraintAudit, ConstraintAuditor};
 use podsec_audit::snapshot::Origin;
 use podsec_audit::{
     plural, AuditOptions, AuditReport, Auditor, Decoded, MigrationReport, Migrator, SnapshotError,
     WhatIf,
 };
+use podsec_constraints::{Inventory, Library};
+use podsec_manifest::{decode, Format, Limits};
+use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {
@@ -49,6 +53,14 @@ pub struct AuditArgs {
     /// what-if wins over the general one).
     #[arg(long = "what-if", value_name = "enforce=LEVEL[,version=V][,namespace=NS]", value_parser = WhatIf::parse)]
     pub what_if: Vec<WhatIf>,
+    /// Also audit every object of the snapshot against these Gatekeeper ConstraintTemplates
+    /// and Constraints (files or directories): per constraint, its total violations and the
+    /// first 20, as Gatekeeper's audit writes them into the constraint's status.
+    #[arg(long, value_name = "PATH")]
+    pub constraints: Vec<String>,
+    /// With --constraints: the engine for templates that carry both Rego and CEL.
+    #[arg(long, default_value = "auto", value_enum, requires = "constraints")]
+    pub engine: crate::constraints::EngineChoice,
 }
 
 /// Counts the bytes read through it, for the progress bar.
@@ -276,7 +288,11 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<u8> {
         ..AuditOptions::default()
     });
     feed(&args.snapshot, &mut |o| auditor.observe(o))?;
-    let report = auditor.finish();
+    let mut report = auditor.finish();
+    if !args.constraints.is_empty() {
+        let library = crate::constraints::load(&args.constraints, args.engine.into())?;
+        report.constraints = audit_constraints(&args.snapshot, &library)?;
+    }
     let text = match args.snapshot.output {
         ReportFormat::Table => audit_table(&report),
         ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
@@ -291,6 +307,80 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<u8> {
     crate::write_stdout(&text)?;
     report_problems(&report);
     Ok(if !report.errors.is_empty() { 2 } else { 0 })
+}
+
+/// The snapshot's objects against the constraints. Files are read twice: first for the
+/// Namespaces (namespaceSelector) and, when a template reads `data.inventory`, every object;
+/// then each object is reviewed. The live cluster is listed once more.
+fn audit_constraints(
+    args: &SnapshotArgs,
+    library: &Library,
+) -> anyhow::Result<Vec<ConstraintAudit>> {
+    let wants_inventory = library.templates().any(|t| t.uses_inventory());
+    if args.kubeconfig.is_some() || args.in_cluster {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let mut objects = Vec::new();
+        runtime.block_on(async {
+            let connection = podsec_cluster::connect(args.kubeconfig.as_deref())
+                .await
+                .map_err(|e| anyhow::anyhow!(podsec_cluster::error_chain(&e)))?;
+            let view = podsec_cluster::LiveCluster::unwatched(connection.client)
+                .with_server(&connection.server);
+            podsec_cluster::fetch_snapshot(&view, &mut |json| {
+                if let Ok(value) = serde_json::from_str::<Value>(json) {
+                    objects.push(value);
+                }
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!(podsec_cluster::error_chain(&e)))
+        })?;
+        return Ok(review_all(library, objects, wants_inventory));
+    }
+    if args.paths.iter().any(|p| p == "-") {
+        anyhow::bail!("audit --constraints reads snapshot files or the live cluster, not stdin: save the snapshot to a file first");
+    }
+    let (files, file_errors) = podsec_cluster::files::read_paths(&args.paths);
+    if let Some(e) = file_errors.first() {
+        anyhow::bail!("{}: {}", e.name, e.message);
+    }
+    let mut objects = Vec::new();
+    for file in &files {
+        let text = String::from_utf8_lossy(&file.bytes);
+        let format = Format::detect(file.format_hint.as_deref(), &text);
+        // Unreadable documents are already reported by the audit's own pass.
+        objects.extend(
+            decode(&file.bytes, format, &Limits::default())
+                .into_iter()
+                .flatten()
+                .map(|located| located.value),
+        );
+    }
+    Ok(review_all(library, objects, wants_inventory))
+}
+
+fn review_all(
+    library: &Library,
+    objects: Vec<Value>,
+    wants_inventory: bool,
+) -> Vec<ConstraintAudit> {
+    let inventory = if wants_inventory {
+        Inventory::from_objects(objects.iter())
+    } else {
+        Inventory::default()
+    };
+    let mut auditor = ConstraintAuditor::new(library, inventory);
+    for namespace in objects.iter().filter(|o| {
+        o.get("kind").and_then(Value::as_str) == Some("Namespace")
+            && o.get("apiVersion").and_then(Value::as_str) == Some("v1")
+    }) {
+        auditor.namespace(namespace);
+    }
+    for object in objects {
+        auditor.object(object);
+    }
+    auditor.finish()
 }
 
 fn audit_table(r: &AuditReport) -> String {
@@ -413,6 +503,31 @@ fn audit_table(r: &AuditReport) -> String {
             ));
             for line in &w.warnings {
                 out.push_str(&format!("    {line}\n"));
+            }
+        }
+    }
+    if !r.constraints.is_empty() {
+        out.push_str("\nGatekeeper constraints:\n");
+        for c in &r.constraints {
+            out.push_str(&format!(
+                "  {}/{} ({}): {}\n",
+                c.kind,
+                c.name,
+                c.enforcement_action,
+                plural(c.total_violations as u64, "violation")
+            ));
+            for v in &c.violations {
+                let at = match &v.namespace {
+                    Some(ns) => format!("{ns}/{}", v.name),
+                    None => v.name.clone(),
+                };
+                out.push_str(&format!("    {} {at}: {}\n", v.kind, v.message));
+            }
+            if c.total_violations > c.violations.len() {
+                out.push_str(&format!(
+                    "    … and {} more\n",
+                    c.total_violations - c.violations.len()
+                ));
             }
         }
     }
