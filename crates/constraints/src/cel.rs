@@ -22,11 +22,17 @@ pub(crate) struct CelProgram {
     validations: Vec<Validation>,
     match_conditions: Vec<(String, Compiled)>,
     fail_closed: bool,
+    /// Some expression reads the `variables` map as a whole.
+    needs_map: bool,
+    /// Some expression reads the top-level `params` (the constraint object).
+    reads_constraint: bool,
 }
 
 struct Compiled {
     source: String,
     program: Program,
+    /// Still reads the `variables` map (a form the rewrite to identifiers cannot express).
+    needs_map: bool,
 }
 
 struct Validation {
@@ -49,15 +55,32 @@ pub(crate) struct CelViolation {
     pub msg: String,
 }
 
-/// The objects one evaluation sees, converted to CEL values once per review and shared by every
-/// CEL template it matches.
+/// The objects one evaluation sees, bound once per review in a scope every CEL template it
+/// matches evaluates under (binding converts a value deeply, so it is done once).
 pub(crate) struct Activation {
-    pub object: CelValue,
-    pub old_object: CelValue,
-    pub request: CelValue,
-    pub namespace_object: CelValue,
-    /// The object, or the old object on DELETE.
-    pub any_object: CelValue,
+    scope: Context<'static>,
+    /// The object, or the old object on DELETE (for templates that read the `variables` map).
+    any_object: CelValue,
+}
+
+impl Activation {
+    /// `request` is the AdmissionRequest without its objects, as ValidatingAdmissionPolicy's
+    /// `request` variable; `object` is null on DELETE.
+    pub fn new(
+        object: CelValue,
+        old_object: CelValue,
+        request: CelValue,
+        namespace_object: CelValue,
+        any_object: CelValue,
+    ) -> Activation {
+        let mut scope = functions().new_inner_scope();
+        scope.add_variable_from_value("object", object);
+        scope.add_variable_from_value("oldObject", old_object);
+        scope.add_variable_from_value("request", request);
+        scope.add_variable_from_value("namespaceObject", namespace_object);
+        scope.add_variable_from_value(format!("{VARIABLE_PREFIX}anyObject"), any_object.clone());
+        Activation { scope, any_object }
+    }
 }
 
 /// Kubernetes' CEL libraries (strings, lists, sets, regex, …) on top of the standard ones,
@@ -130,11 +153,27 @@ impl CelProgram {
                 )))
             }
         };
+        let programs = variables
+            .iter()
+            .map(|(_, c)| c)
+            .chain(match_conditions.iter().map(|(_, c)| c))
+            .chain(
+                validations
+                    .iter()
+                    .flat_map(|v| std::iter::once(&v.expression).chain(&v.message_expression)),
+            );
+        let (mut needs_map, mut reads_constraint) = (false, false);
+        for compiled in programs {
+            needs_map |= compiled.needs_map;
+            reads_constraint |= compiled.program.references().has_variable("params");
+        }
         Ok(CelProgram {
             variables,
             validations,
             match_conditions,
             fail_closed,
+            needs_map,
+            reads_constraint,
         })
     }
 
@@ -145,35 +184,57 @@ impl CelProgram {
         parameters: &CelValue,
         constraint: &CelValue,
     ) -> Vec<CelViolation> {
-        let mut scope = functions().new_inner_scope();
-        scope.add_variable_from_value("object", activation.object.clone());
-        scope.add_variable_from_value("oldObject", activation.old_object.clone());
-        scope.add_variable_from_value("request", activation.request.clone());
-        scope.add_variable_from_value("namespaceObject", activation.namespace_object.clone());
-        scope.add_variable_from_value("params", constraint.clone());
+        let mut scope = activation.scope.new_inner_scope();
+        if self.reads_constraint {
+            scope.add_variable_from_value("params", constraint.clone());
+        }
+        scope.add_variable_from_value(format!("{VARIABLE_PREFIX}params"), parameters.clone());
+        scope.add_variable_from_value(format!("{HAS_PREFIX}params"), CelValue::Bool(true));
+        scope.add_variable_from_value(format!("{HAS_PREFIX}anyObject"), CelValue::Bool(true));
         let mut variables: HashMap<Key, CelValue> = HashMap::new();
-        variables.insert(key("params"), parameters.clone());
-        variables.insert(key("anyObject"), activation.any_object.clone());
+        if self.needs_map {
+            variables.insert(key("params"), parameters.clone());
+            variables.insert(key("anyObject"), activation.any_object.clone());
+        }
         // Variables are computed in order, each seeing the ones before it; one that fails is
-        // left out and its error reported only if a validation needs it.
+        // left unbound and its error reported only if a validation needs it.
         let mut failed: Vec<(String, String)> = Vec::new();
         for (name, expression) in &self.variables {
-            scope.add_variable_from_value("variables", map(&variables));
+            if self.needs_map {
+                scope.add_variable_from_value("variables", map(&variables));
+            }
             match expression.program.execute(&scope) {
                 Ok(value) => {
-                    variables.insert(key(name), value);
+                    if self.needs_map {
+                        variables.insert(key(name), value.clone());
+                    }
+                    scope.add_variable_from_value(format!("{VARIABLE_PREFIX}{name}"), value);
+                    scope.add_variable_from_value(
+                        format!("{HAS_PREFIX}{name}"),
+                        CelValue::Bool(true),
+                    );
                 }
-                Err(e) => failed.push((name.clone(), e.to_string())),
+                Err(e) => {
+                    scope.add_variable_from_value(
+                        format!("{HAS_PREFIX}{name}"),
+                        CelValue::Bool(false),
+                    );
+                    failed.push((name.clone(), e.to_string()))
+                }
             }
         }
-        scope.add_variable_from_value("variables", map(&variables));
+        if self.needs_map {
+            scope.add_variable_from_value("variables", map(&variables));
+        }
         let error = |source: &str, e: String| -> Vec<CelViolation> {
             if !self.fail_closed {
                 return Vec::new();
             }
             let cause = failed
                 .iter()
-                .find(|(name, _)| e.contains(name.as_str()))
+                .find(|(name, _)| {
+                    e.contains(name.as_str()) || source.contains(&format!("variables.{name}"))
+                })
                 .map(|(name, err)| format!("variables.{name}: {err}"))
                 .unwrap_or(e);
             vec![CelViolation {
@@ -235,12 +296,92 @@ fn map(entries: &HashMap<Key, CelValue>) -> CelValue {
 }
 
 fn compile(source: &str, field: &str) -> Result<Compiled, TemplateError> {
-    let program =
-        Program::compile(source).map_err(|e| TemplateError::Cel(format!("{field}: {e}")))?;
+    // `variables.x` becomes the identifier `__podsec_var_x`: each variable is then bound once,
+    // instead of a `variables` map rebuilt (and converted) after every variable.
+    let program = match Program::compile(&rewrite_variables(source)) {
+        Ok(program) if !program.references().has_variable("variables") => program,
+        // Forms the rewrite cannot express (`has(variables.x)`, `variables["x"]`) keep the
+        // map, which is then built for this template.
+        _ => Program::compile(source).map_err(|e| TemplateError::Cel(format!("{field}: {e}")))?,
+    };
+    let needs_map = program.references().has_variable("variables");
     Ok(Compiled {
         source: source.to_string(),
         program,
+        needs_map,
     })
+}
+
+const VARIABLE_PREFIX: &str = "__podsec_var_";
+
+/// `has(variables.x)` becomes `__podsec_has_x`: whether `x` was computed (params and anyObject
+/// always are).
+const HAS_PREFIX: &str = "__podsec_has_";
+
+/// `has( variables.<name> )` at the start of `text`: the name and the length consumed.
+fn has_variable_call(text: &str) -> Option<(&str, usize)> {
+    let inner = text.strip_prefix("has(")?;
+    let trimmed = inner.trim_start();
+    let after = trimmed.strip_prefix("variables.")?;
+    let name_len = after
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        .count();
+    if name_len == 0 {
+        return None;
+    }
+    let close = after[name_len..].trim_start().strip_prefix(')')?;
+    Some((&after[..name_len], text.len() - close.len()))
+}
+
+/// `variables.<name>` → `__podsec_var_<name>`, outside string literals.
+fn rewrite_variables(source: &str) -> String {
+    const VARIABLES: &str = "variables.";
+    let mut out = String::with_capacity(source.len());
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let mut previous: Option<char> = None;
+    let mut rest = source;
+    while let Some(c) = rest.chars().next() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+        } else if c == '"' || c == '\'' {
+            quote = Some(c);
+        } else if let Some((name, consumed)) = has_variable_call(rest)
+            .filter(|_| !previous.is_some_and(|p| p.is_alphanumeric() || p == '_' || p == '.'))
+        {
+            out.push_str(HAS_PREFIX);
+            out.push_str(name);
+            rest = &rest[consumed..];
+            previous = Some(')');
+            continue;
+        } else if rest.starts_with(VARIABLES)
+            && !previous.is_some_and(|p| p.is_alphanumeric() || p == '_' || p == '.')
+        {
+            let after = &rest[VARIABLES.len()..];
+            let name_len = after
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                .count();
+            if name_len > 0 {
+                out.push_str(VARIABLE_PREFIX);
+                out.push_str(&after[..name_len]);
+                rest = &after[name_len..];
+                previous = Some('_');
+                continue;
+            }
+        }
+        out.push(c);
+        previous = Some(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 fn list<'a>(source: &'a Value, field: &str) -> Result<&'a [Value], TemplateError> {
@@ -291,13 +432,13 @@ mod tests {
     use serde_json::json;
 
     fn activation(object: Value) -> Activation {
-        Activation {
-            object: to_cel(&object),
-            old_object: CelValue::Null,
-            request: to_cel(&json!({"operation": "CREATE"})),
-            namespace_object: CelValue::Null,
-            any_object: to_cel(&object),
-        }
+        Activation::new(
+            to_cel(&object),
+            CelValue::Null,
+            to_cel(&json!({"operation": "CREATE"})),
+            CelValue::Null,
+            to_cel(&object),
+        )
     }
 
     fn run(source: Value, object: Value, parameters: Value) -> Vec<String> {
@@ -328,6 +469,34 @@ mod tests {
             ["denied: b"]
         );
         assert!(run(source, pod, json!({"denied": ["c"]})).is_empty());
+    }
+
+    #[test]
+    fn variables_outside_strings_become_identifiers() {
+        assert_eq!(
+            rewrite_variables(r#"variables.a + 'variables.b' + x.variables.c + "\"variables.d""#),
+            r#"__podsec_var_a + 'variables.b' + x.variables.c + "\"variables.d""#
+        );
+        assert_eq!(
+            rewrite_variables("has( variables.a ) && has(variables.b.c) && xhas(variables.d)"),
+            "__podsec_has_a && has(__podsec_var_b.c) && xhas(__podsec_var_d)"
+        );
+        let source = json!({
+            "variables": [{"name": "a", "expression": "1"}, {"name": "broken", "expression": "object.missing"}],
+            "validations": [{"expression": "!has(variables.a)", "message": "has a"},
+                            {"expression": "has(variables.broken)", "message": "broken is absent"},
+                            {"expression": "!has(variables.params)", "message": "params are present"}]
+        });
+        assert_eq!(
+            run(source, json!({}), json!({})),
+            ["has a", "broken is absent", "params are present"]
+        );
+        // Forms the rewrite cannot express keep the `variables` map.
+        let source = json!({
+            "variables": [{"name": "a", "expression": "2"}],
+            "validations": [{"expression": "variables['a'] == 2", "message": "never"}]
+        });
+        assert!(run(source, json!({}), json!({})).is_empty());
     }
 
     #[test]

@@ -166,34 +166,37 @@ impl Review {
 
     pub(crate) fn cel_activation(&self) -> &Activation {
         self.cel.get_or_init(|| {
-            let object = self
-                .object()
-                .map(to_cel)
-                .unwrap_or(kube_cel::cel::Value::Null);
-            let old_object = self
-                .old_object()
-                .map(to_cel)
-                .unwrap_or(kube_cel::cel::Value::Null);
-            let any_object = if self.operation == "DELETE" {
+            let cel = |v: Option<&Value>| v.map(to_cel).unwrap_or(kube_cel::cel::Value::Null);
+            let object = cel(self.object());
+            let old_object = cel(self.old_object());
+            let deleting = self.operation == "DELETE";
+            let any_object = if deleting {
                 old_object.clone()
             } else {
                 object.clone()
             };
-            Activation {
-                request: to_cel(&self.request),
-                namespace_object: self
-                    .namespace_object
-                    .as_ref()
-                    .map(to_cel)
-                    .unwrap_or(kube_cel::cel::Value::Null),
-                object: if self.operation == "DELETE" {
+            let request = match &self.request {
+                Value::Object(fields) => {
+                    let without_objects: Map<String, Value> = fields
+                        .iter()
+                        .filter(|(k, _)| k.as_str() != "object" && k.as_str() != "oldObject")
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    to_cel(&Value::Object(without_objects))
+                }
+                _ => kube_cel::cel::Value::Null,
+            };
+            Activation::new(
+                if deleting {
                     kube_cel::cel::Value::Null
                 } else {
                     object
                 },
                 old_object,
+                request,
+                cel(self.namespace_object.as_ref()),
                 any_object,
-            }
+            )
         })
     }
 }
