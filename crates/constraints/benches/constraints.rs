@@ -271,10 +271,26 @@ fn main() {
         "violations per pod (podsec CEL-first / podsec Rego / plain regorus): {}",
         counts.join(", ")
     );
+    // BENCH_ONLY=cel: only podsec's default engines on the 15 templates (for profiling).
+    let only_default = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "cel");
     println!(
         "15 PSS templates (gatekeeper-library), one constraint each, {} pods in turn:",
         pods.len()
     );
+    if only_default {
+        let mut i = 0;
+        let t = measure(budget, || {
+            let pod = &pods[i % pods.len()];
+            i += 1;
+            let review = Review::from_request(request(pod), Some(namespace.clone()));
+            black_box(gatekeeper.review(&review, &inventory, EnforcementPoint::Validation));
+        });
+        println!(
+            "  podsec, Gatekeeper's engines: {:.1} µs per pod",
+            t.as_secs_f64() * 1e6
+        );
+        return;
+    }
     let mut i = 0;
     let per_pod = measure(budget, || {
         let pod = &pods[i % pods.len()];
