@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 mkdir -p logs
-targets=${*:-admission_review configuration manifests snapshot_stream cluster_state}
+targets=${*:-admission_review configuration manifests snapshot_stream cluster_state constraints}
 for t in $targets; do
   mkdir -p "corpus/$t" "seeds/$t"
   cargo +nightly fuzz run --sanitizer none "$t" "corpus/$t" "seeds/$t" -- \

@@ -96,5 +96,109 @@ for c in configs:
 for p in files("deploy/base/configmap.yaml"):
     put("configuration", p.read_bytes())
 
+# Gatekeeper policies: podsec's own (seed 004's, and a few written here), each alone and with
+# objects to review. The gatekeeper-library suites in ../shared stay there.
+TEMPLATE = """apiVersion: templates.gatekeeper.sh/{version}
+kind: ConstraintTemplate
+metadata:
+  name: {lower}
+spec:
+  crd:
+    spec:
+      names:
+        kind: {kind}
+      validation:
+        openAPIV3Schema:
+          type: object
+          properties:
+            tags: {{type: array, items: {{type: string}}}}
+            mode: {{type: string, enum: [strict, lax], default: strict}}
+  targets:
+  - target: admission.k8s.gatekeeper.sh
+{code}"""
+REGO = """    rego: |
+      package {lower}
+      import data.lib.images.tagged
+      violation[{{"msg": msg, "details": {{"image": c.image}}}}] {{
+        c := input.review.object.spec.containers[_]
+        tag := input.parameters.tags[_]
+        tagged(c.image, tag)
+        not input.review.object.metadata.labels.exempt
+        msg := sprintf("container <%v> uses tag <%v> (%v)", [c.name, tag, input.parameters.mode])
+      }}
+      violation[{{"msg": "inventory says no"}}] {{
+        data.inventory.namespace[input.review.object.metadata.namespace]["v1"]["ConfigMap"]["deny-all"]
+      }}
+    libs:
+    - |
+      package lib.images
+      tagged(image, tag) {{ endswith(image, concat(":", ["", tag])) }}
+"""
+CEL = """    code:
+    - engine: K8sNativeValidation
+      source:
+        matchConditions:
+        - name: not-exempt
+          expression: "!has(object.metadata.labels) || !('exempt' in object.metadata.labels)"
+        variables:
+        - name: images
+          expression: "variables.anyObject.spec.containers.map(c, c.image)"
+        - name: bad
+          expression: "variables.images.filter(i, variables.params.tags.exists(t, i.endsWith(':' + t)))"
+        validations:
+        - expression: "size(variables.bad) == 0"
+          messageExpression: "'disallowed: ' + variables.bad.join(', ')"
+        - expression: "!has(variables.params.mode) || variables.params.mode != 'never'"
+          message: "mode never"
+"""
+CONSTRAINT = """apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: {kind}
+metadata:
+  name: {name}
+spec:
+  enforcementAction: {action}
+{scoped}  match:
+    kinds: [{{apiGroups: [""], kinds: [Pod]}}]
+{match}  parameters:
+    tags: [latest, dev]
+"""
+OBJECTS = """apiVersion: v1
+kind: Namespace
+metadata: {name: default, labels: {team: a}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: deny-all, namespace: default}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: default, labels: {app: web}}
+spec:
+  containers:
+  - {name: web, image: "nginx:latest"}
+  - {name: side, image: "envoy:1.30"}
+"""
+policies = []
+for i, (version, code) in enumerate([("v1", REGO), ("v1beta1", CEL), ("v1", CEL + REGO.replace("    rego:", "    - engine: Rego\n      source:\n        rego:").replace("\n    libs:", "\n        libs:")), ("v1alpha1", REGO)]):
+    kind = f"K8sFuzzTags{i}"
+    template = TEMPLATE.format(version=version, lower=kind.lower(), kind=kind, code=code.format(lower=kind.lower()))
+    for name, action, scoped, match in [
+        ("deny-latest", "deny", "", ""),
+        ("warn-latest", "warn", "", "    namespaces: [\"default\", \"kube-*\"]\n"),
+        ("dry", "dryrun", "", "    labelSelector: {matchExpressions: [{key: app, operator: In, values: [web]}]}\n"),
+        ("scoped", "scoped", "  scopedEnforcementActions:\n  - action: warn\n    enforcementPoints: [{name: validation.gatekeeper.sh}]\n", "    namespaceSelector: {matchLabels: {team: a}}\n    excludedNamespaces: [\"*-system\"]\n"),
+    ]:
+        constraint = CONSTRAINT.format(kind=kind, name=name, action=action, scoped=scoped, match=match)
+        policies.append(template + "---\n" + constraint)
+        put("constraints", template + "---\n" + constraint + "---\n" + OBJECTS)
+for p in files("policies/gatekeeper/*/*.yaml"):
+    put("constraints", p.read_bytes())
+seed = "".join(p.read_text() + "\n---\n" for p in files("policies/gatekeeper/seed-004/*.yaml"))
+put("constraints", seed)
+for p in policies[:4]:
+    put("constraints", p)
+    put("constraints", p.replace("package", "pakage"))
+    put("constraints", p.replace("kind: Pod", "kind: '*'"))
+
 for t in sorted(OUT.iterdir()):
     print(t.name, len(list(t.iterdir())))

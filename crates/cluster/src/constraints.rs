@@ -186,8 +186,10 @@ fn load(
                 .join(", ")
         ));
     }
-    // The inventory is advisory data: an unreadable state file is reported, not fatal.
+    // The inventory is advisory data: an unreadable state file is reported, not fatal. It is
+    // read only when a template reads `data.inventory` (10,000 namespaces cost ~35 MiB).
     let mut inventory_errors = Vec::new();
+    let inventory_dir = inventory_dir.filter(|_| library.templates().any(|t| t.uses_inventory()));
     let inventory_objects: Vec<Value> = inventory_dir
         .map(|dir| files(&[dir.to_path_buf()], None))
         .unwrap_or_default()

@@ -294,3 +294,184 @@ pub(crate) fn rego_object<const N: usize>(fields: [(&str, regorus::Value); N]) -
     }
     object
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn template(kind: &str, rego: &str) -> Value {
+        json!({"apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
+            "metadata": {"name": kind.to_lowercase()},
+            "spec": {"crd": {"spec": {"names": {"kind": kind}}},
+                "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego": rego}]}})
+    }
+
+    fn constraint(kind: &str, name: &str, spec: Value) -> Value {
+        json!({"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": kind,
+            "metadata": {"name": name}, "spec": spec})
+    }
+
+    fn pod(namespace: &str) -> Review {
+        Review::from_object(
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": namespace},
+                   "spec": {"containers": [{"name": "c", "image": "nginx"}]}}),
+            None,
+        )
+    }
+
+    fn load(objects: &[Value]) -> Library {
+        let (library, errors) = Library::from_objects(objects.iter(), EnginePreference::Gatekeeper);
+        assert!(errors.is_empty(), "{errors:?}");
+        library
+    }
+
+    #[test]
+    fn inventory_lookups_see_synced_objects() {
+        let rego = r#"package k8sinventory
+violation[{"msg": msg}] {
+  ns := input.review.object.metadata.namespace
+  cm := data.inventory.namespace[ns]["v1"]["ConfigMap"]["policy"]
+  cm.data.mode == "locked"
+  msg := sprintf("namespace %v is locked", [ns])
+}"#;
+        let library = load(&[
+            template("K8sInventory", rego),
+            constraint("K8sInventory", "locked", json!({})),
+        ]);
+        let locked = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "policy", "namespace": "prod"}, "data": {"mode": "locked"}});
+        let inventory = Inventory::from_objects([&locked]);
+        let found = library.review(&pod("prod"), &inventory, EnforcementPoint::Audit);
+        assert_eq!(
+            found.iter().map(Violation::line).collect::<Vec<_>>(),
+            ["[locked] namespace prod is locked"]
+        );
+        assert!(library
+            .review(&pod("dev"), &inventory, EnforcementPoint::Audit)
+            .is_empty());
+        assert!(library
+            .review(&pod("prod"), &Inventory::default(), EnforcementPoint::Audit)
+            .is_empty());
+    }
+
+    #[test]
+    fn a_rego_runtime_error_is_a_violation_carrying_it() {
+        let rego = r#"package k8sconflict
+mode := "a" { true }
+mode := "b" { true }
+violation[{"msg": mode}] { true }"#;
+        let library = load(&[
+            template("K8sConflict", rego),
+            constraint("K8sConflict", "c", json!({})),
+        ]);
+        let found = library.review(
+            &pod("default"),
+            &Inventory::default(),
+            EnforcementPoint::Validation,
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].error);
+        assert_eq!(found[0].action, EnforcementAction::Deny);
+        assert!(!found[0].message.is_empty());
+    }
+
+    #[test]
+    fn scoped_actions_apply_per_enforcement_point() {
+        let rego = "package k8salways\nviolation[{\"msg\": \"always\"}] { true }";
+        let spec = json!({"enforcementAction": "scoped", "scopedEnforcementActions": [
+            {"action": "warn", "enforcementPoints": [{"name": "validation.gatekeeper.sh"}]},
+            {"action": "deny", "enforcementPoints": [{"name": "gator.gatekeeper.sh"}]},
+            {"action": "dryrun", "enforcementPoints": [{"name": "gator.gatekeeper.sh"}]}]});
+        let library = load(&[
+            template("K8sAlways", rego),
+            constraint("K8sAlways", "scoped", spec),
+        ]);
+        let action = |point| {
+            library
+                .review(&pod("default"), &Inventory::default(), point)
+                .first()
+                .map(|v| v.action)
+        };
+        assert_eq!(
+            action(EnforcementPoint::Validation),
+            Some(EnforcementAction::Warn)
+        );
+        assert_eq!(
+            action(EnforcementPoint::Gator),
+            Some(EnforcementAction::Deny)
+        );
+        assert_eq!(action(EnforcementPoint::Audit), None, "audit is not listed");
+    }
+
+    #[test]
+    fn results_are_ordered_by_kind_then_name_and_only_matching_constraints_run() {
+        let rego = |kind: &str| {
+            format!(
+                "package {}\nviolation[{{\"msg\": \"no\"}}] {{ true }}",
+                kind.to_lowercase()
+            )
+        };
+        let pods_only = json!({"match": {"kinds": [{"apiGroups": [""], "kinds": ["Pod"]}]}});
+        let services = json!({"match": {"kinds": [{"apiGroups": [""], "kinds": ["Service"]}]}});
+        let library = load(&[
+            template("K8sB", &rego("K8sB")),
+            template("K8sA", &rego("K8sA")),
+            constraint("K8sB", "z", pods_only.clone()),
+            constraint("K8sB", "a", pods_only.clone()),
+            constraint("K8sA", "m", pods_only),
+            constraint("K8sA", "svc", services),
+        ]);
+        let mut evaluated = Vec::new();
+        let found = library.review_observed(
+            &pod("default"),
+            &Inventory::default(),
+            EnforcementPoint::Validation,
+            &mut |e| evaluated.push(format!("{}/{}", e.kind, e.name)),
+        );
+        let lines: Vec<String> = found
+            .iter()
+            .map(|v| format!("{}/{}", v.constraint_kind, v.constraint_name))
+            .collect();
+        assert_eq!(lines, ["K8sA/m", "K8sB/a", "K8sB/z"]);
+        assert_eq!(
+            evaluated, lines,
+            "the Service constraint is matched out before evaluation"
+        );
+    }
+
+    #[test]
+    fn operations_filter_only_at_the_webhook() {
+        let t = json!({"apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
+            "metadata": {"name": "k8sdeleteonly"},
+            "spec": {"crd": {"spec": {"names": {"kind": "K8sDeleteOnly"}}},
+                "targets": [{"target": "admission.k8s.gatekeeper.sh", "operations": ["DELETE"],
+                    "rego": "package k\nviolation[{\"msg\": \"no\"}] { true }"}]}});
+        let library = load(&[t, constraint("K8sDeleteOnly", "d", json!({}))]);
+        let create = Review::from_request(
+            json!({"uid": "1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "namespace": "default", "operation": "CREATE", "object": {"metadata": {"name": "p"}}}),
+            None,
+        );
+        let delete = Review::from_request(
+            json!({"uid": "2", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "namespace": "default", "operation": "DELETE", "oldObject": {"metadata": {"name": "p"}}}),
+            None,
+        );
+        assert!(library
+            .review(&create, &Inventory::default(), EnforcementPoint::Validation)
+            .is_empty());
+        assert_eq!(
+            library
+                .review(&delete, &Inventory::default(), EnforcementPoint::Validation)
+                .len(),
+            1
+        );
+        assert_eq!(
+            library
+                .review(&create, &Inventory::default(), EnforcementPoint::Audit)
+                .len(),
+            1
+        );
+    }
+}

@@ -521,6 +521,19 @@ mod tests {
     }
 
     #[test]
+    fn source_generated_never_matches_original_objects() {
+        let p = pod("default", "p", json!({}));
+        assert_eq!(matches(json!({"source": "Generated"}), &p), Ok(false));
+        assert_eq!(matches(json!({"source": "Original"}), &p), Ok(true));
+        assert_eq!(matches(json!({"source": "All"}), &p), Ok(true));
+        assert!(Match::parse(Some(&json!({"source": "Some"}))).is_err());
+        assert!(
+            Match::parse(Some(&json!({"kinds": [], "nmespaces": []}))).is_err(),
+            "unknown fields"
+        );
+    }
+
+    #[test]
     fn an_unknown_namespace_is_an_error_for_namespace_selectors() {
         let p = Review::from_object(
             json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "gone"}}),

@@ -3,12 +3,10 @@
 //! Each template gets its own regorus engine, so its package needs no rewriting to stay apart
 //! from other templates; its libraries keep their `lib.*` packages inside that engine.
 
-use std::sync::{Arc, Mutex};
-
-use regorus::languages::rego::compiler::Compiler;
-use regorus::rvm::{Program, RegoVM};
+use regorus::utils::limits::ExecutionTimerConfig;
 use regorus::{CompiledPolicy, Value as RegoValue};
 use serde_json::Value;
+use std::num::NonZeroU32;
 
 use crate::negation::hoist_negated_call_arguments;
 use crate::template::{RegoSource, TemplateError};
@@ -19,53 +17,8 @@ pub(crate) struct RegoProgram {
     entrypoint: String,
     /// Compiled once for templates that never read `data.inventory`: evaluation only sets input.
     compiled: Option<CompiledPolicy>,
-    /// The same, compiled further to regorus' virtual machine (RVM), with idle machines kept
-    /// for reuse; `None` when the RVM compiler does not take the policy.
-    vm: Option<VmPool>,
     /// Kept for templates that read `data.inventory`: the inventory is added per evaluation.
     engine: Option<regorus::Engine>,
-}
-
-struct VmPool {
-    program: Arc<Program>,
-    compiled: CompiledPolicy,
-    idle: Mutex<Vec<RegoVM>>,
-}
-
-impl VmPool {
-    fn new(compiled: &CompiledPolicy, entrypoint: &str) -> Option<VmPool> {
-        let program = Compiler::compile_from_policy(compiled, &[entrypoint]).ok()?;
-        Some(VmPool {
-            program,
-            compiled: compiled.clone(),
-            idle: Mutex::new(Vec::new()),
-        })
-    }
-
-    fn evaluate(&self, entrypoint: &str, input: RegoValue) -> Result<RegoValue, String> {
-        let taken = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let mut vm = match taken {
-            Some(vm) => vm,
-            None => {
-                let mut vm = RegoVM::new_with_policy(self.compiled.clone());
-                vm.load_program(Arc::clone(&self.program));
-                vm.set_data(RegoValue::new_object())
-                    .map_err(|e| e.to_string())?;
-                vm
-            }
-        };
-        vm.set_input(input);
-        let result = vm
-            .execute_entry_point_by_name(entrypoint)
-            .map_err(|e| e.to_string());
-        if let Ok(mut idle) = self.idle.lock() {
-            // Bounded by the number of threads evaluating at once.
-            if idle.len() < 64 {
-                idle.push(vm);
-            }
-        }
-        result
-    }
 }
 
 impl std::fmt::Debug for RegoProgram {
@@ -139,13 +92,9 @@ impl RegoProgram {
                 .map_err(|e| TemplateError::Rego(e.to_string()))?;
             (Some(compiled), None)
         };
-        // The RVM runs the library's templates 3x faster than the interpreter and agrees with
-        // it on every gatekeeper-library case; a policy its compiler refuses stays interpreted.
-        let vm = compiled.as_ref().and_then(|c| VmPool::new(c, &entrypoint));
         Ok(RegoProgram {
             entrypoint,
             compiled,
-            vm,
             engine,
         })
     }
@@ -162,17 +111,6 @@ impl RegoProgram {
         inventory: impl FnOnce() -> RegoValue,
     ) -> Result<Vec<RegoViolation>, String> {
         let result = match (&self.compiled, &self.engine) {
-            (Some(_), _) if self.vm.is_some() => {
-                return match self
-                    .vm
-                    .as_ref()
-                    .map(|vm| vm.evaluate(&self.entrypoint, input))
-                {
-                    Some(Ok(result)) => violations(&result),
-                    Some(Err(e)) => Err(e),
-                    None => Ok(Vec::new()),
-                };
-            }
             (Some(compiled), _) => compiled.eval_with_input(input),
             (None, Some(engine)) => {
                 let mut engine = engine.clone();
@@ -190,8 +128,30 @@ impl RegoProgram {
     }
 }
 
+/// One evaluation of one template may take this long; then it is an error (a violation,
+/// fail closed), so a template that loops cannot hold a request until the API server's timeout.
+pub(crate) const EVALUATION_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn evaluation_limit() -> ExecutionTimerConfig {
+    ExecutionTimerConfig {
+        limit: EVALUATION_LIMIT,
+        check_interval: NonZeroU32::MIN.saturating_add(255),
+    }
+}
+
+/// regorus runs a compiled policy on a fresh engine that takes its time limit from a
+/// process-wide fallback, not from the engine it was compiled on: set it, once.
+fn install_evaluation_limit() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        regorus::utils::limits::set_fallback_execution_timer_config(Some(evaluation_limit()))
+    });
+}
+
 fn new_engine(v1: bool) -> regorus::Engine {
+    install_evaluation_limit();
     let mut engine = regorus::Engine::new();
+    engine.set_execution_timer_config(evaluation_limit());
     engine.set_rego_v0(!v1);
     // OPA's non-strict mode: a builtin error makes its expression undefined, not the query fail.
     engine.set_strict_builtin_errors(false);
@@ -444,6 +404,57 @@ violation[{"msg": sprintf("%v", [input.parameters.n])}] { true }
             .collect();
         msgs.sort();
         assert_eq!(msgs, ["7", "same"]);
+    }
+
+    #[test]
+    fn an_evaluation_that_runs_too_long_is_stopped() {
+        let module = "package k\nviolation[{\"msg\": \"m\"}] { x := numbers.range(1, 20000)[_]; y := numbers.range(1, 20000)[_]; x * y == -1 }";
+        let program = RegoProgram::compile("K", source(module, &[]));
+        let Ok(program) = program else {
+            panic!("compile: {:?}", program.err())
+        };
+        let started = std::time::Instant::now();
+        let found = program.evaluate(RegoValue::from(serde_json::json!({})), || RegoValue::Null);
+        let elapsed = started.elapsed();
+        assert!(
+            found.is_err(),
+            "400 million iterations finished within the limit?"
+        );
+        assert!(elapsed < EVALUATION_LIMIT * 5, "stopped after {elapsed:?}");
+    }
+
+    /// Why templates are not run on regorus' faster virtual machine (RVM, about 3x the
+    /// interpreter on the library's templates): it answers an empty set where OPA and the
+    /// interpreter fail with a conflict error, which would admit what Gatekeeper denies. This
+    /// test notices when a regorus release changes that.
+    #[test]
+    fn the_rvm_still_hides_conflict_errors() {
+        let module = "package k\nmode := \"a\" { true }\nmode := \"b\" { true }\nviolation[{\"msg\": mode}] { true }";
+        let entrypoint = "data.k.violation";
+        let mut engine = new_engine(false);
+        let added = engine.add_policy("k.rego".into(), module.into());
+        assert!(added.is_ok(), "{added:?}");
+        let compiled = engine.compile_with_entrypoint(&entrypoint.into());
+        let Ok(compiled) = compiled else {
+            panic!("compile: {:?}", compiled.err())
+        };
+        assert!(compiled.eval_with_input(RegoValue::new_object()).is_err());
+        let program = regorus::languages::rego::compiler::Compiler::compile_from_policy(
+            &compiled,
+            &[entrypoint],
+        );
+        let Ok(program) = program else {
+            panic!("rvm compile: {:?}", program.err())
+        };
+        let mut vm = regorus::rvm::RegoVM::new_with_policy(compiled.clone());
+        vm.load_program(program);
+        let _ = vm.set_data(RegoValue::new_object());
+        vm.set_input(RegoValue::new_object());
+        let answer = vm.execute_entry_point_by_name(entrypoint);
+        assert!(
+            matches!(&answer, Ok(RegoValue::Set(s)) if s.is_empty()),
+            "the RVM now answers {answer:?}: check it against the interpreter on the library and consider using it"
+        );
     }
 
     #[test]

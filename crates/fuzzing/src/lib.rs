@@ -31,6 +31,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("snapshot_stream", snapshot_stream),
     ("configuration", configuration),
     ("cluster_state", cluster_state),
+    ("constraints", constraints),
 ];
 
 /// Cluster state the admission target decides against: namespaces at every level (one with
@@ -240,6 +241,58 @@ pub fn cluster_state(data: &[u8]) {
             );
         } else {
             assert!(outcome.rejection(phase).starts_with("PodSecurityPolicy: "));
+        }
+    }
+}
+
+/// A policy file: ConstraintTemplates, Constraints and other objects, loaded as
+/// `--constraints` loads them (with Gatekeeper's engine order and with Rego forced), then every
+/// object of the file (and a pod) reviewed. Load errors name what failed; violations name a
+/// loaded constraint; nothing panics or hangs.
+pub fn constraints(data: &[u8]) {
+    use podsec_constraints::{EnforcementPoint, EnginePreference, Inventory, Library, Review};
+    let objects: Vec<serde_json::Value> = decode(data, Format::Yaml, &Limits::default())
+        .into_iter()
+        .flatten()
+        .map(|located| located.value)
+        .collect();
+    let inventory = Inventory::from_objects(objects.iter());
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "default", "labels": {"app": "p"}},
+        "spec": {"containers": [{"name": "c", "image": "nginx:latest",
+            "securityContext": {"privileged": true}}]}});
+    for preference in [EnginePreference::Gatekeeper, EnginePreference::Rego] {
+        let (library, errors) = Library::from_objects(objects.iter(), preference);
+        for e in &errors {
+            assert!(
+                !e.object.is_empty() && !e.message.is_empty(),
+                "a load error without a name or message: {e:?}"
+            );
+        }
+        let names: std::collections::HashSet<(&str, &str)> = library
+            .constraints()
+            .map(|c| (c.kind(), c.name()))
+            .collect();
+        for object in objects.iter().chain(std::iter::once(&pod)) {
+            let review = if object.get("kind").and_then(serde_json::Value::as_str)
+                == Some("AdmissionReview")
+            {
+                match Review::from_admission_review(object) {
+                    Some(review) => review,
+                    None => continue,
+                }
+            } else {
+                Review::from_object(object.clone(), None)
+            };
+            for point in [EnforcementPoint::Validation, EnforcementPoint::Audit] {
+                for v in library.review(&review, &inventory, point) {
+                    assert!(
+                        names.contains(&(v.constraint_kind.as_str(), v.constraint_name.as_str())),
+                        "a violation of a constraint that is not loaded: {v:?}"
+                    );
+                    assert!(v.line().starts_with(&format!("[{}] ", v.constraint_name)));
+                }
+            }
         }
     }
 }

@@ -256,7 +256,16 @@ fn main() -> Result<(), Error> {
         "apiVersion: pod-security.admission.config.k8s.io/v1\nkind: PodSecurityConfiguration\n",
     )?;
 
-    let server = start_server(&bin, dir.path(), &[])?;
+    // BENCH_CONSTRAINTS=DIR: Gatekeeper templates and constraints enforced too
+    // (scripts/bench-constraints.sh lays out gatekeeper-library's PSS templates).
+    let constraints = std::env::var("BENCH_CONSTRAINTS").ok();
+    let engine = std::env::var("BENCH_CONSTRAINT_ENGINE").unwrap_or_else(|_| "auto".into());
+    let mut extra: Vec<&str> = Vec::new();
+    if let Some(dir) = constraints.as_deref() {
+        extra.extend(["--constraints", dir, "--constraint-engine", engine.as_str()]);
+        println!("constraints: {dir} (engine {engine})");
+    }
+    let server = start_server(&bin, dir.path(), &extra)?;
     let pid = server.child.id();
     let (rss, hwm) = rss_kib(pid);
     println!(
