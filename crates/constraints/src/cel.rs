@@ -295,7 +295,31 @@ fn map(entries: &HashMap<Key, CelValue>) -> CelValue {
     })
 }
 
+/// Deeper than this, an expression is refused before it is parsed (deep nesting is where
+/// parsers spend exponential time or stack; no real template comes close).
+const MAX_NESTING: usize = 24;
+
 fn compile(source: &str, field: &str) -> Result<Compiled, TemplateError> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in source.chars() {
+        match (quote, c) {
+            (Some(_), _) if escaped => escaped = false,
+            (Some(_), '\\') => escaped = true,
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '(' | '[' | '{') => depth += 1,
+            (None, ')' | ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > MAX_NESTING {
+            return Err(TemplateError::Cel(format!(
+                "{field}: brackets nested deeper than {MAX_NESTING} levels"
+            )));
+        }
+    }
     // `variables.x` becomes the identifier `__podsec_var_x`: each variable is then bound once,
     // instead of a `variables` map rebuilt (and converted) after every variable.
     let program = match Program::compile(&rewrite_variables(source)) {

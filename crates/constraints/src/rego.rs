@@ -38,6 +38,10 @@ pub(crate) struct RegoViolation {
 
 impl RegoProgram {
     pub fn compile(kind: &str, source: RegoSource) -> Result<RegoProgram, TemplateError> {
+        check_nesting(&source.module, "rego")?;
+        for (index, lib) in source.libs.iter().enumerate() {
+            check_nesting(lib, &format!("libs[{index}]"))?;
+        }
         let references = check_references(&source.module, "rego")?;
         if !defines_violation(&source.module) {
             return Err(TemplateError::Rego(
@@ -289,6 +293,32 @@ fn check_references(module: &str, what: &str) -> Result<References, TemplateErro
     Ok(refs)
 }
 
+/// Deeper than this, brackets are refused before regorus parses them: its parser takes
+/// exponential time on deep unclosed nesting (a fuzzed template of 30 `[` ran for minutes), and
+/// no real template comes close.
+const MAX_NESTING: usize = 24;
+
+fn check_nesting(module: &str, what: &str) -> Result<(), TemplateError> {
+    let code = strip_comments_and_strings(module);
+    let mut depth = 0usize;
+    for (line, text) in code.lines().enumerate() {
+        for c in text.chars() {
+            match c {
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            if depth > MAX_NESTING {
+                return Err(TemplateError::Rego(format!(
+                    "{what}: line {}: brackets nested deeper than {MAX_NESTING} levels",
+                    line + 1
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn is_ident(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
@@ -372,6 +402,31 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("must be under `lib`"), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let module = format!(
+            "package k\nviolation[{{\"msg\": \"m\"}}] {{\n{} x := 1\n}}",
+            "[".repeat(30)
+        );
+        let started = std::time::Instant::now();
+        let err = RegoProgram::compile("K", source(&module, &[]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("line 3: brackets nested deeper than 24 levels"),
+            "{err}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // Brackets in strings and comments do not count.
+        let quoted = format!(
+            "package k\n# {}\nviolation[{{\"msg\": \"{}\"}}] {{ true }}",
+            "[".repeat(40),
+            "(".repeat(40)
+        );
+        assert!(RegoProgram::compile("K", source(&quoted, &[])).is_ok());
     }
 
     #[test]
