@@ -15,10 +15,15 @@ use crate::template::{RegoSource, TemplateError};
 pub(crate) struct RegoProgram {
     /// `data.<package>.violation`.
     entrypoint: String,
-    /// Compiled once for templates that never read `data.inventory`: evaluation only sets input.
-    compiled: Option<CompiledPolicy>,
-    /// Kept for templates that read `data.inventory`: the inventory is added per evaluation.
-    engine: Option<regorus::Engine>,
+    compiled: Compiled,
+}
+
+enum Compiled {
+    /// Templates that never read `data.inventory`: compiled once, evaluation only sets input.
+    Policy(CompiledPolicy),
+    /// Templates that read `data.inventory`: the engine is kept and the inventory added per
+    /// evaluation.
+    WithInventory(Box<regorus::Engine>),
 }
 
 impl std::fmt::Debug for RegoProgram {
@@ -80,7 +85,7 @@ impl RegoProgram {
             )));
         }
         let entrypoint = format!("{package}.violation");
-        let (compiled, engine) = if uses_inventory {
+        let compiled = if uses_inventory {
             // An empty inventory still has to resolve, as Gatekeeper's empty cache does.
             engine
                 .add_data(empty_inventory())
@@ -89,22 +94,21 @@ impl RegoProgram {
             engine
                 .compile_with_entrypoint(&entrypoint.as_str().into())
                 .map_err(|e| TemplateError::Rego(e.to_string()))?;
-            (None, Some(engine))
+            Compiled::WithInventory(Box::new(engine))
         } else {
             let compiled = engine
                 .compile_with_entrypoint(&entrypoint.as_str().into())
                 .map_err(|e| TemplateError::Rego(e.to_string()))?;
-            (Some(compiled), None)
+            Compiled::Policy(compiled)
         };
         Ok(RegoProgram {
             entrypoint,
             compiled,
-            engine,
         })
     }
 
     pub fn uses_inventory(&self) -> bool {
-        self.engine.is_some()
+        matches!(self.compiled, Compiled::WithInventory(_))
     }
 
     /// Evaluates `violation` for one input (`{review, parameters}`); `inventory` is read only by
@@ -114,9 +118,9 @@ impl RegoProgram {
         input: RegoValue,
         inventory: impl FnOnce() -> RegoValue,
     ) -> Result<Vec<RegoViolation>, String> {
-        let result = match (&self.compiled, &self.engine) {
-            (Some(compiled), _) => compiled.eval_with_input(input),
-            (None, Some(engine)) => {
+        let result = match &self.compiled {
+            Compiled::Policy(compiled) => compiled.eval_with_input(input),
+            Compiled::WithInventory(engine) => {
                 let mut engine = engine.clone();
                 engine.set_input(input);
                 let data = crate::library::rego_object([("inventory", inventory())]);
@@ -125,7 +129,6 @@ impl RegoProgram {
                     Err(e) => Err(e),
                 }
             }
-            (None, None) => return Ok(Vec::new()),
         }
         .map_err(|e| e.to_string())?;
         violations(&result)
