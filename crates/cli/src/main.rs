@@ -9,6 +9,7 @@ mod audit;
 mod certs;
 mod check;
 mod constraints;
+mod netpol;
 mod psp;
 mod report;
 mod serve;
@@ -46,6 +47,9 @@ enum Command {
     Explain(psp::ExplainArgs),
     /// Run gator Suite files (Gatekeeper ConstraintTemplates, constraints and test cases).
     Verify(verify::Args),
+    /// NetworkPolicy analysis: who can reach whom, why, what a change does, what is left open.
+    #[command(subcommand)]
+    Netpol(netpol::NetpolCommand),
 }
 
 fn main() -> ExitCode {
@@ -103,5 +107,6 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::CanI(args) => psp::run_can_i(args),
         Command::Explain(args) => psp::run_explain(args),
         Command::Verify(args) => verify::run(&args),
+        Command::Netpol(command) => netpol::run(command),
     }
 }

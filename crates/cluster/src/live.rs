@@ -336,7 +336,8 @@ type Listed = (String, &'static str, &'static str, &'static str);
 
 /// The resources a cluster snapshot holds, in listing order: namespaces first (a pod is
 /// judged at its namespace's labels), the pod-bearing kinds as the manifest crate knows them
-/// (pod templates aside: nothing runs them), then the policies and their RBAC.
+/// (pod templates aside: nothing runs them), then the policies and their RBAC, then the
+/// NetworkPolicies.
 static SNAPSHOT_RESOURCES: std::sync::LazyLock<Vec<Listed>> = std::sync::LazyLock::new(|| {
     let core = |api_version: &'static str, kind: &'static str, plural: &'static str| -> Listed {
         let prefix = match api_version {
@@ -362,6 +363,8 @@ static SNAPSHOT_RESOURCES: std::sync::LazyLock<Vec<Listed>> = std::sync::LazyLoc
         core(rbac, "ClusterRole", "clusterroles"),
         core(rbac, "RoleBinding", "rolebindings"),
         core(rbac, "ClusterRoleBinding", "clusterrolebindings"),
+        // For the NetworkPolicy analysis (`podsec netpol`, the audit's network section).
+        core("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
     ]);
     out
 });

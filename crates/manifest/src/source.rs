@@ -355,6 +355,42 @@ fn is_list(value: &Value) -> bool {
         && value.get("items").is_some_and(Value::is_array)
 }
 
+/// The type of a typed list's items (`PodList` holds `Pod`s): the API server leaves `kind` and
+/// `apiVersion` out of them, so they are taken from the list, as kubectl does.
+struct ItemType {
+    kind: Option<String>,
+    api_version: Option<String>,
+}
+
+impl ItemType {
+    fn of(list: &serde_json::Map<String, Value>) -> ItemType {
+        ItemType {
+            kind: list
+                .get("kind")
+                .and_then(Value::as_str)
+                .and_then(|k| k.strip_suffix("List"))
+                .filter(|k| !k.is_empty())
+                .map(str::to_string),
+            api_version: list
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        }
+    }
+
+    fn fill(&self, item: &mut Value) {
+        let Some(kind) = &self.kind else { return };
+        let Value::Object(map) = item else { return };
+        if map.contains_key("kind") {
+            return;
+        }
+        map.insert("kind".into(), Value::String(kind.clone()));
+        if let (false, Some(v)) = (map.contains_key("apiVersion"), &self.api_version) {
+            map.insert("apiVersion".into(), Value::String(v.clone()));
+        }
+    }
+}
+
 fn push_list_items(
     list: Value,
     list_line: usize,
@@ -365,8 +401,10 @@ fn push_list_items(
     let Some(Value::Array(items)) = map.remove("items") else {
         return;
     };
-    for (i, item) in items.into_iter().enumerate() {
+    let item_type = ItemType::of(&map);
+    for (i, mut item) in items.into_iter().enumerate() {
         let line = lines.get(i).copied().unwrap_or(list_line);
+        item_type.fill(&mut item);
         if is_list(&item) {
             push_list_items(item, line, &[], out);
         } else {
@@ -536,6 +574,10 @@ struct Header<'a> {
 struct RawList<'a> {
     #[serde(borrow)]
     items: Vec<&'a RawValue>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default, rename = "apiVersion")]
+    api_version: Option<String>,
 }
 
 fn decode_json(text: &str, limits: &Limits, out: &mut Vec<Result<Located, DecodeError>>) {
@@ -562,8 +604,19 @@ fn decode_json(text: &str, limits: &Limits, out: &mut Vec<Result<Located, Decode
             .is_some_and(|k| k.ends_with("List"));
         if list_kind {
             if let Ok(list) = serde_json::from_str::<RawList>(raw.get()) {
+                let mut header = serde_json::Map::new();
+                header.extend(list.kind.map(|k| ("kind".to_string(), Value::String(k))));
+                header.extend(
+                    list.api_version
+                        .map(|v| ("apiVersion".to_string(), Value::String(v))),
+                );
+                let item_type = ItemType::of(&header);
                 for item in list.items {
-                    out.push(parse_json_value(item.get(), line_of(item), limits));
+                    let mut parsed = parse_json_value(item.get(), line_of(item), limits);
+                    if let Ok(located) = &mut parsed {
+                        item_type.fill(&mut located.value);
+                    }
+                    out.push(parsed);
                 }
                 continue;
             }
@@ -753,6 +806,34 @@ mod tests {
             .map(|d| d.map(|l| l.line))
             .collect();
         assert_eq!(lines, vec![Ok(3), Ok(4)]);
+    }
+
+    #[test]
+    fn typed_list_items_take_kind_and_api_version_from_the_list() {
+        let text = "apiVersion: v1\nkind: PodList\nitems:\n- metadata: {name: a}\n- kind: Other\n  metadata: {name: b}\n";
+        let kinds: Vec<_> = yaml(text)
+            .into_iter()
+            .map(|d| d.map(|l| (l.value["kind"].clone(), l.value["apiVersion"].clone())))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                Ok((json!("Pod"), json!("v1"))),
+                Ok((json!("Other"), Value::Null))
+            ]
+        );
+        let text = "{\"apiVersion\": \"v1\", \"kind\": \"NamespaceList\", \"items\": [{\"metadata\": {}}]}";
+        let docs = json_docs(text);
+        assert_eq!(
+            docs[0].as_ref().map(|l| l.value["kind"].clone()),
+            Ok(json!("Namespace"))
+        );
+        // A plain `List` says nothing about its items.
+        let docs = yaml("kind: List\nitems:\n- metadata: {name: a}\n");
+        assert_eq!(
+            docs[0].as_ref().map(|l| l.value.get("kind").cloned()),
+            Ok(None)
+        );
     }
 
     #[test]
