@@ -201,6 +201,9 @@ pub struct AuditReport {
     /// `audit --constraints`: each Gatekeeper constraint's audit, as its status would read.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub constraints: Vec<crate::constraints::ConstraintAudit>,
+    /// `audit --network`: what the NetworkPolicies leave open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<crate::network::NetworkAudit>,
 }
 
 #[derive(Default)]
@@ -671,6 +674,7 @@ impl Auditor {
             warnings,
             incomplete: self.incomplete,
             constraints: Vec::new(),
+            network: None,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod check;
 pub mod constraints;
 mod json_stream;
 pub mod migrate;
+pub mod network;
 pub mod reports;
 pub mod snapshot;
 mod yaml_stream;

@@ -33,6 +33,10 @@ pub fn rule_help(rule: &str) -> (String, String) {
             ),
             id.fix_hint().to_string(),
         ),
+        None if rule.starts_with("netpol/") => (
+            format!("NetworkPolicy gap {}", &rule["netpol/".len()..]),
+            "Add or fix a NetworkPolicy: a default deny per namespace and direction, then policies allowing what each workload needs (`podsec netpol explain` shows what decides a connection).".into(),
+        ),
         None if rule.contains('/') => (
             format!("Gatekeeper constraint {rule}"),
             "Change the object so that the constraint's template admits it, or exclude it in the constraint's match.".into(),
@@ -100,7 +104,38 @@ pub fn audit_findings(report: &AuditReport) -> Vec<Finding> {
             });
         }
     }
+    for f in report.network.iter().flat_map(|n| &n.findings) {
+        let (api_version, kind, name) = network_subject(f);
+        out.push(Finding {
+            rule: format!("netpol/{}", f.gap),
+            level: "warning".into(),
+            message: f.message.clone(),
+            api_version: api_version.into(),
+            namespace: (kind != "Namespace").then(|| f.namespace.clone()),
+            kind,
+            name,
+            file: None,
+            line: None,
+        });
+    }
     out
+}
+
+/// The object a network finding is about: (apiVersion, kind, name).
+fn network_subject(f: &crate::network::NetworkFinding) -> (&'static str, String, String) {
+    if let Some(policy) = f.subject.strip_prefix("NetworkPolicy ") {
+        let name = policy.split_once('/').map_or(policy, |(_, n)| n);
+        return (
+            "networking.k8s.io/v1",
+            "NetworkPolicy".into(),
+            name.to_string(),
+        );
+    }
+    if let Some((base, kind)) = f.subject.strip_suffix(']').and_then(|s| s.split_once('[')) {
+        let name = base.split_once('/').map_or(base, |(_, n)| n);
+        return (api_version_of(kind), kind.to_string(), name.to_string());
+    }
+    ("v1", "Namespace".into(), f.subject.clone())
 }
 
 /// A SARIF 2.1.0 log of findings.
@@ -267,6 +302,20 @@ pub fn audit_junit(report: &AuditReport) -> String {
                 .collect(),
         });
     }
+    if let Some(network) = &report.network {
+        for (gap, count) in &network.by_gap {
+            cases.push(Case {
+                suite: "network-policies".into(),
+                name: format!("{gap}: {count} findings"),
+                failures: network
+                    .findings
+                    .iter()
+                    .filter(|f| &f.gap == gap)
+                    .map(|f| f.message.clone())
+                    .collect(),
+            });
+        }
+    }
     junit(&cases)
 }
 
@@ -327,6 +376,7 @@ pub fn policy_reports(report: &AuditReport) -> String {
         "results": results
     }));
     constraint_reports(report, &mut docs);
+    network_reports(report, &mut docs);
     docs.iter()
         .map(|d| format!("---\n{}", serde_json_to_yaml(d)))
         .collect()
@@ -376,6 +426,31 @@ fn constraint_reports(report: &AuditReport, docs: &mut Vec<Value>) {
     }
 }
 
+/// NetworkPolicy gaps as PolicyReport results (`warn`), a `podsec-netpol` PolicyReport per
+/// namespace.
+fn network_reports(report: &AuditReport, docs: &mut Vec<Value>) {
+    let Some(network) = &report.network else {
+        return;
+    };
+    let mut by_namespace: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
+    for f in &network.findings {
+        let (api_version, kind, name) = network_subject(f);
+        let mut resource = json!({"apiVersion": api_version, "kind": kind, "name": name});
+        if kind != "Namespace" {
+            resource["namespace"] = json!(f.namespace);
+        }
+        by_namespace.entry(&f.namespace).or_default().push(json!({
+            "policy": "podsec-netpol", "rule": f.gap, "result": "warn", "scored": true, "source": "podsec",
+            "category": "NetworkPolicy", "severity": "medium", "message": f.message, "resources": [resource]}));
+    }
+    for (namespace, results) in by_namespace {
+        docs.push(json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReport",
+            "metadata": {"name": "podsec-netpol", "namespace": namespace, "labels": {"app.kubernetes.io/managed-by": "podsec"}},
+            "summary": {"pass": 0, "fail": 0, "warn": results.len(), "error": 0, "skip": 0},
+            "results": results}));
+    }
+}
+
 /// JSON is YAML: each document printed as one line of JSON keeps the output exact and simple.
 fn serde_json_to_yaml(v: &Value) -> String {
     format!("{v}\n")
@@ -410,6 +485,24 @@ pub fn audit_html(report: &AuditReport) -> String {
             s.unlabelled_namespaces.join(", ")
         })
     ));
+    if let Some(network) = &report.network {
+        // Static HTML: readable where scripts are blocked.
+        body.push_str(&format!(
+            "<h2>NetworkPolicies</h2><p id=\"network-summary\">{} workloads, {} NetworkPolicies, {} gaps.</p><table id=\"network\"><tr><th>gap</th><th>namespace</th><th>finding</th></tr>",
+            network.workloads,
+            network.policies,
+            network.findings.len()
+        ));
+        for f in &network.findings {
+            body.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                html_escape(&f.gap),
+                html_escape(&f.namespace),
+                html_escape(&f.message)
+            ));
+        }
+        body.push_str("</table>");
+    }
     format!(
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>podsec audit</title>

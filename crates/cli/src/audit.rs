@@ -61,6 +61,11 @@ pub struct AuditArgs {
     /// With --constraints: the engine for templates that carry both Rego and CEL.
     #[arg(long, default_value = "auto", value_enum, requires = "constraints")]
     pub engine: crate::constraints::EngineChoice,
+    /// Also analyse the snapshot's NetworkPolicies: namespaces without default deny,
+    /// workloads no policy protects, selectors and named ports that match nothing (as
+    /// `podsec netpol audit`).
+    #[arg(long)]
+    pub network: bool,
 }
 
 /// Counts the bytes read through it, for the progress bar.
@@ -289,9 +294,28 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<u8> {
     });
     feed(&args.snapshot, &mut |o| auditor.observe(o))?;
     let mut report = auditor.finish();
-    if !args.constraints.is_empty() {
-        let library = crate::constraints::load(&args.constraints, args.engine.into())?;
-        report.constraints = audit_constraints(&args.snapshot, &library)?;
+    let library = match args.constraints.is_empty() {
+        true => None,
+        false => Some(crate::constraints::load(
+            &args.constraints,
+            args.engine.into(),
+        )?),
+    };
+    if library.is_some() || args.network {
+        let objects = snapshot_values(&args.snapshot, library.is_some())?;
+        if args.network {
+            let network = podsec_audit::network::network_audit(&objects).map_err(|errors| {
+                anyhow::anyhow!(
+                    "audit --network: the NetworkPolicies cannot be analysed:\n  {}",
+                    errors.join("\n  ")
+                )
+            })?;
+            report.network = Some(network);
+        }
+        if let Some(library) = &library {
+            let wants_inventory = library.templates().any(|t| t.uses_inventory());
+            report.constraints = review_all(library, objects, wants_inventory);
+        }
     }
     let text = match args.snapshot.output {
         ReportFormat::Table => audit_table(&report),
@@ -309,14 +333,15 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<u8> {
     Ok(if !report.errors.is_empty() { 2 } else { 0 })
 }
 
-/// The snapshot's objects against the constraints. Files are read twice: first for the
-/// Namespaces (namespaceSelector) and, when a template reads `data.inventory`, every object;
-/// then each object is reviewed. The live cluster is listed once more.
-fn audit_constraints(
-    args: &SnapshotArgs,
-    library: &Library,
-) -> anyhow::Result<Vec<ConstraintAudit>> {
-    let wants_inventory = library.templates().any(|t| t.uses_inventory());
+/// The snapshot's objects as JSON values, for the passes that need whole objects
+/// (constraints, NetworkPolicies). Files are read a second time; the live cluster is listed
+/// once more.
+fn snapshot_values(args: &SnapshotArgs, for_constraints: bool) -> anyhow::Result<Vec<Value>> {
+    let flag = if for_constraints {
+        "--constraints"
+    } else {
+        "--network"
+    };
     if args.kubeconfig.is_some() || args.in_cluster {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -336,10 +361,10 @@ fn audit_constraints(
             .await
             .map_err(|e| anyhow::anyhow!(podsec_cluster::error_chain(&e)))
         })?;
-        return Ok(review_all(library, objects, wants_inventory));
+        return Ok(objects);
     }
     if args.paths.iter().any(|p| p == "-") {
-        anyhow::bail!("audit --constraints reads snapshot files or the live cluster, not stdin: save the snapshot to a file first");
+        anyhow::bail!("audit {flag} reads snapshot files or the live cluster, not stdin: save the snapshot to a file first");
     }
     let (files, file_errors) = podsec_cluster::files::read_paths(&args.paths);
     if let Some(e) = file_errors.first() {
@@ -357,7 +382,7 @@ fn audit_constraints(
                 .map(|located| located.value),
         );
     }
-    Ok(review_all(library, objects, wants_inventory))
+    Ok(objects)
 }
 
 fn review_all(
@@ -504,6 +529,20 @@ fn audit_table(r: &AuditReport) -> String {
             for line in &w.warnings {
                 out.push_str(&format!("    {line}\n"));
             }
+        }
+    }
+    if let Some(network) = &r.network {
+        out.push_str(&format!(
+            "\nNetworkPolicies ({} workloads, {} NetworkPolicies): {}\n",
+            network.workloads,
+            network.policies,
+            plural(network.findings.len() as u64, "gap")
+        ));
+        for (gap, count) in &network.by_gap {
+            out.push_str(&format!("  {gap}: {count}\n"));
+        }
+        for f in &network.findings {
+            out.push_str(&format!("    {}\n", f.message));
         }
     }
     if !r.constraints.is_empty() {

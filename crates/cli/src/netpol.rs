@@ -296,30 +296,49 @@ fn run_list(args: &ListArgs) -> anyhow::Result<u8> {
         .map(|f| find_workload(&topology, f))
         .transpose()?;
     let connectivity = Connectivity::compute(&topology);
-    let mut out = String::new();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    // The list of a large cluster is hundreds of MiB: it is streamed, never held. A write
+    // error (a reader that went away) stops the writing and is returned.
+    let mut failed: Option<std::io::Error> = None;
+    let mut emit = |out: &mut std::io::BufWriter<std::io::StdoutLock<'_>>,
+                    text: std::fmt::Arguments<'_>| {
+        if failed.is_none() {
+            if let Err(e) = std::io::Write::write_fmt(out, text) {
+                failed = Some(e);
+            }
+        }
+    };
     match args.output {
         ListFormat::Text => connectivity.visit(focus, &mut |l| {
-            let _ = writeln!(out, "{} => {} : {}", l.src_name, l.dst_name, l.connections);
+            emit(
+                &mut out,
+                format_args!("{} => {} : {}\n", l.src_name, l.dst_name, l.connections),
+            );
         }),
         ListFormat::Csv => {
-            out.push_str("src,dst,conn\n");
+            emit(&mut out, format_args!("src,dst,conn\n"));
             connectivity.visit(focus, &mut |l| {
-                let _ = writeln!(
-                    out,
-                    "{},{},{}",
-                    csv_field(l.src_name),
-                    csv_field(l.dst_name),
-                    csv_field(&l.connections.to_string())
+                emit(
+                    &mut out,
+                    format_args!(
+                        "{},{},{}\n",
+                        csv_field(l.src_name),
+                        csv_field(l.dst_name),
+                        csv_field(&l.connections.to_string())
+                    ),
                 );
             });
         }
         ListFormat::Md => {
-            out.push_str("| src | dst | conn |\n|-----|-----|------|\n");
+            emit(
+                &mut out,
+                format_args!("| src | dst | conn |\n|-----|-----|------|\n"),
+            );
             connectivity.visit(focus, &mut |l| {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} |",
-                    l.src_name, l.dst_name, l.connections
+                emit(
+                    &mut out,
+                    format_args!("| {} | {} | {} |\n", l.src_name, l.dst_name, l.connections),
                 );
             });
         }
@@ -344,13 +363,22 @@ fn run_list(args: &ListArgs) -> anyhow::Result<u8> {
                     "externalDestinations": connectivity.external_destinations().len(),
                 },
             });
-            out = serde_json::to_string_pretty(&doc)?;
-            out.push('\n');
+            let text = serde_json::to_string_pretty(&doc)?;
+            emit(&mut out, format_args!("{text}\n"));
         }
-        ListFormat::Dot => out = dot(&connectivity, focus),
-        ListFormat::Html => out = html_matrix(&connectivity, focus),
+        ListFormat::Dot => {
+            let text = dot(&connectivity, focus);
+            emit(&mut out, format_args!("{text}"));
+        }
+        ListFormat::Html => {
+            let text = html_matrix(&connectivity, focus);
+            emit(&mut out, format_args!("{text}"));
+        }
     }
-    crate::write_stdout(&out)?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    std::io::Write::flush(&mut out)?;
     Ok(0)
 }
 

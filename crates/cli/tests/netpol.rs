@@ -437,3 +437,63 @@ fn bad_input_is_an_error_naming_the_file() {
         run.stderr
     );
 }
+
+#[test]
+fn audit_network_folds_the_gaps_into_every_audit_format() {
+    let dir = seed("after");
+    let run = podsec(&["audit", &dir, "--network", "-o", "json"], b"");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let json = run.json();
+    assert_eq!(json["network"]["policies"], 1);
+    assert_eq!(
+        json["network"]["by_gap"]["unprotected-ingress"], 1,
+        "busybox2 only"
+    );
+    assert_eq!(json["network"]["by_gap"]["unprotected-egress"], 2);
+    let without = podsec(&["audit", &dir, "-o", "json"], b"").json();
+    assert!(without.get("network").is_none(), "opt-in");
+
+    let table = podsec(&["audit", &dir, "--network"], b"").stdout;
+    assert!(
+        table.contains("NetworkPolicies (2 workloads, 1 NetworkPolicies): 5 gaps"),
+        "{table}"
+    );
+    let sarif = podsec(&["audit", &dir, "--network", "-o", "sarif"], b"").json();
+    let rules: Vec<&str> = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ruleId"].as_str().unwrap())
+        .collect();
+    assert!(
+        rules.contains(&"netpol/unprotected-ingress")
+            && rules.contains(&"netpol/no-default-deny-egress"),
+        "{rules:?}"
+    );
+    let junit = podsec(&["audit", &dir, "--network", "-o", "junit"], b"").stdout;
+    assert!(
+        junit.contains("network-policies") && junit.contains("unprotected-egress: 2 findings"),
+        "{junit}"
+    );
+    let reports = podsec(&["audit", &dir, "--network", "-o", "policyreport"], b"").stdout;
+    assert!(
+        reports.contains("\"name\":\"podsec-netpol\"")
+            && reports.contains("\"rule\":\"unprotected-ingress\""),
+        "{reports}"
+    );
+    let html = podsec(&["audit", &dir, "--network", "-o", "html"], b"").stdout;
+    assert!(
+        html.contains("<table id=\"network\">")
+            && html.contains("default/busybox2[Pod] is not protected on Ingress")
+    );
+
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::write(bad.path().join("p.yaml"), "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p}\nspec: {podSelector: {}, ingress: [{from: [{}]}]}\n").unwrap();
+    let run = podsec(&["audit", bad.path().to_str().unwrap(), "--network"], b"");
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("audit --network") && run.stderr.contains("NetworkPolicy default/p"),
+        "{}",
+        run.stderr
+    );
+}
