@@ -343,28 +343,33 @@ fn run_list(args: &ListArgs) -> anyhow::Result<u8> {
             });
         }
         ListFormat::Json => {
-            let mut connections = Vec::new();
+            // Streamed too: one connection object per line inside the array.
+            emit(&mut out, format_args!("{{\n  \"connections\": ["));
+            let mut first = true;
             connectivity.visit(focus, &mut |l| {
-                connections.push(json!({
+                let item = json!({
                     "src": l.src_name,
                     "dst": l.dst_name,
                     "conn": l.connections.to_string(),
                     "allowed": allowed_json(l.connections),
-                }));
+                });
+                let sep = if first { "" } else { "," };
+                first = false;
+                emit(&mut out, format_args!("{sep}\n    {item}"));
             });
-            let doc = json!({
-                "connections": connections,
-                "summary": {
-                    "workloads": topology.workloads.len(),
-                    "namespaces": topology.namespaces.len(),
-                    "policies": topology.policies.len(),
-                    "equivalenceClasses": connectivity.class_count(),
-                    "externalSources": connectivity.external_sources().len(),
-                    "externalDestinations": connectivity.external_destinations().len(),
-                },
+            let summary = json!({
+                "workloads": topology.workloads.len(),
+                "namespaces": topology.namespaces.len(),
+                "policies": topology.policies.len(),
+                "equivalenceClasses": connectivity.class_count(),
+                "externalSources": connectivity.external_sources().len(),
+                "externalDestinations": connectivity.external_destinations().len(),
             });
-            let text = serde_json::to_string_pretty(&doc)?;
-            emit(&mut out, format_args!("{text}\n"));
+            let close = if first { "]" } else { "\n  ]" };
+            emit(
+                &mut out,
+                format_args!("{close},\n  \"summary\": {summary}\n}}\n"),
+            );
         }
         ListFormat::Dot => {
             let text = dot(&connectivity, focus);

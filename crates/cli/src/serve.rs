@@ -118,8 +118,13 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub constraints: Vec<PathBuf>,
     /// With --constraints: the engine for templates that carry both Rego and CEL.
-    #[arg(long, default_value = "auto", value_enum, requires = "constraints")]
+    #[arg(long, default_value = "auto", value_enum)]
     pub constraint_engine: crate::constraints::EngineChoice,
+    /// With --kubeconfig or --in-cluster: read Gatekeeper ConstraintTemplates and constraints
+    /// from the Kubernetes API (its CRDs; none installed = none enforced), re-listed every
+    /// --reload-interval, instead of --constraints files.
+    #[arg(long, conflicts_with_all = ["constraints", "state"])]
+    pub constraints_from_api: bool,
     /// Serve POST /null (parse and allow) for benchmarks. Never point a webhook at it.
     #[arg(long, hide = true)]
     pub benchmark_null_endpoint: bool,
@@ -206,6 +211,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         },
         constraints: args.constraints.clone(),
         constraint_engine: args.constraint_engine.into(),
+        constraints_from_api: args.constraints_from_api,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -198,6 +198,15 @@ fn load(
         .filter(|o| !Library::is_template(o) && !Library::is_constraint(o))
         .collect();
     let inventory = Inventory::from_objects(inventory_objects.iter());
+    finish(library, inventory, errors)
+}
+
+/// The set and its report; no set when anything failed to load.
+pub(crate) fn finish(
+    library: Library,
+    inventory: Inventory,
+    errors: Vec<String>,
+) -> (Option<ConstraintSet>, ConstraintsReport) {
     let report = ConstraintsReport {
         templates: library.templates().count(),
         constraints: library.constraints().count(),

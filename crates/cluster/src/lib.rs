@@ -6,9 +6,11 @@ mod constraints;
 mod dir;
 pub mod files;
 mod live;
+mod live_constraints;
 mod state;
 
 pub use constraints::{ConstraintsDir, ConstraintsError, ConstraintsReport};
 pub use dir::{DirError, DirSource, LoadReport};
 pub use live::{connect, error_chain, fetch_snapshot, Connection, LiveCluster};
+pub use live_constraints::ConstraintsApi;
 pub use state::{ClusterState, LoadError};

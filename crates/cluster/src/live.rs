@@ -472,3 +472,53 @@ pub async fn fetch_snapshot(
         }
     }
 }
+
+#[derive(Deserialize)]
+struct ValuePage {
+    #[serde(default)]
+    metadata: ListMeta,
+    #[serde(default)]
+    items: Vec<serde_json::Value>,
+}
+
+impl LiveCluster {
+    /// Every object of a resource (`path` = `/apis/GROUP/VERSION/PLURAL`), a page at a time,
+    /// each with its apiVersion and kind. A resource the server does not serve (its CRD is
+    /// not installed) is empty.
+    pub async fn list_all(
+        &self,
+        path: &str,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<Vec<serde_json::Value>, ViewError> {
+        let mut token: Option<String> = None;
+        let mut out = Vec::new();
+        loop {
+            let request = page_request(path, token.as_deref())?;
+            let text = match self.client.request_text(request).await {
+                Ok(t) => t,
+                Err(kube::Error::Api(e)) if e.code == 404 => return Ok(out),
+                Err(e) => return Err(self.api_error(&format!("listing {path}"), e)),
+            };
+            let page: ValuePage = serde_json::from_str(&text).map_err(|e| {
+                ViewError::Unavailable(format!(
+                    "listing {path}: the answer of {} is not a list: {e}",
+                    self.server_label()
+                ))
+            })?;
+            for mut item in page.items {
+                if let Some(map) = item.as_object_mut() {
+                    map.entry("apiVersion")
+                        .or_insert_with(|| serde_json::Value::String(api_version.into()));
+                    map.entry("kind")
+                        .or_insert_with(|| serde_json::Value::String(kind.into()));
+                }
+                out.push(item);
+            }
+            match page.metadata.continue_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => return Ok(out),
+            }
+        }
+    }
+}

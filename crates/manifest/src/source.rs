@@ -104,6 +104,38 @@ pub fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Vec<Result<Locat
     out
 }
 
+/// Line numbers of increasing offsets, counting each newline once (a list of 10,000 items on
+/// one line would otherwise be scanned from its start for every item).
+struct LineCursor<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    line: usize,
+}
+
+impl<'a> LineCursor<'a> {
+    fn new(bytes: &'a [u8]) -> LineCursor<'a> {
+        LineCursor {
+            bytes,
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    fn at(&mut self, offset: usize) -> usize {
+        let offset = offset.min(self.bytes.len());
+        if offset < self.offset {
+            self.offset = 0;
+            self.line = 1;
+        }
+        self.line += self.bytes[self.offset..offset]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        self.offset = offset;
+        self.line
+    }
+}
+
 fn line_at(bytes: &[u8], offset: usize) -> usize {
     bytes[..offset.min(bytes.len())]
         .iter()
@@ -582,7 +614,8 @@ struct RawList<'a> {
 
 fn decode_json(text: &str, limits: &Limits, out: &mut Vec<Result<Located, DecodeError>>) {
     let base = text.as_ptr() as usize;
-    let line_of = |raw: &RawValue| line_at(text.as_bytes(), raw.get().as_ptr() as usize - base);
+    let mut lines = LineCursor::new(text.as_bytes());
+    let mut line_of = |raw: &RawValue| lines.at(raw.get().as_ptr() as usize - base);
     let stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
     for doc in stream {
         let raw = match doc {

@@ -17,7 +17,7 @@ use axum_server::Handle;
 use podsec_admission::{Admission, Configuration};
 
 use crate::app::ClusterPorts;
-use podsec_cluster::{ConstraintsDir, DirSource, LiveCluster};
+use podsec_cluster::{ConstraintsApi, ConstraintsDir, DirSource, LiveCluster};
 
 pub use app::{parse_go_duration, router, AppState, MAX_REQUEST_BYTES};
 pub use connections::Limits;
@@ -64,6 +64,9 @@ pub struct ServeOptions {
     pub constraints: Vec<PathBuf>,
     /// The engine for templates that carry both Rego and CEL.
     pub constraint_engine: podsec_constraints::EnginePreference,
+    /// With live state: read ConstraintTemplates and constraints from the Kubernetes API
+    /// (Gatekeeper's CRDs) instead of files.
+    pub constraints_from_api: bool,
 }
 
 /// Why the server did not start (or a configuration reload was rejected).
@@ -165,6 +168,8 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
     };
     let mut background = Vec::new();
 
+    // The live view, for sources that read more than namespaces and pods from the API.
+    let mut live_view: Option<LiveCluster> = None;
     let (mut cluster, ready): (ClusterPorts, Arc<dyn Fn() -> bool + Send + Sync>) = match &opts
         .state
     {
@@ -204,6 +209,7 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
             let (live, driver) = LiveCluster::start(connection.client);
             let live = live.with_server(&connection.server);
             background.push(tokio::spawn(driver));
+            live_view = Some(live.clone());
             let probe = live.clone();
             let live = Arc::new(live);
             let ports = ClusterPorts {
@@ -230,6 +236,39 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
             }));
             cluster.psp = psp;
         }
+    }
+    if opts.constraints_from_api {
+        let Some(live) = live_view.clone() else {
+            return Err(ServeError::Constraints(podsec_cluster::ConstraintsError(vec![
+                "templates and constraints come from the API only with --kubeconfig or --in-cluster; with --state, give --constraints DIR".into(),
+            ])));
+        };
+        let (source, report) = ConstraintsApi::open(live, opts.constraint_engine).await?;
+        tracing::info!(
+            templates = report.templates,
+            constraints = report.constraints,
+            inventory = report.inventory,
+            "loaded Gatekeeper templates and constraints from the API"
+        );
+        metrics.constraint_load_errors(0);
+        let m = Arc::clone(&metrics);
+        background.push(Arc::clone(&source).watch(opts.reload_interval, move |report| {
+            m.reloaded("constraints", report.errors.is_empty());
+            m.constraint_load_errors(report.errors.len());
+            if report.errors.is_empty() {
+                tracing::info!(
+                    templates = report.templates,
+                    constraints = report.constraints,
+                    inventory = report.inventory,
+                    "reloaded Gatekeeper templates and constraints from the API"
+                );
+            } else {
+                for e in &report.errors {
+                    tracing::error!(error = %e, "constraints reload rejected; the previous set stays in force");
+                }
+            }
+        }));
+        cluster.constraints = source;
     }
     if !opts.constraints.is_empty() {
         let inventory_dir = match &opts.state {

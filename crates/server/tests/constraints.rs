@@ -294,3 +294,152 @@ async fn actions_selectors_and_reload() {
     );
     server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+/// The API stand-in for `--constraints-from-api`: Namespaces (list and a quiet watch), the
+/// ConstraintTemplate list and the constraints of its kind, as Gatekeeper's CRDs serve them
+/// (items without apiVersion and kind), from a shared, changeable state.
+struct GatekeeperApi {
+    action: std::sync::Mutex<(&'static str, u32)>,
+}
+
+async fn gatekeeper_api(
+    axum::extract::State(api): axum::extract::State<std::sync::Arc<GatekeeperApi>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = request.uri().path().to_string();
+    let watch = request.uri().query().unwrap_or("").contains("watch=true");
+    let list = |items: Vec<Value>| {
+        json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items})
+            .to_string()
+            .into_response()
+    };
+    let strip = |mut v: Value| {
+        if let Some(map) = v.as_object_mut() {
+            map.remove("apiVersion");
+            map.remove("kind");
+        }
+        v
+    };
+    match (path.as_str(), watch) {
+        ("/api/v1/namespaces", true) => {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            "".into_response()
+        }
+        ("/api/v1/namespaces", false) => list(vec![
+            json!({"metadata": {"name": "default", "resourceVersion": "1"}}),
+        ]),
+        ("/api/v1/namespaces/default", false) => {
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+                .to_string()
+                .into_response()
+        }
+        ("/apis/templates.gatekeeper.sh/v1/constrainttemplates", false) => {
+            let template = podsec_manifest::decode(
+                TEMPLATE.as_bytes(),
+                podsec_manifest::Format::Yaml,
+                &Default::default(),
+            )
+            .into_iter()
+            .next()
+            .unwrap()
+            .unwrap()
+            .value;
+            list(vec![strip(template)])
+        }
+        ("/apis/constraints.gatekeeper.sh/v1beta1/k8sdisallowedtags", false) => {
+            let (action, version) = *api.action.lock().unwrap();
+            let text = constraint("no-latest", action, "");
+            let mut c = podsec_manifest::decode(
+                text.as_bytes(),
+                podsec_manifest::Format::Yaml,
+                &Default::default(),
+            )
+            .into_iter()
+            .next()
+            .unwrap()
+            .unwrap()
+            .value;
+            c["metadata"]["resourceVersion"] = json!(version.to_string());
+            list(vec![strip(c)])
+        }
+        _ => (axum::http::StatusCode::NOT_FOUND, "{}").into_response(),
+    }
+}
+
+/// `--constraints-from-api`: templates and constraints read from the Kubernetes API (kube-rs
+/// client, real HTTP to a loopback stand-in), enforced, and re-read when they change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_and_constraints_from_the_api_are_enforced_and_reloaded() {
+    let api_state = std::sync::Arc::new(GatekeeperApi {
+        action: std::sync::Mutex::new(("deny", 1)),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_addr = listener.local_addr().unwrap();
+    let app = axum::Router::new()
+        .fallback(gatekeeper_api)
+        .with_state(std::sync::Arc::clone(&api_state));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let certs = support::certs();
+    let kubeconfig = write(
+        certs.dir.path(),
+        "kubeconfig",
+        &format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster: {{server: \"http://{api_addr}\"}}\nusers:\n- name: u\n  user: {{token: t}}\ncontexts:\n- name: c\n  context: {{cluster: fake, user: u}}\ncurrent-context: c\n"
+        ),
+    );
+    let state = tempfile::tempdir().unwrap();
+    let mut opts = options(&certs, state.path(), None);
+    opts.state = podsec_server::StateOptions::Live {
+        kubeconfig: Some(kubeconfig),
+    };
+    opts.constraints_from_api = true;
+    let server = start(opts).await;
+    let mut client = Client::connect(server.addr, &certs.ca_pem).await.unwrap();
+    let start_wait = Instant::now();
+    while client.get("/readyz").await.status != 200 {
+        assert!(
+            start_wait.elapsed() < Duration::from_secs(10),
+            "never ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let reply = client
+        .review(
+            "/validate",
+            &pod_review("1", "default", "u", latest_pod("default")),
+        )
+        .await
+        .json();
+    assert_eq!(reply["response"]["allowed"], false, "{reply}");
+    assert_eq!(
+        reply["response"]["status"]["message"],
+        "[no-latest] container <web> uses a disallowed tag <latest>",
+        "{reply}"
+    );
+
+    // The constraint turns to warn in the cluster: the next listing picks it up.
+    *api_state.action.lock().unwrap() = ("warn", 2);
+    let addr = server.addr;
+    let ca = certs.ca_pem.clone();
+    eventually("the constraint to turn to warn", || {
+        let ca = ca.clone();
+        async move {
+            let mut c = Client::connect(addr, &ca).await.unwrap();
+            let reply = c
+                .review(
+                    "/validate",
+                    &pod_review("2", "default", "u", latest_pod("default")),
+                )
+                .await
+                .json();
+            reply["response"]["allowed"] == true
+                && reply["response"]["warnings"]
+                    == json!(["[no-latest] container <web> uses a disallowed tag <latest>"])
+        }
+    })
+    .await;
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+}

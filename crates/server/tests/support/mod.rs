@@ -68,6 +68,7 @@ pub fn options(certs: &Certs, state: &Path, config: Option<PathBuf>) -> ServeOpt
         limits: podsec_server::Limits::default(),
         constraints: Vec::new(),
         constraint_engine: Default::default(),
+        constraints_from_api: false,
     }
 }
 
