@@ -14,6 +14,7 @@ use podsec_policy::{evaluate, LevelVersion, Policy};
 use serde::Serialize;
 
 use crate::snapshot::{Decoded, SnapshotObject};
+use podsec_exceptions::{ExceptionSet, Subject};
 
 /// The whole report. Field names and meanings are a contract (see the README).
 #[derive(Debug, Serialize)]
@@ -43,6 +44,21 @@ pub struct ObjectResult {
     /// Upstream's denial text, `violates PodSecurity "<level>:<version>": …`; null if allowed.
     pub message: Option<String>,
     pub violations: Vec<ViolationEntry>,
+    /// Violations a PodSecurityException waives (not counted against `allowed`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waived: Vec<WaivedEntry>,
+}
+
+/// A violation waived by a PodSecurityException.
+#[derive(Debug, Serialize)]
+pub struct WaivedEntry {
+    pub check: String,
+    /// `namespace/name` of the exception (several joined with `, `).
+    pub exception: String,
+    /// When the (earliest) exception expires, RFC 3339.
+    pub expires: String,
+    pub reason: String,
+    pub detail: String,
 }
 
 /// PodSecurityPolicy admission of one object's pod.
@@ -165,6 +181,8 @@ pub struct Checker {
     namespaces: BTreeMap<String, (String, usize, BTreeMap<String, String>)>,
     skipped: usize,
     errors: Vec<ErrorEntry>,
+    /// PodSecurityExceptions, and the time they are judged at (Unix seconds).
+    exceptions: Option<(ExceptionSet, i64)>,
 }
 
 impl Checker {
@@ -176,7 +194,13 @@ impl Checker {
             namespaces: BTreeMap::new(),
             skipped: 0,
             errors: Vec::new(),
+            exceptions: None,
         }
+    }
+
+    /// Waives what these exceptions cover, as of `now` (Unix seconds).
+    pub fn set_exceptions(&mut self, exceptions: ExceptionSet, now: i64) {
+        self.exceptions = Some((exceptions, now));
     }
 
     /// Takes one object of `file`, starting at `line` (0: unknown).
@@ -236,6 +260,7 @@ impl Checker {
             namespaces,
             skipped,
             mut errors,
+            exceptions,
             ..
         } = self;
         let results: Vec<ObjectResult> = match against {
@@ -252,7 +277,7 @@ impl Checker {
                             .get(p.workload.meta.namespace.as_str())
                             .copied()
                             .unwrap_or(default);
-                        evaluate_object(p, lv)
+                        evaluate_object(p, lv, exceptions.as_ref())
                     })
                     .collect()
             }
@@ -306,9 +331,37 @@ fn namespace_policies<'n>(
     out
 }
 
-fn evaluate_object(p: Pending, lv: LevelVersion) -> ObjectResult {
+fn evaluate_object(
+    p: Pending,
+    lv: LevelVersion,
+    exceptions: Option<&(ExceptionSet, i64)>,
+) -> ObjectResult {
     let w = &p.workload;
-    let evaluation = evaluate(lv, &w.pod_meta, &w.pod_spec);
+    let mut evaluation = evaluate(lv, &w.pod_meta, &w.pod_spec);
+    let mut waived = Vec::new();
+    if let Some((set, now)) = exceptions {
+        // Objects that name no namespace are applied to `default` (kubectl's default).
+        let namespace = match w.meta.namespace.as_str() {
+            "" => "default",
+            ns => ns,
+        };
+        let workload = (w.kind != podsec_manifest::WorkloadKind::Pod)
+            .then(|| (w.kind.as_str(), w.meta.name_or_generate_name()));
+        let subject = Subject::new(namespace, workload, &w.pod_meta, &w.pod_spec);
+        let outcome = set.waive(&subject, std::mem::take(&mut evaluation.violations), *now);
+        evaluation.violations = outcome.remaining;
+        waived = outcome
+            .waived
+            .into_iter()
+            .map(|x| WaivedEntry {
+                check: x.violation.check.as_str().to_string(),
+                exception: x.exceptions.join(", "),
+                expires: podsec_exceptions::time::format_rfc3339(x.expires),
+                reason: x.violation.reason,
+                detail: x.violation.detail,
+            })
+            .collect();
+    }
     let message = evaluation.deny_message();
     let violations = evaluation
         .violations
@@ -328,6 +381,7 @@ fn evaluate_object(p: Pending, lv: LevelVersion) -> ObjectResult {
         allowed: violations.is_empty(),
         message,
         violations,
+        waived,
         ..ObjectResult::about(&p)
     }
 }
@@ -424,6 +478,7 @@ impl ObjectResult {
             allowed: true,
             message: None,
             violations: Vec::new(),
+            waived: Vec::new(),
         }
     }
 }

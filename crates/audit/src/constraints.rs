@@ -69,6 +69,7 @@ impl Report {
                         allowed: true,
                         message: None,
                         violations: Vec::new(),
+                        waived: Vec::new(),
                     });
                     self.results.len() - 1
                 }

@@ -59,6 +59,107 @@ pub struct Args {
     /// With --constraints: the engine for templates that carry both Rego and CEL.
     #[arg(long, default_value = "auto", value_enum, requires = "constraints")]
     pub engine: crate::constraints::EngineChoice,
+    /// PodSecurityExceptions (podsec.dev/v1alpha1) to apply, files or directories; those in
+    /// the input apply too. A waived violation is reported under `waived` and does not fail
+    /// the check.
+    #[arg(long, value_name = "PATH")]
+    pub exceptions: Vec<String>,
+    /// Judge exceptions' expiry as of this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub now: Option<i64>,
+    /// Warn about exceptions that expire within this many days.
+    #[arg(long, value_name = "DAYS", default_value_t = 14)]
+    pub expiry_warning_days: u32,
+}
+
+/// Expired exceptions (which no longer apply) and those expiring soon, on stderr.
+fn warn_expiry(exceptions: &[podsec_exceptions::Exception], now: i64, days: u32) {
+    for e in exceptions {
+        let left = e.expires - now;
+        if left <= 0 {
+            eprintln!(
+                "podsec: warning: PodSecurityException {} expired at {}: it no longer applies (owner {})",
+                e.id(),
+                e.expires_text,
+                e.owner
+            );
+        } else if left < i64::from(days) * 86_400 {
+            eprintln!(
+                "podsec: warning: PodSecurityException {} expires at {} (in {} days; owner {})",
+                e.id(),
+                e.expires_text,
+                left / 86_400,
+                e.owner
+            );
+        }
+    }
+}
+
+fn parse_time(s: &str) -> Result<i64, String> {
+    podsec_exceptions::time::parse_rfc3339(s)
+        .ok_or_else(|| format!("{s:?} is not an RFC 3339 time (e.g. 2027-03-31T00:00:00Z)"))
+}
+
+/// The marker of a document that may be a PodSecurityException: files without it are not
+/// decoded a second time.
+const EXCEPTION_MARKER: &[u8] = b"PodSecurityException";
+
+fn mentions_exception(bytes: &[u8]) -> bool {
+    bytes
+        .windows(EXCEPTION_MARKER.len())
+        .any(|w| w == EXCEPTION_MARKER)
+}
+
+/// Whether a file holds the marker, read in chunks (a snapshot can be larger than memory
+/// should hold twice).
+fn file_mentions_exception(path: &std::path::Path) -> bool {
+    use std::io::Read as _;
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut buf = vec![0u8; 1 << 16];
+    let keep = EXCEPTION_MARKER.len() - 1;
+    let mut filled = 0;
+    loop {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) | Err(_) => return mentions_exception(&buf[..filled]),
+            Ok(n) => {
+                filled += n;
+                if mentions_exception(&buf[..filled]) {
+                    return true;
+                }
+                if filled > keep {
+                    buf.copy_within(filled - keep..filled, 0);
+                    filled = keep;
+                }
+            }
+        }
+    }
+}
+
+/// The PodSecurityExceptions among `bytes`' documents; a malformed one is an input error.
+fn exceptions_in(
+    name: &str,
+    bytes: &[u8],
+    checker: &mut Checker,
+    out: &mut Vec<podsec_exceptions::Exception>,
+) {
+    if !mentions_exception(bytes) {
+        return;
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let format = Format::detect(Some(name), &text);
+    for located in decode(bytes, format, &Limits::default())
+        .into_iter()
+        .flatten()
+    {
+        if podsec_exceptions::Exception::is_exception(&located.value) {
+            match podsec_exceptions::Exception::parse(&located.value, "default") {
+                Ok(e) => out.push(e),
+                Err(e) => checker.error(name, located.line, e.to_string()),
+            }
+        }
+    }
 }
 
 fn parse_level(s: &str) -> Result<Level, String> {
@@ -71,12 +172,23 @@ fn parse_version(s: &str) -> Result<Version, String> {
 
 /// Reads every path as a stream (files, directories recursively, `-` for stdin), with the
 /// splitter and decoders `audit` uses, objects decoded as authored manifests.
-fn read_input(paths: &[String], checker: &mut Checker) {
+fn read_input(
+    paths: &[String],
+    checker: &mut Checker,
+    exceptions: &mut Vec<podsec_exceptions::Exception>,
+) {
     for arg in paths {
         if arg == "-" {
+            // Read whole: exceptions in it must be known before its objects are checked.
+            let mut bytes = Vec::new();
+            if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes) {
+                checker.error("<stdin>", 0, format!("cannot read stdin: {e}"));
+                continue;
+            }
+            exceptions_in("<stdin>", &bytes, checker, exceptions);
             read_source(
                 "<stdin>",
-                std::io::stdin(),
+                &bytes[..],
                 None,
                 Origin::Authored,
                 &mut |line, o| checker.observe("<stdin>", line, o),
@@ -96,6 +208,12 @@ fn read_input(paths: &[String], checker: &mut Checker) {
         };
         for file in files {
             let name = file.display().to_string();
+            if file_mentions_exception(&file) {
+                match std::fs::read(&file) {
+                    Ok(bytes) => exceptions_in(&name, &bytes, checker, exceptions),
+                    Err(e) => checker.error(&name, 0, format!("cannot read file: {e}")),
+                }
+            }
             match std::fs::File::open(&file) {
                 Ok(f) => read_source(
                     &name,
@@ -128,8 +246,13 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
         Against::Psp { state, user }
     };
     let mut checker = Checker::new(against, args.namespace.clone());
+    // Exceptions from --exceptions; those in the input are added as it is read.
+    let mut exceptions = load_exceptions(&args.exceptions)?;
+    let now = args.now.unwrap_or_else(now_seconds);
     if args.constraints.is_empty() {
-        read_input(&args.paths, &mut checker);
+        read_input(&args.paths, &mut checker, &mut exceptions);
+        warn_expiry(&exceptions, now, args.expiry_warning_days);
+        checker.set_exceptions(podsec_exceptions::ExceptionSet::new(exceptions), now);
         if checker.is_empty() && !args.allow_empty {
             anyhow::bail!(
                 "nothing to check: no Kubernetes objects in {}; if that is expected, pass --allow-empty",
@@ -147,6 +270,7 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
     }
     let mut objects = Vec::new();
     for file in &files {
+        exceptions_in(&file.name, &file.bytes, &mut checker, &mut exceptions);
         read_source(
             &file.name,
             &file.bytes[..],
@@ -171,6 +295,8 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
         );
     }
     let findings = constraint_findings(&library, objects);
+    warn_expiry(&exceptions, now, args.expiry_warning_days);
+    checker.set_exceptions(podsec_exceptions::ExceptionSet::new(exceptions), now);
     let mut report = checker.finish();
     report.add_constraint_findings(findings);
     Ok(report)
@@ -221,4 +347,54 @@ fn constraint_findings(library: &Library, objects: Vec<(String, Located)>) -> Ve
             }
         })
         .collect()
+}
+
+pub(crate) fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// PodSecurityExceptions in files or directories (`--exceptions`): every one must load, or
+/// the run stops (applying some of a set would deny what the rest waives, or the reverse).
+pub(crate) fn load_exceptions(
+    paths: &[String],
+) -> anyhow::Result<Vec<podsec_exceptions::Exception>> {
+    let mut out = Vec::new();
+    if paths.is_empty() {
+        return Ok(out);
+    }
+    let (files, file_errors) = read_paths(paths);
+    let mut problems: Vec<String> = file_errors
+        .iter()
+        .map(|e| format!("{}: {}", e.name, e.message))
+        .collect();
+    for file in &files {
+        let name = file.format_hint.as_deref().unwrap_or(&file.name);
+        let text = String::from_utf8_lossy(&file.bytes);
+        let format = Format::detect(Some(name), &text);
+        for doc in decode(&file.bytes, format, &Limits::default()) {
+            match doc {
+                Ok(located) if podsec_exceptions::Exception::is_exception(&located.value) => {
+                    match podsec_exceptions::Exception::parse(&located.value, "default") {
+                        Ok(e) => out.push(e),
+                        Err(e) => problems.push(format!("{}:{}: {e}", file.name, located.line)),
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => problems.push(format!("{}: {e}", file.name)),
+            }
+        }
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("--exceptions: {}", problems.join("\n  "));
+    }
+    if out.is_empty() {
+        anyhow::bail!(
+            "--exceptions {}: no PodSecurityException (apiVersion {}) found",
+            paths.join(","),
+            podsec_exceptions::API_VERSION
+        );
+    }
+    Ok(out)
 }

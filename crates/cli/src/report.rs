@@ -165,6 +165,18 @@ fn write_table(report: &Report, out: &mut dyn Write, color: bool) -> io::Result<
                 detail,
             ]);
         }
+        for w in &r.waived {
+            results.push("waived");
+            rows.push([
+                "waived".into(),
+                object.clone(),
+                namespace.clone(),
+                policy.clone(),
+                location.clone(),
+                w.check.clone(),
+                format!("{} — by {} until {}", w.reason, w.exception, w.expires),
+            ]);
+        }
         for v in &r.violations {
             results.push("deny");
             rows.push([

@@ -1,0 +1,259 @@
+//! `podsec check` with PodSecurityExceptions: the node-exporter DaemonSet in a restricted
+//! namespace, denied without its exception, admitted with it (in the input or with
+//! `--exceptions`), denied again once it expires; narrowing, other namespaces, bad exceptions.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // integration tests: a failed expectation is a failed test
+
+mod util;
+
+use std::path::PathBuf;
+
+use util::podsec;
+
+fn example(file: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../policies/exceptions/node-exporter")
+        .join(file)
+        .to_string_lossy()
+        .into_owned()
+}
+
+const BEFORE: &str = "2027-01-01T00:00:00Z";
+const AFTER: &str = "2027-04-01T00:00:00Z";
+
+#[test]
+fn node_exporter_denied_without_admitted_with_denied_after_expiry() {
+    let (ns, ds, exception) = (
+        example("namespace.yaml"),
+        example("daemonset.yaml"),
+        example("exception.yaml"),
+    );
+    let without = podsec(&["check", &ns, &ds, "-o", "json", "--now", BEFORE], b"");
+    assert_eq!(without.code, 1, "{}", without.stdout);
+    let checks: Vec<String> = without.json()["results"][0]["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["check"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(checks, ["hostNamespaces", "hostPorts", "restrictedVolumes"]);
+
+    for args in [
+        vec!["check", &ns, &ds, &exception],
+        vec!["check", &ns, &ds, "--exceptions", &exception],
+    ] {
+        let mut args: Vec<&str> = args.iter().map(|s| &**s).collect();
+        args.extend(["-o", "json", "--now", BEFORE]);
+        let with = podsec(&args, b"");
+        assert_eq!(with.code, 0, "{}{}", with.stdout, with.stderr);
+        let result = &with.json()["results"][0];
+        assert_eq!(result["allowed"], true);
+        assert_eq!(result["message"], serde_json::Value::Null);
+        let waived: Vec<(String, String, String)> = result["waived"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| {
+                (
+                    w["check"].as_str().unwrap().into(),
+                    w["exception"].as_str().unwrap().into(),
+                    w["expires"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            waived,
+            [
+                (
+                    "hostNamespaces".into(),
+                    "monitoring/node-exporter".into(),
+                    "2027-03-31T00:00:00Z".into()
+                ),
+                (
+                    "hostPorts".into(),
+                    "monitoring/node-exporter".into(),
+                    "2027-03-31T00:00:00Z".into()
+                ),
+                (
+                    "restrictedVolumes".into(),
+                    "monitoring/node-exporter".into(),
+                    "2027-03-31T00:00:00Z".into()
+                ),
+            ]
+        );
+    }
+
+    let expired = podsec(&["check", &ns, &ds, &exception, "--now", AFTER], b"");
+    assert_eq!(expired.code, 1, "enforcement resumes by itself");
+    assert!(
+        expired.stderr.contains(
+            "PodSecurityException monitoring/node-exporter expired at 2027-03-31T00:00:00Z"
+        ),
+        "{}",
+        expired.stderr
+    );
+    let soon = podsec(
+        &[
+            "check",
+            &ns,
+            &ds,
+            &exception,
+            "--now",
+            "2027-03-25T00:00:00Z",
+        ],
+        b"",
+    );
+    assert_eq!(soon.code, 0);
+    assert!(
+        soon.stderr
+            .contains("expires at 2027-03-31T00:00:00Z (in 6 days"),
+        "{}",
+        soon.stderr
+    );
+}
+
+/// A change to the example exception's text.
+type Edit = dyn Fn(&str) -> String;
+
+fn with_exception(edit: &Edit) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(example("exception.yaml")).unwrap();
+    std::fs::write(dir.path().join("exception.yaml"), edit(&text)).unwrap();
+    let path = dir
+        .path()
+        .join("exception.yaml")
+        .to_string_lossy()
+        .into_owned();
+    (dir, path)
+}
+
+#[test]
+fn an_exception_waives_only_the_values_workloads_and_namespace_it_names() {
+    let (ns, ds) = (example("namespace.yaml"), example("daemonset.yaml"));
+    let cases: [(&str, &Edit, &str); 4] = [
+        (
+            "a path left out",
+            &|t| t.replace("allow: [/proc, /sys, /]", "allow: [/proc, /sys]"),
+            "restrictedVolumes",
+        ),
+        (
+            "another port",
+            &|t| t.replace("allow: [9100]", "allow: [9101]"),
+            "hostPorts",
+        ),
+        (
+            "hostPID left out",
+            &|t| t.replace("allow: [hostNetwork, hostPID]", "allow: [hostNetwork]"),
+            "hostNamespaces",
+        ),
+        (
+            "another workload",
+            &|t| {
+                t.replace(
+                    "{kind: DaemonSet, name: node-exporter}",
+                    "{kind: DaemonSet, name: other}",
+                )
+            },
+            "hostPorts",
+        ),
+    ];
+    for (what, edit, still_denied) in cases {
+        let (_dir, exception) = with_exception(edit);
+        let run = podsec(
+            &[
+                "check",
+                &ns,
+                &ds,
+                "--exceptions",
+                &exception,
+                "-o",
+                "json",
+                "--now",
+                BEFORE,
+            ],
+            b"",
+        );
+        assert_eq!(run.code, 1, "{what}: {}", run.stdout);
+        let json = run.json();
+        let denied: Vec<&str> = json["results"][0]["violations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["check"].as_str().unwrap())
+            .collect();
+        assert!(denied.contains(&still_denied), "{what}: {denied:?}");
+        // Still denied with upstream's message.
+        assert!(json["results"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("violates PodSecurity \"restricted:latest\": "));
+    }
+    let (_dir, exception) =
+        with_exception(&|t| t.replace("namespace: monitoring", "namespace: kube-system"));
+    let run = podsec(
+        &[
+            "check",
+            &ns,
+            &ds,
+            "--exceptions",
+            &exception,
+            "--now",
+            BEFORE,
+        ],
+        b"",
+    );
+    assert_eq!(run.code, 1, "another namespace's exception does not apply");
+}
+
+#[test]
+fn malformed_exceptions_are_errors_naming_object_and_field() {
+    let (ns, ds) = (example("namespace.yaml"), example("daemonset.yaml"));
+    let cases: [(&Edit, &str); 4] = [
+        (
+            &|t| t.replace("check: hostPorts", "check: hostPort"),
+            "unknown check \"hostPort\"",
+        ),
+        (
+            &|t| t.replace("name: node-exporter}", "name: \"node-exporter-[0-9]\"}"),
+            "spec.match.workloads[0].name",
+        ),
+        (
+            &|t| t.replace("\"2027-03-31T00:00:00Z\"", "\"31/03/2027\""),
+            "spec.expires",
+        ),
+        (
+            &|t| {
+                t.replace(
+                    "- check: hostPorts\n      allow: [9100]",
+                    "- check: privileged\n      allow: [true]",
+                )
+            },
+            "privileged has no values to narrow",
+        ),
+    ];
+    for (edit, expected) in cases {
+        let (_dir, exception) = with_exception(edit);
+        let flag = podsec(&["check", &ns, &ds, "--exceptions", &exception], b"");
+        assert_eq!(flag.code, 2);
+        assert!(
+            flag.stderr
+                .contains("PodSecurityException monitoring/node-exporter")
+                && flag.stderr.contains(expected),
+            "{}",
+            flag.stderr
+        );
+        let input = podsec(&["check", &ns, &ds, &exception, "-o", "json"], b"");
+        assert_eq!(
+            input.code, 2,
+            "an exception in the input that cannot be read is an input error"
+        );
+        let errors: Vec<String> = input.json()["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["message"].as_str().unwrap().to_string())
+            .collect();
+        let errors = errors.join("\n");
+        assert!(errors.contains(expected), "{errors}");
+    }
+}
