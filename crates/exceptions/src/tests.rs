@@ -277,7 +277,8 @@ fn malformed_exceptions_are_clear_errors() {
             json!({"podLabels": {"app": "x"}}),
         )
     };
-    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+    type Change = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(Change, &str)> = vec![
         (
             Box::new(|s| s["waive"] = json!([{"check": "hostPort"}])),
             "unknown check \"hostPort\"",
