@@ -24,6 +24,13 @@ pub const ENFORCE_POLICY_ANNOTATION: &str = "enforce-policy";
 pub const AUDIT_VIOLATIONS_ANNOTATION: &str = "audit-violations";
 pub const EXEMPT_ANNOTATION: &str = "exempt";
 pub const ERROR_ANNOTATION: &str = "error";
+/// The PodSecurityExceptions that waived violations of the request (`namespace/name`, comma
+/// separated). The API server records it under the webhook's name (`<webhook>/exception`).
+pub const EXCEPTION_ANNOTATION: &str = "exception";
+/// Exceptions for the pod that have expired, and so no longer waive anything.
+pub const EXPIRED_EXCEPTION_ANNOTATION: &str = "expired-exception";
+/// Exceptions expiring within this long are named in the request's warnings.
+const EXCEPTION_EXPIRY_WARNING: i64 = 14 * 86_400;
 
 /// Pod subresources that cannot change what a pod runs; any other one is evaluated as a pod,
 /// so a version-skewed webhook fails safe on subresources it does not know.
@@ -339,7 +346,8 @@ impl Admission {
                 return Decision::allow();
             }
         }
-        self.evaluate_pod(&namespace, pod, req, metrics, true)
+        let exceptions = Exceptions::of(cluster, &req.namespace, None);
+        self.evaluate_pod(&namespace, pod, req, metrics, true, &exceptions)
     }
 
     async fn validate_pod_controller(
@@ -384,7 +392,8 @@ impl Admission {
                     .with_annotation(ERROR_ANNOTATION, format!("failed to decode object: {err}"));
             }
         };
-        self.evaluate_pod(&namespace, workload, req, metrics, enforce)
+        let exceptions = Exceptions::of(cluster, &req.namespace, Some((&req.kind.kind, &req.name)));
+        self.evaluate_pod(&namespace, workload, req, metrics, enforce, &exceptions)
     }
 
     /// Upstream `EvaluatePod`: enforce (only when `enforce`), then audit, then warn (only if
@@ -396,6 +405,7 @@ impl Admission {
         req: &AdmissionRequest<'_>,
         metrics: &dyn Recorder,
         enforce: bool,
+        exceptions: &Exceptions<'_>,
     ) -> Decision {
         let (policy, policy_errors) = (namespace.policy, &namespace.errors);
         let (meta, spec) = (&pod.pod_meta, &pod.pod_spec);
@@ -415,11 +425,22 @@ impl Admission {
         }
         // Modes at the same level and version share one evaluation.
         let mut cache: Vec<Evaluation> = Vec::with_capacity(3);
-        let evaluated = |cache: &mut Vec<Evaluation>, lv: LevelVersion| -> usize {
+        let mut waived: Vec<podsec_exceptions::Waived> = Vec::new();
+        let subject = exceptions.set.as_ref().map(|_| {
+            podsec_exceptions::Subject::new(&req.namespace, exceptions.workload, meta, spec)
+        });
+        let mut evaluated = |cache: &mut Vec<Evaluation>, lv: LevelVersion| -> usize {
             match cache.iter().position(|e| e.level_version == lv) {
                 Some(i) => i,
                 None => {
-                    cache.push(evaluate(lv, meta, spec));
+                    let mut evaluation = evaluate(lv, meta, spec);
+                    if let (Some((set, now)), Some(subject)) = (&exceptions.set, &subject) {
+                        let outcome =
+                            set.waive(subject, std::mem::take(&mut evaluation.violations), *now);
+                        evaluation.violations = outcome.remaining;
+                        waived.extend(outcome.waived);
+                    }
+                    cache.push(evaluation);
                     cache.len() - 1
                 }
             }
@@ -459,6 +480,7 @@ impl Admission {
                 metrics.evaluation(MetricDecision::Deny, policy.warn, Mode::Warn, labels);
             }
         }
+        exceptions.report(&waived, subject.as_ref(), &mut decision, &mut annotations);
         decision.audit_annotations = annotations;
         decision
     }
@@ -712,5 +734,94 @@ pub fn decode_request_object(req: &AdmissionRequest<'_>) -> bool {
             (Some(kind), Some(object)) => decode_workload_json(kind, object.get()).is_ok(),
             _ => false,
         },
+    }
+}
+
+/// The PodSecurityExceptions a request is judged with: the set, the time, and the workload the
+/// object is (a controller's own kind and name; for a pod, its owner references say).
+struct Exceptions<'r> {
+    set: Option<(std::sync::Arc<podsec_exceptions::ExceptionSet>, i64)>,
+    workload: Option<(&'r str, &'r str)>,
+}
+
+impl<'r> Exceptions<'r> {
+    fn of(
+        cluster: Cluster<'_>,
+        namespace: &str,
+        workload: Option<(&'r str, &'r str)>,
+    ) -> Exceptions<'r> {
+        Exceptions {
+            set: cluster
+                .exceptions
+                .exceptions()
+                .filter(|s| s.has_namespace(namespace))
+                .map(|s| (s, cluster.exceptions.now())),
+            workload,
+        }
+    }
+
+    /// What the exceptions did, told to the requester and the audit log: a warning per
+    /// exception used (its checks, owner, expiry; an expiry within two weeks said so), the
+    /// `exception` annotation, and the expired exceptions that would have applied.
+    fn report(
+        &self,
+        waived: &[podsec_exceptions::Waived],
+        subject: Option<&podsec_exceptions::Subject<'_>>,
+        decision: &mut Decision,
+        annotations: &mut BTreeMap<String, String>,
+    ) {
+        let (Some((set, now)), Some(subject)) = (&self.set, subject) else {
+            return;
+        };
+        let mut used: Vec<(String, Vec<&str>)> = Vec::new();
+        for w in waived {
+            for e in &w.exceptions {
+                let check = w.violation.check.as_str();
+                match used.iter_mut().find(|(id, _)| id == e) {
+                    Some((_, checks)) if !checks.contains(&check) => checks.push(check),
+                    Some(_) => {}
+                    None => used.push((e.clone(), vec![check])),
+                }
+            }
+        }
+        if !used.is_empty() {
+            annotations.insert(
+                EXCEPTION_ANNOTATION.to_string(),
+                used.iter()
+                    .map(|(id, _)| id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        }
+        if decision.allowed {
+            for (id, checks) in &used {
+                let Some(e) = set.get(id) else {
+                    continue;
+                };
+                let left = e.expires - now;
+                let soon = if left < EXCEPTION_EXPIRY_WARNING {
+                    format!(" (expires in {} days)", left / 86_400)
+                } else {
+                    String::new()
+                };
+                decision.warnings.push(format!(
+                    "{} waived by PodSecurityException {id} (owner {}) until {}{soon}",
+                    checks.join(", "),
+                    e.owner,
+                    e.expires_text
+                ));
+            }
+        }
+        // Lapsed exceptions matter where they would have admitted the pod.
+        if !decision.allowed {
+            let expired: Vec<String> = set
+                .expired_for(subject, *now)
+                .iter()
+                .map(|e| e.id())
+                .collect();
+            if !expired.is_empty() {
+                annotations.insert(EXPIRED_EXCEPTION_ANNOTATION.to_string(), expired.join(","));
+            }
+        }
     }
 }

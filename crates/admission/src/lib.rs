@@ -23,7 +23,7 @@ pub use review::{
     ReviewVersion, Status,
 };
 pub use view::{
-    error_chain, BoxFuture, Cluster, ConstraintSet, ConstraintSource, ExistingPod, NamespaceGetter,
-    NamespaceMeta, NoConstraints, NoPsp, PodLister, PspSource, SnapshotCursor, SnapshotLister,
-    SnapshotPage, ViewError,
+    error_chain, BoxFuture, Cluster, ConstraintSet, ConstraintSource, ExceptionSource, ExistingPod,
+    NamespaceGetter, NamespaceMeta, NoConstraints, NoExceptions, NoPsp, PodLister, PspSource,
+    SnapshotCursor, SnapshotLister, SnapshotPage, ViewError,
 };

@@ -147,6 +147,28 @@ impl ConstraintSource for Arc<ConstraintSet> {
     }
 }
 
+/// PodSecurityExceptions in force, and the clock they are judged by.
+pub trait ExceptionSource: Send + Sync {
+    /// `None` when the source holds none (requests skip the lookup).
+    fn exceptions(&self) -> Option<Arc<podsec_exceptions::ExceptionSet>>;
+
+    /// Now, in Unix seconds (a source may be given another clock, as tests do).
+    fn now(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    }
+}
+
+/// No PodSecurityExceptions.
+pub struct NoExceptions;
+
+impl ExceptionSource for NoExceptions {
+    fn exceptions(&self) -> Option<Arc<podsec_exceptions::ExceptionSet>> {
+        None
+    }
+}
+
 /// The cluster state an admission decision reads, port by port: each may come from another
 /// source (namespaces and pods from the API, policies from a directory).
 #[derive(Clone, Copy)]
@@ -155,6 +177,7 @@ pub struct Cluster<'a> {
     pub pods: &'a dyn PodLister,
     pub psp: &'a dyn PspSource,
     pub constraints: &'a dyn ConstraintSource,
+    pub exceptions: &'a dyn ExceptionSource,
 }
 
 impl<'a> Cluster<'a> {
@@ -165,7 +188,13 @@ impl<'a> Cluster<'a> {
             pods: source,
             psp: source,
             constraints: &NoConstraints,
+            exceptions: &NoExceptions,
         }
+    }
+
+    /// The same ports, with these exceptions.
+    pub fn with_exceptions(self, exceptions: &'a dyn ExceptionSource) -> Cluster<'a> {
+        Cluster { exceptions, ..self }
     }
 
     /// The same ports, with these constraints.

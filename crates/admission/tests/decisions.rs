@@ -323,6 +323,7 @@ async fn decide(
         pods: cluster,
         psp: &NoPsp,
         constraints: &podsec_admission::NoConstraints,
+        exceptions: &podsec_admission::NoExceptions,
     };
     let d = admission.validate(&req, ports, &events, None).await;
     (d, events.0.into_inner().unwrap())

@@ -212,6 +212,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         constraints: args.constraints.clone(),
         constraint_engine: args.constraint_engine.into(),
         constraints_from_api: args.constraints_from_api,
+        clock: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

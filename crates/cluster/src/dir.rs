@@ -170,6 +170,18 @@ impl PodLister for DirSource {
     }
 }
 
+impl podsec_admission::ExceptionSource for ClusterState {
+    fn exceptions(&self) -> Option<Arc<podsec_exceptions::ExceptionSet>> {
+        Some(ClusterState::exceptions(self))
+    }
+}
+
+impl podsec_admission::ExceptionSource for DirSource {
+    fn exceptions(&self) -> Option<Arc<podsec_exceptions::ExceptionSet>> {
+        Some(self.snapshot().exceptions())
+    }
+}
+
 impl PspSource for DirSource {
     fn psp_state(&self) -> Result<Arc<podsec_policy::psp::selection::PspState>, ViewError> {
         Ok(self.snapshot().psp_state())

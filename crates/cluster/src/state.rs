@@ -26,6 +26,8 @@ pub struct ClusterState {
     pub role_bindings: Vec<Binding>,
     pub cluster_role_bindings: Vec<Binding>,
     psp_state: Arc<PspState>,
+    /// PodSecurityExceptions, indexed by namespace.
+    exceptions: Arc<podsec_exceptions::ExceptionSet>,
 }
 
 /// The kinds read besides Namespaces and Pods, by apiVersion and kind.
@@ -83,6 +85,7 @@ impl ClusterState {
     pub fn from_files(files: &[ManifestFile]) -> (ClusterState, Vec<LoadError>) {
         let mut state = ClusterState::default();
         let mut errors = Vec::new();
+        let mut exceptions = Vec::new();
         let limits = Limits::default();
         for file in files {
             let head =
@@ -101,6 +104,20 @@ impl ClusterState {
                         continue;
                     }
                 };
+                if podsec_exceptions::Exception::is_exception(&located.value) {
+                    // A bad exception is skipped and counted, never half-applied: a waiver
+                    // read wrongly could admit more than its author meant.
+                    match podsec_exceptions::Exception::parse(&located.value, "default") {
+                        Ok(e) => exceptions.push(e),
+                        Err(e) => errors.push(LoadError {
+                            file: file.name.clone(),
+                            line: Some(located.line),
+                            message: e.to_string(),
+                            unreadable: true,
+                        }),
+                    }
+                    continue;
+                }
                 if let Some(extra) = extra_kind(&located.value) {
                     if let Err(e) = state.add_extra(extra, located.value) {
                         errors.push(LoadError {
@@ -145,6 +162,7 @@ impl ClusterState {
             }
         }
         state.build_psp_state();
+        state.exceptions = Arc::new(podsec_exceptions::ExceptionSet::new(exceptions));
         for p in &state.psp_state.rbac_problems {
             errors.push(LoadError {
                 file: p.binding.clone(),
@@ -204,6 +222,11 @@ impl ClusterState {
 
     pub fn psp_state(&self) -> Arc<PspState> {
         Arc::clone(&self.psp_state)
+    }
+
+    /// The PodSecurityExceptions of the state.
+    pub fn exceptions(&self) -> Arc<podsec_exceptions::ExceptionSet> {
+        Arc::clone(&self.exceptions)
     }
 
     pub fn add_namespace(&mut self, namespace: NamespaceMeta) {

@@ -256,6 +256,7 @@ async fn decide(live: &LiveCluster, body: &[u8]) -> podsec_admission::Decision {
         pods: live,
         psp: &NoPsp,
         constraints: &podsec_admission::NoConstraints,
+        exceptions: &podsec_admission::NoExceptions,
     };
     admission
         .review(Webhook::Validating, &request, cluster, &NoMetrics, None)

@@ -25,15 +25,17 @@ impl Glob {
         &self.0
     }
 
+    /// Matches byte-wise (names and image references are ASCII; `?` is one byte), without
+    /// allocating: this runs on every admission that has exceptions in its namespace.
     pub fn matches(&self, text: &str) -> bool {
-        let (p, t): (Vec<char>, Vec<char>) = (self.0.chars().collect(), text.chars().collect());
+        let (p, t) = (self.0.as_bytes(), text.as_bytes());
         let (mut pi, mut ti) = (0, 0);
         let mut star: Option<(usize, usize)> = None;
         while ti < t.len() {
-            if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
                 pi += 1;
                 ti += 1;
-            } else if pi < p.len() && p[pi] == '*' {
+            } else if pi < p.len() && p[pi] == b'*' {
                 star = Some((pi, ti));
                 pi += 1;
             } else if let Some((sp, st)) = star {
@@ -44,7 +46,7 @@ impl Glob {
                 return false;
             }
         }
-        p[pi..].iter().all(|c| *c == '*')
+        p[pi..].iter().all(|c| *c == b'*')
     }
 }
 

@@ -31,8 +31,8 @@ use values::{segments, Segment};
 #[derive(Debug, Clone)]
 pub struct Subject<'a> {
     pub namespace: &'a str,
-    /// (kind, name) candidates.
-    pub workloads: Vec<(String, String)>,
+    /// (kind, name) of the workloads that stand for the pod, most specific first.
+    pub workloads: [Option<(&'a str, &'a str)>; 2],
     pub meta: &'a ObjectMeta,
     pub spec: &'a PodSpec,
 }
@@ -43,29 +43,28 @@ impl<'a> Subject<'a> {
     /// reference names it.
     pub fn new(
         namespace: &'a str,
-        workload: Option<(&str, &str)>,
+        workload: Option<(&'a str, &'a str)>,
         meta: &'a ObjectMeta,
         spec: &'a PodSpec,
     ) -> Subject<'a> {
-        let mut workloads = Vec::new();
-        match workload {
-            Some((kind, name)) => workloads.push((kind.to_string(), name.to_string())),
+        let workloads = match workload {
+            Some(w) => [Some(w), None],
             None => match meta.controller() {
                 Some(owner) => {
-                    workloads.push((owner.kind.clone(), owner.name.clone()));
                     // A Deployment's ReplicaSet is `<deployment>-<hash>`; a CronJob's Job
                     // `<cronjob>-<scheduled time>`.
-                    if let Some((base, _)) = owner.name.rsplit_once('-') {
+                    let parent = owner.name.rsplit_once('-').and_then(|(base, _)| {
                         match owner.kind.as_str() {
-                            "ReplicaSet" => workloads.push(("Deployment".into(), base.to_string())),
-                            "Job" => workloads.push(("CronJob".into(), base.to_string())),
-                            _ => {}
+                            "ReplicaSet" => Some(("Deployment", base)),
+                            "Job" => Some(("CronJob", base)),
+                            _ => None,
                         }
-                    }
+                    });
+                    [Some((owner.kind.as_str(), owner.name.as_str())), parent]
                 }
-                None => workloads.push(("Pod".into(), meta.name_or_generate_name().to_string())),
+                None => [Some(("Pod", meta.name_or_generate_name())), None],
             },
-        }
+        };
         Subject {
             namespace,
             workloads,
@@ -90,8 +89,8 @@ impl Exception {
         self.namespace == subject.namespace
             && (m.workloads.is_empty()
                 || m.workloads.iter().any(|w| {
-                    subject.workloads.iter().any(|(kind, name)| {
-                        w.kind.as_deref().is_none_or(|k| k == kind) && w.name.matches(name)
+                    subject.workloads.iter().flatten().any(|(kind, name)| {
+                        w.kind.as_deref().is_none_or(|k| k == *kind) && w.name.matches(name)
                     })
                 }))
             && m.pod_labels
@@ -129,12 +128,12 @@ impl Exception {
     }
 
     /// Whether the exception covers one offending field of a violation of `check`.
-    fn covers(&self, check: CheckId, field: &str, pod: &Value, spec: &PodSpec) -> bool {
+    fn covers(&self, check: CheckId, field: &str, pod: &Pod<'_, '_>) -> bool {
         let Some(waiver) = self.waiver(check) else {
             return false;
         };
         let path = segments(field);
-        if !self.covers_containers(&path, spec) {
+        if !self.covers_containers(&path, pod.subject.spec) {
             return false;
         }
         // At restricted, a hostPath volume fails restrictedVolumes, which replaces the baseline
@@ -142,14 +141,14 @@ impl Exception {
         // hostPathVolumes waiver (and its path prefixes) must cover it too.
         if check == CheckId::RestrictedVolumes
             && matches!(path.last(), Some(Segment::Key(k)) if k == "hostPath")
-            && !self.covers(CheckId::HostPathVolumes, field, pod, spec)
+            && !self.covers(CheckId::HostPathVolumes, field, pod)
         {
             return false;
         }
         waiver
             .allow
             .as_ref()
-            .is_none_or(|allowed| allowed.covers(pod, &path))
+            .is_none_or(|allowed| allowed.covers(pod.json(), &path))
     }
 
     /// The containers a field concerns must all be ones the exception names.
@@ -204,6 +203,23 @@ impl Exception {
             }
         }
         all()
+    }
+}
+
+/// The pod being judged, with its JSON form made on first use.
+struct Pod<'s, 'a> {
+    json: &'s std::cell::OnceCell<Value>,
+    subject: &'s Subject<'a>,
+}
+
+impl Pod<'_, '_> {
+    fn json(&self) -> &Value {
+        self.json.get_or_init(|| {
+            serde_json::json!({
+                "metadata": serde_json::to_value(self.subject.meta).unwrap_or(Value::Null),
+                "spec": serde_json::to_value(self.subject.spec).unwrap_or(Value::Null),
+            })
+        })
     }
 }
 
@@ -267,6 +283,20 @@ impl ExceptionSet {
         self.len == 0
     }
 
+    /// The exception `namespace/name`.
+    pub fn get(&self, id: &str) -> Option<&Arc<Exception>> {
+        let (namespace, name) = id.split_once('/')?;
+        self.by_namespace
+            .get(namespace)?
+            .iter()
+            .find(|e| e.name == name)
+    }
+
+    /// Whether any exception lives in the namespace (most requests stop here).
+    pub fn has_namespace(&self, namespace: &str) -> bool {
+        self.by_namespace.contains_key(namespace)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Exception>> {
         self.by_namespace.values().flatten()
     }
@@ -293,7 +323,11 @@ impl ExceptionSet {
 
     /// Splits `violations` into those that stand and those the pod's exceptions waive.
     pub fn waive(&self, subject: &Subject<'_>, violations: Vec<Violation>, now: i64) -> Outcome {
-        let candidates = self.applicable(subject, now);
+        let candidates: Vec<&Arc<Exception>> = self
+            .applicable(subject, now)
+            .into_iter()
+            .filter(|e| violations.iter().any(|v| e.waiver(v.check).is_some()))
+            .collect();
         if candidates.is_empty() || violations.is_empty() {
             return Outcome {
                 remaining: violations,
@@ -309,11 +343,13 @@ fn waive_with(
     subject: &Subject<'_>,
     violations: Vec<Violation>,
 ) -> Outcome {
-    // The pod as JSON, for the values at the offending fields.
-    let pod = serde_json::json!({
-        "metadata": serde_json::to_value(subject.meta).unwrap_or(Value::Null),
-        "spec": serde_json::to_value(subject.spec).unwrap_or(Value::Null),
-    });
+    // The pod as JSON, for the values at the offending fields: built once, when a waiver
+    // narrowed to values first needs it.
+    let pod_json = std::cell::OnceCell::new();
+    let pod = Pod {
+        json: &pod_json,
+        subject,
+    };
     let mut out = Outcome::default();
     for violation in violations {
         let relevant: Vec<&Arc<Exception>> = candidates
@@ -338,7 +374,7 @@ fn waive_with(
             violation.fields.iter().all(|field| {
                 match relevant
                     .iter()
-                    .find(|e| e.covers(violation.check, field, &pod, subject.spec))
+                    .find(|e| e.covers(violation.check, field, &pod))
                 {
                     Some(e) => {
                         if !used.iter().any(|u| Arc::ptr_eq(u, e)) {

@@ -12,12 +12,24 @@ mod common;
 
 fn main() {
     let text = common::namespaces(10_000);
-    let (state, errors) = ClusterState::from_files(&[ManifestFile {
+    let namespaces = ManifestFile {
         name: "ns.yaml".into(),
         format_hint: Some("ns.yaml".into()),
         bytes: text.into_bytes(),
-    }]);
+    };
+    let (state, errors) = ClusterState::from_files(std::slice::from_ref(&namespaces));
     assert!(errors.is_empty(), "{errors:?}");
+    // The same namespaces and 1,000 PodSecurityExceptions in the namespaces the mix uses.
+    let (with_exceptions, errors) = ClusterState::from_files(&[
+        namespaces,
+        ManifestFile {
+            name: "exceptions.yaml".into(),
+            format_hint: Some("exceptions.yaml".into()),
+            bytes: exceptions(1_000).into_bytes(),
+        },
+    ]);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(with_exceptions.exceptions().len(), 1_000);
     let bodies = common::workload(10_000);
     parts(&bodies);
     let admission = Admission::default();
@@ -31,6 +43,17 @@ fn main() {
         };
         let decision =
             runtime.block_on(admission.validate(&request, Cluster::of(&state), &NoMetrics, None));
+        match review_response(version, &request.uid, &decision) {
+            Ok(response) => black_box(response),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let decide_with_exceptions = |body: &[u8]| {
+        let Ok((version, request)) = parse_review(body) else {
+            panic!("bad review")
+        };
+        let cluster = Cluster::of(&with_exceptions).with_exceptions(&with_exceptions);
+        let decision = runtime.block_on(admission.validate(&request, cluster, &NoMetrics, None));
         match review_response(version, &request.uid, &decision) {
             Ok(response) => black_box(response),
             Err(e) => panic!("{e}"),
@@ -51,6 +74,7 @@ fn main() {
             &parse_only as &dyn Fn(&[u8]) -> Vec<u8>,
         ),
         ("parse + decide + respond", &decide),
+        ("… with 1,000 exceptions in state", &decide_with_exceptions),
     ] {
         for body in bodies.iter().cycle().take(5_000) {
             f(body);
@@ -72,6 +96,31 @@ fn main() {
         );
     }
     relabel(&runtime);
+}
+
+/// `count` PodSecurityExceptions over the namespaces the review mix uses: most for other
+/// workloads, some for the mix's pods (waiving allowPrivilegeEscalation, which the unhardened
+/// pods fail, narrowed to their container).
+fn exceptions(count: usize) -> String {
+    let mut out = String::new();
+    for i in 0..count {
+        let (matches, waive) = if i % 10 == 0 {
+            (
+                "podLabels: {app: app}\n    containers: [app]",
+                "- check: allowPrivilegeEscalation",
+            )
+        } else {
+            (
+                "workloads: [{kind: Deployment, name: other-*}]",
+                "- check: hostPorts\n      allow: [9100]",
+            )
+        };
+        out.push_str(&format!(
+            "---\napiVersion: podsec.dev/v1alpha1\nkind: PodSecurityException\nmetadata: {{name: e-{i}, namespace: ns-{}}}\nspec:\n  owner: team-{i}\n  reason: benchmark\n  expires: \"2099-01-01T00:00:00Z\"\n  match:\n    {matches}\n  waive:\n    {waive}\n",
+            i % 256
+        ));
+    }
+    out
 }
 
 /// A namespace relabel to restricted over 100,000 existing pods (upstream stops at 3,000 pods

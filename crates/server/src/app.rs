@@ -29,6 +29,7 @@ pub struct ClusterPorts {
     pub pods: Arc<dyn PodLister>,
     pub psp: Arc<dyn PspSource>,
     pub constraints: Arc<dyn ConstraintSource>,
+    pub exceptions: Arc<dyn podsec_admission::ExceptionSource>,
 }
 
 impl ClusterPorts {
@@ -38,6 +39,7 @@ impl ClusterPorts {
             pods: self.pods.as_ref(),
             psp: self.psp.as_ref(),
             constraints: self.constraints.as_ref(),
+            exceptions: self.exceptions.as_ref(),
         }
     }
 }

@@ -67,6 +67,34 @@ pub struct ServeOptions {
     /// With live state: read ConstraintTemplates and constraints from the Kubernetes API
     /// (Gatekeeper's CRDs) instead of files.
     pub constraints_from_api: bool,
+    /// The clock PodSecurityExceptions' expiry is judged by; `None`: the system clock.
+    pub clock: Option<Clock>,
+}
+
+/// A source of the current time (Unix seconds), for judging exceptions' expiry.
+#[derive(Clone)]
+pub struct Clock(pub Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
+/// Exceptions judged by another clock.
+struct Clocked {
+    inner: Arc<dyn podsec_admission::ExceptionSource>,
+    clock: Clock,
+}
+
+impl podsec_admission::ExceptionSource for Clocked {
+    fn exceptions(&self) -> Option<Arc<podsec_exceptions::ExceptionSet>> {
+        self.inner.exceptions()
+    }
+
+    fn now(&self) -> i64 {
+        (self.clock.0)()
+    }
 }
 
 /// Why the server did not start (or a configuration reload was rejected).
@@ -196,8 +224,9 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
             let ports = ClusterPorts {
                 namespaces: source.clone(),
                 pods: source.clone(),
-                psp: source,
+                psp: source.clone(),
                 constraints: Arc::new(podsec_admission::NoConstraints),
+                exceptions: source,
             };
             (ports, Arc::new(|| true))
         }
@@ -217,6 +246,7 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
                 pods: live,
                 psp: Arc::new(podsec_admission::NoPsp),
                 constraints: Arc::new(podsec_admission::NoConstraints),
+                exceptions: Arc::new(podsec_admission::NoExceptions),
             };
             (ports, Arc::new(move || probe.is_ready()))
         }
@@ -236,6 +266,12 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
             }));
             cluster.psp = psp;
         }
+    }
+    if let Some(clock) = &opts.clock {
+        cluster.exceptions = Arc::new(Clocked {
+            inner: Arc::clone(&cluster.exceptions),
+            clock: clock.clone(),
+        });
     }
     if opts.constraints_from_api {
         let Some(live) = live_view.clone() else {

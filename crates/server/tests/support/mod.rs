@@ -69,6 +69,7 @@ pub fn options(certs: &Certs, state: &Path, config: Option<PathBuf>) -> ServeOpt
         constraints: Vec::new(),
         constraint_engine: Default::default(),
         constraints_from_api: false,
+        clock: None,
     }
 }
 
