@@ -204,6 +204,9 @@ pub struct AuditReport {
     /// `audit --network`: what the NetworkPolicies leave open.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<crate::network::NetworkAudit>,
+    /// PodSecurityExceptions: in use, unused, expired, expiring; levels they would allow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exceptions: Option<crate::exceptions::ExceptionAudit>,
 }
 
 #[derive(Default)]
@@ -675,6 +678,7 @@ impl Auditor {
             incomplete: self.incomplete,
             constraints: Vec::new(),
             network: None,
+            exceptions: None,
         }
     }
 }

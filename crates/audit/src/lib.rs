@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod check;
 pub mod constraints;
+pub mod exceptions;
 mod json_stream;
 pub mod migrate;
 pub mod network;

@@ -33,6 +33,10 @@ pub fn rule_help(rule: &str) -> (String, String) {
             ),
             id.fix_hint().to_string(),
         ),
+        None if rule.starts_with("exception/") => (
+            format!("PodSecurityException {}", &rule["exception/".len()..]),
+            "Renew or remove the exception; an exception that waives nothing can go.".into(),
+        ),
         None if rule.starts_with("netpol/") => (
             format!("NetworkPolicy gap {}", &rule["netpol/".len()..]),
             "Add or fix a NetworkPolicy: a default deny per namespace and direction, then policies allowing what each workload needs (`podsec netpol explain` shows what decides a connection).".into(),
@@ -104,6 +108,20 @@ pub fn audit_findings(report: &AuditReport) -> Vec<Finding> {
             });
         }
     }
+    for (rule, level, message, id) in exception_findings(report) {
+        let (namespace, name) = id.split_once('/').unwrap_or(("", id.as_str()));
+        out.push(Finding {
+            rule: format!("exception/{rule}"),
+            level: level.into(),
+            message,
+            api_version: podsec_exceptions::API_VERSION.into(),
+            kind: podsec_exceptions::KIND.into(),
+            namespace: Some(namespace.to_string()),
+            name: name.to_string(),
+            file: None,
+            line: None,
+        });
+    }
     for f in report.network.iter().flat_map(|n| &n.findings) {
         let (api_version, kind, name) = network_subject(f);
         out.push(Finding {
@@ -117,6 +135,33 @@ pub fn audit_findings(report: &AuditReport) -> Vec<Finding> {
             file: None,
             line: None,
         });
+    }
+    out
+}
+
+/// What the exception audit reports as findings: (rule, level, message, `namespace/name`).
+fn exception_findings(report: &AuditReport) -> Vec<(&'static str, &'static str, String, String)> {
+    let Some(audit) = &report.exceptions else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in &audit.exceptions {
+        match e.status.as_str() {
+            "expired" => out.push(("expired", "warning", format!("PodSecurityException {} expired at {} (owner {}): it no longer applies; remove it or renew it", e.exception, e.expires, e.owner), e.exception.clone())),
+            "expiring" => out.push(("expiring", "warning", format!("PodSecurityException {} expires at {} (owner {})", e.exception, e.expires, e.owner), e.exception.clone())),
+            _ => {}
+        }
+    }
+    for e in audit.unused() {
+        out.push((
+            "unused",
+            "note",
+            format!(
+                "PodSecurityException {} waives nothing in the snapshot (owner {})",
+                e.exception, e.owner
+            ),
+            e.exception.clone(),
+        ));
     }
     out
 }
@@ -302,6 +347,22 @@ pub fn audit_junit(report: &AuditReport) -> String {
                 .collect(),
         });
     }
+    if let Some(audit) = &report.exceptions {
+        for e in &audit.exceptions {
+            let mut failures = Vec::new();
+            if e.status == "expired" {
+                failures.push(format!("expired at {}", e.expires));
+            }
+            cases.push(Case {
+                suite: "pod-security-exceptions".into(),
+                name: format!(
+                    "{} ({}, until {}): {} pods, {} workloads",
+                    e.exception, e.status, e.expires, e.pods, e.workloads
+                ),
+                failures,
+            });
+        }
+    }
     if let Some(network) = &report.network {
         for (gap, count) in &network.by_gap {
             cases.push(Case {
@@ -377,6 +438,7 @@ pub fn policy_reports(report: &AuditReport) -> String {
     }));
     constraint_reports(report, &mut docs);
     network_reports(report, &mut docs);
+    exception_reports(report, &mut docs);
     docs.iter()
         .map(|d| format!("---\n{}", serde_json_to_yaml(d)))
         .collect()
@@ -423,6 +485,26 @@ fn constraint_reports(report: &AuditReport, docs: &mut Vec<Value>) {
                 "metadata": {"name": "podsec-constraints", "labels": labels},
                 "summary": summary, "results": results}),
         });
+    }
+}
+
+/// Expired, expiring and unused exceptions as PolicyReport results in a `podsec-exceptions`
+/// report per namespace.
+fn exception_reports(report: &AuditReport, docs: &mut Vec<Value>) {
+    let mut by_namespace: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    for (rule, level, message, id) in exception_findings(report) {
+        let (namespace, name) = id.split_once('/').unwrap_or(("", id.as_str()));
+        by_namespace.entry(namespace.to_string()).or_default().push(json!({
+            "policy": "podsec-exceptions", "rule": rule, "result": if level == "note" { "pass" } else { "warn" },
+            "scored": true, "source": "podsec", "category": "PodSecurityException", "severity": "low", "message": message,
+            "resources": [{"apiVersion": podsec_exceptions::API_VERSION, "kind": podsec_exceptions::KIND, "namespace": namespace, "name": name}]}));
+    }
+    for (namespace, results) in by_namespace {
+        let warn = results.iter().filter(|r| r["result"] == "warn").count();
+        docs.push(json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReport",
+            "metadata": {"name": "podsec-exceptions", "namespace": namespace, "labels": {"app.kubernetes.io/managed-by": "podsec"}},
+            "summary": {"pass": results.len() - warn, "fail": 0, "warn": warn, "error": 0, "skip": 0},
+            "results": results}));
     }
 }
 
@@ -485,6 +567,32 @@ pub fn audit_html(report: &AuditReport) -> String {
             s.unlabelled_namespaces.join(", ")
         })
     ));
+    if let Some(audit) = &report.exceptions {
+        body.push_str(
+            "<h2>PodSecurityExceptions</h2><table id=\"exceptions\"><tr><th>exception</th><th>status</th><th>expires</th><th>owner</th><th>pods</th><th>workloads</th><th>checks</th></tr>",
+        );
+        for e in &audit.exceptions {
+            body.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                html_escape(&e.exception),
+                html_escape(&e.status),
+                html_escape(&e.expires),
+                html_escape(&e.owner),
+                e.pods,
+                e.workloads,
+                html_escape(&e.checks.join(", "))
+            ));
+        }
+        body.push_str("</table>");
+        for r in &audit.namespaces_that_would_rise {
+            body.push_str(&format!(
+                "<p class=\"rise\">Namespace {} passes {} today, {} with its exceptions.</p>",
+                html_escape(&r.namespace),
+                html_escape(&r.level),
+                html_escape(&r.with_exceptions)
+            ));
+        }
+    }
     if let Some(network) = &report.network {
         // Static HTML: readable where scripts are blocked.
         body.push_str(&format!(

@@ -66,6 +66,17 @@ pub struct AuditArgs {
     /// `podsec netpol audit`).
     #[arg(long)]
     pub network: bool,
+    /// PodSecurityExceptions to audit besides those in the snapshot (files or directories):
+    /// in use by how many pods, unused, expired, expiring, and the namespaces whose level would
+    /// rise with them. The section appears whenever the snapshot holds exceptions.
+    #[arg(long, value_name = "PATH")]
+    pub exceptions: Vec<String>,
+    /// Judge exceptions' expiry as of this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "TIME", value_parser = crate::check::parse_time)]
+    pub now: Option<i64>,
+    /// Exceptions expiring within this many days are reported as expiring.
+    #[arg(long, value_name = "DAYS", default_value_t = 14)]
+    pub expiry_warning_days: u32,
 }
 
 /// Counts the bytes read through it, for the progress bar.
@@ -301,8 +312,35 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<u8> {
             args.engine.into(),
         )?),
     };
-    if library.is_some() || args.network {
-        let objects = snapshot_values(&args.snapshot, library.is_some())?;
+    let extra_exceptions = crate::check::load_exceptions(&args.exceptions)?;
+    let from_stdin = args.snapshot.paths.iter().any(|p| p == "-");
+    let in_snapshot = report
+        .summary
+        .skipped_kinds
+        .keys()
+        .any(|kind| kind.ends_with(podsec_exceptions::KIND));
+    if in_snapshot && from_stdin && extra_exceptions.is_empty() {
+        eprintln!("podsec: the snapshot holds PodSecurityExceptions; save it to a file to audit them (stdin is read once)");
+    }
+    let wants_exceptions = !extra_exceptions.is_empty() || (in_snapshot && !from_stdin);
+    if library.is_some() || args.network || wants_exceptions {
+        let flag = if library.is_some() {
+            "--constraints"
+        } else if args.network {
+            "--network"
+        } else {
+            "--exceptions"
+        };
+        let objects = snapshot_values(&args.snapshot, flag)?;
+        if wants_exceptions {
+            let now = args.now.unwrap_or_else(crate::check::now_seconds);
+            report.exceptions = Some(podsec_audit::exceptions::exception_audit(
+                &objects,
+                extra_exceptions,
+                now,
+                i64::from(args.expiry_warning_days) * 86_400,
+            ));
+        }
         if args.network {
             let network = podsec_audit::network::network_audit(&objects).map_err(|errors| {
                 anyhow::anyhow!(
@@ -336,12 +374,7 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<u8> {
 /// The snapshot's objects as JSON values, for the passes that need whole objects
 /// (constraints, NetworkPolicies). Files are read a second time; the live cluster is listed
 /// once more.
-fn snapshot_values(args: &SnapshotArgs, for_constraints: bool) -> anyhow::Result<Vec<Value>> {
-    let flag = if for_constraints {
-        "--constraints"
-    } else {
-        "--network"
-    };
+fn snapshot_values(args: &SnapshotArgs, flag: &str) -> anyhow::Result<Vec<Value>> {
     if args.kubeconfig.is_some() || args.in_cluster {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -529,6 +562,40 @@ fn audit_table(r: &AuditReport) -> String {
             for line in &w.warnings {
                 out.push_str(&format!("    {line}\n"));
             }
+        }
+    }
+    if let Some(audit) = &r.exceptions {
+        out.push_str(&format!(
+            "\nPodSecurityExceptions: {} active, {} expiring, {} expired, {} unused\n",
+            audit.count("active"),
+            audit.count("expiring"),
+            audit.count("expired"),
+            audit.unused().count()
+        ));
+        for e in &audit.exceptions {
+            out.push_str(&format!(
+                "  {} [{}] until {} (owner {}): {} pods, {} workloads{}\n",
+                e.exception,
+                e.status,
+                e.expires,
+                e.owner,
+                e.pods,
+                e.workloads,
+                if e.checks.is_empty() {
+                    String::new()
+                } else {
+                    format!("; waives {}", e.checks.join(", "))
+                }
+            ));
+        }
+        for bad in &audit.invalid {
+            out.push_str(&format!("  unusable: {bad}\n"));
+        }
+        for rise in &audit.namespaces_that_would_rise {
+            out.push_str(&format!(
+                "  namespace {} passes {} today, {} with its exceptions\n",
+                rise.namespace, rise.level, rise.with_exceptions
+            ));
         }
     }
     if let Some(network) = &r.network {

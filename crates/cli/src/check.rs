@@ -95,7 +95,7 @@ fn warn_expiry(exceptions: &[podsec_exceptions::Exception], now: i64, days: u32)
     }
 }
 
-fn parse_time(s: &str) -> Result<i64, String> {
+pub(crate) fn parse_time(s: &str) -> Result<i64, String> {
     podsec_exceptions::time::parse_rfc3339(s)
         .ok_or_else(|| format!("{s:?} is not an RFC 3339 time (e.g. 2027-03-31T00:00:00Z)"))
 }

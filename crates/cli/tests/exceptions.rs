@@ -257,3 +257,95 @@ fn malformed_exceptions_are_errors_naming_object_and_field() {
         assert!(errors.contains(expected), "{errors}");
     }
 }
+
+#[test]
+fn audit_reports_exceptions_in_use_unused_expired_and_the_level_they_allow() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["namespace.yaml", "daemonset.yaml", "exception.yaml"] {
+        std::fs::copy(example(f), dir.path().join(f)).unwrap();
+    }
+    let unused = std::fs::read_to_string(example("exception.yaml"))
+        .unwrap()
+        .replace(
+            "name: node-exporter\n  namespace",
+            "name: old-agent\n  namespace",
+        )
+        .replace(
+            "{kind: DaemonSet, name: node-exporter}",
+            "{kind: DaemonSet, name: old-agent}",
+        );
+    std::fs::write(dir.path().join("unused.yaml"), unused).unwrap();
+    let path = dir.path().to_str().unwrap();
+    let json = podsec(&["audit", path, "-o", "json", "--now", BEFORE], b"").json();
+    let exceptions = json["exceptions"]["exceptions"].as_array().unwrap();
+    let by_name = |name: &str| {
+        exceptions
+            .iter()
+            .find(|e| e["exception"] == name)
+            .unwrap()
+            .clone()
+    };
+    let used = by_name("monitoring/node-exporter");
+    assert_eq!(
+        (used["status"].as_str(), used["workloads"].as_u64()),
+        (Some("active"), Some(1))
+    );
+    assert_eq!(
+        used["checks"],
+        serde_json::json!(["hostNamespaces", "hostPorts", "restrictedVolumes"])
+    );
+    assert_eq!(by_name("monitoring/old-agent")["workloads"], 0);
+    assert_eq!(
+        json["exceptions"]["namespaces_that_would_rise"],
+        serde_json::json!([{"namespace": "monitoring", "level": "privileged", "with_exceptions": "restricted"}])
+    );
+    let expired = podsec(&["audit", path, "-o", "json", "--now", AFTER], b"").json();
+    assert!(expired["exceptions"]["exceptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["status"] == "expired"));
+    assert_eq!(
+        expired["exceptions"]["namespaces_that_would_rise"],
+        serde_json::json!([])
+    );
+
+    let sarif = podsec(
+        &[
+            "audit",
+            path,
+            "-o",
+            "sarif",
+            "--now",
+            "2027-03-25T00:00:00Z",
+        ],
+        b"",
+    )
+    .json();
+    let rules: Vec<&str> = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ruleId"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"exception/expiring"), "{rules:?}");
+    let table = podsec(&["audit", path, "--now", BEFORE], b"").stdout;
+    assert!(
+        table.contains("PodSecurityExceptions: 2 active, 0 expiring, 0 expired, 1 unused"),
+        "{table}"
+    );
+    let reports = podsec(&["audit", path, "-o", "policyreport", "--now", AFTER], b"").stdout;
+    assert!(
+        reports.contains("\"name\":\"podsec-exceptions\"")
+            && reports.contains("\"rule\":\"expired\"")
+    );
+    let junit = podsec(&["audit", path, "-o", "junit", "--now", BEFORE], b"").stdout;
+    assert!(junit.contains("pod-security-exceptions"));
+    let html = podsec(&["audit", path, "-o", "html", "--now", BEFORE], b"").stdout;
+    assert!(
+        html.contains("<table id=\"exceptions\">")
+            && html.contains(
+                "Namespace monitoring passes privileged today, restricted with its exceptions."
+            )
+    );
+}
