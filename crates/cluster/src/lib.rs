@@ -7,10 +7,12 @@ mod dir;
 pub mod files;
 mod live;
 mod live_constraints;
+mod live_exceptions;
 mod state;
 
 pub use constraints::{ConstraintsDir, ConstraintsError, ConstraintsReport};
 pub use dir::{DirError, DirSource, LoadReport};
 pub use live::{connect, error_chain, fetch_snapshot, Connection, LiveCluster};
 pub use live_constraints::ConstraintsApi;
+pub use live_exceptions::{ExceptionsApi, ExceptionsReport};
 pub use state::{ClusterState, LoadError};

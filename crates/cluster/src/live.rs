@@ -365,6 +365,12 @@ static SNAPSHOT_RESOURCES: std::sync::LazyLock<Vec<Listed>> = std::sync::LazyLoc
         core(rbac, "ClusterRoleBinding", "clusterrolebindings"),
         // For the NetworkPolicy analysis (`podsec netpol`, the audit's network section).
         core("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
+        // For the audit's exceptions section.
+        core(
+            "podsec.dev/v1alpha1",
+            "PodSecurityException",
+            "podsecurityexceptions",
+        ),
     ]);
     out
 });

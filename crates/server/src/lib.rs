@@ -267,6 +267,36 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
             cluster.psp = psp;
         }
     }
+    // PodSecurityExceptions from the API, when the state is live.
+    if let Some(live) = live_view.clone() {
+        let source = match podsec_cluster::ExceptionsApi::open(live.clone()).await {
+            Ok((source, report)) => {
+                tracing::info!(
+                    exceptions = report.exceptions,
+                    "loaded PodSecurityExceptions from the API"
+                );
+                for e in &report.errors {
+                    tracing::warn!(error = %e, "skipped a PodSecurityException");
+                }
+                source
+            }
+            // Not fatal: until a listing succeeds nothing is waived (fail closed).
+            Err(e) => {
+                tracing::warn!(error = %podsec_cluster::error_chain(&e), "cannot list PodSecurityExceptions yet; none apply until a listing succeeds");
+                podsec_cluster::ExceptionsApi::empty(live)
+            }
+        };
+        let m = Arc::clone(&metrics);
+        background.push(
+            Arc::clone(&source).watch(opts.reload_interval, move |report| {
+                m.reloaded("exceptions", report.errors.is_empty());
+                for e in &report.errors {
+                    tracing::warn!(error = %e, "PodSecurityException problem");
+                }
+            }),
+        );
+        cluster.exceptions = source;
+    }
     if let Some(clock) = &opts.clock {
         cluster.exceptions = Arc::new(Clocked {
             inner: Arc::clone(&cluster.exceptions),

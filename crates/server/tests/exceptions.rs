@@ -161,3 +161,84 @@ async fn node_exporter_denied_admitted_with_its_exception_denied_after_expiry() 
     );
     server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+/// The API stand-in: the `monitoring` namespace (restricted) and the exception, listed from
+/// the CRD's resource as the API server lists it.
+async fn fake_api(request: axum::extract::Request) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = request.uri().path().to_string();
+    let watch = request.uri().query().unwrap_or("").contains("watch=true");
+    let yaml = |text: &str| {
+        podsec_manifest::decode(
+            text.as_bytes(),
+            podsec_manifest::Format::Yaml,
+            &Default::default(),
+        )
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap()
+        .value
+    };
+    let namespace = yaml(&example("namespace.yaml"));
+    match (path.as_str(), watch) {
+        ("/api/v1/namespaces", true) => {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            "".into_response()
+        }
+        ("/api/v1/namespaces", false) => json!({"apiVersion": "v1", "kind": "NamespaceList", "metadata": {"resourceVersion": "1"},
+            "items": [{"metadata": {"name": "monitoring", "resourceVersion": "1", "labels": namespace["metadata"]["labels"]}}]})
+        .to_string()
+        .into_response(),
+        ("/api/v1/namespaces/monitoring", false) => namespace.to_string().into_response(),
+        ("/apis/podsec.dev/v1alpha1/podsecurityexceptions", false) => {
+            let mut e = yaml(&example("exception.yaml"));
+            if let Some(map) = e.as_object_mut() {
+                map.remove("apiVersion");
+                map.remove("kind");
+            }
+            json!({"apiVersion": "podsec.dev/v1alpha1", "kind": "PodSecurityExceptionList", "metadata": {"resourceVersion": "1"}, "items": [e]})
+                .to_string()
+                .into_response()
+        }
+        _ => (axum::http::StatusCode::NOT_FOUND, "{}").into_response(),
+    }
+}
+
+/// With live state, exceptions come from the API (the CRD's resource).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exceptions_are_read_from_the_api_with_live_state() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        async move { axum::serve(listener, axum::Router::new().fallback(fake_api)).await },
+    );
+    let certs = certs();
+    let kubeconfig = write(
+        certs.dir.path(),
+        "kubeconfig",
+        &format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster: {{server: \"http://{api_addr}\"}}\nusers:\n- name: u\n  user: {{token: t}}\ncontexts:\n- name: c\n  context: {{cluster: fake, user: u}}\ncurrent-context: c\n"
+        ),
+    );
+    let state = tempfile::tempdir().unwrap();
+    let mut opts = options(&certs, state.path(), None);
+    opts.state = podsec_server::StateOptions::Live {
+        kubeconfig: Some(kubeconfig),
+    };
+    opts.clock = Some(podsec_server::Clock(Arc::new(|| BEFORE)));
+    let server = start(opts).await;
+    let mut client = Client::connect(server.addr, &certs.ca_pem).await.unwrap();
+    let start = Instant::now();
+    while client.get("/readyz").await.status != 200 {
+        assert!(start.elapsed() < Duration::from_secs(10), "never ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let answer = decide(&mut client, "1").await;
+    assert_eq!(answer["allowed"], true, "{answer}");
+    assert_eq!(
+        answer["auditAnnotations"]["exception"],
+        "monitoring/node-exporter"
+    );
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+}
