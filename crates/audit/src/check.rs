@@ -347,7 +347,8 @@ fn evaluate_object(
         };
         let workload = (w.kind != podsec_manifest::WorkloadKind::Pod)
             .then(|| (w.kind.as_str(), w.meta.name_or_generate_name()));
-        let subject = Subject::new(namespace, workload, &w.pod_meta, &w.pod_spec);
+        let subject = Subject::new(namespace, workload, &w.pod_meta, &w.pod_spec)
+            .with_owner(w.meta.controller());
         let outcome = set.waive(&subject, std::mem::take(&mut evaluation.violations), *now);
         evaluation.violations = outcome.remaining;
         waived = outcome

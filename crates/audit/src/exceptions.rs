@@ -142,7 +142,8 @@ pub fn exception_audit(
         };
         let workload = (w.kind != WorkloadKind::Pod)
             .then(|| (w.kind.as_str(), w.meta.name_or_generate_name()));
-        let subject = Subject::new(&namespace, workload, &w.pod_meta, &w.pod_spec);
+        let subject = Subject::new(&namespace, workload, &w.pod_meta, &w.pod_spec)
+            .with_owner(w.meta.controller());
         let without = highest_passing(&w.pod_meta, &w.pod_spec, &|v| v);
         let with = highest_passing(&w.pod_meta, &w.pod_spec, &|v| {
             set.waive(&subject, v, now).remaining
@@ -277,4 +278,209 @@ mod tests {
             }]
         );
     }
+}
+
+/// An exception `migrate` proposes: one workload holds its namespace below a level every other
+/// workload there passes, and all it fails at that level are host accesses an exception can
+/// narrow to the values it uses (so the rest of the namespace is not held back for it).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Proposal {
+    pub namespace: String,
+    /// `Kind/name`.
+    pub workload: String,
+    pub level: String,
+    pub level_with_exception: String,
+    pub checks: Vec<String>,
+    /// The PodSecurityException to apply (owner and reason to fill in).
+    pub manifest: Value,
+}
+
+/// The checks a proposal narrows: host accesses a workload may genuinely need.
+fn narrowable(check: podsec_policy::CheckId) -> bool {
+    use podsec_policy::CheckId as C;
+    matches!(
+        check,
+        C::HostPathVolumes
+            | C::HostNamespaces
+            | C::HostPorts
+            | C::CapabilitiesBaseline
+            | C::Sysctls
+            | C::RestrictedVolumes
+            | C::SeLinuxOptions
+            | C::AppArmorProfile
+            | C::SeccompProfileBaseline
+    )
+}
+
+/// The value an offending field holds, as an `allow` entry of its check.
+fn allow_value(check: podsec_policy::CheckId, field: &str, pod: &Value) -> Option<Value> {
+    use podsec_policy::CheckId as C;
+    let last = field.rsplit('.').next().unwrap_or(field);
+    let lookup = |path: &str| -> Option<&Value> {
+        let mut v = pod;
+        for step in path.split('.') {
+            let (name, index) = match step.split_once('[') {
+                Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
+                None => (step, None),
+            };
+            v = v.get(name)?;
+            if let Some(i) = index {
+                v = v.get(i)?;
+            }
+        }
+        Some(v)
+    };
+    match check {
+        C::HostPathVolumes => lookup(field)?.get("path").cloned(),
+        C::HostNamespaces => Some(Value::String(last.to_string())),
+        C::RestrictedVolumes => Some(Value::String(last.to_string())),
+        C::SeLinuxOptions => Some(Value::String(format!(
+            "{last}:{}",
+            lookup(field)?.as_str()?
+        ))),
+        C::AppArmorProfile if field.starts_with("metadata.annotations[") => {
+            let v = pod.get("metadata")?.get("annotations")?.as_object()?.get(
+                field
+                    .strip_prefix("metadata.annotations[")?
+                    .strip_suffix(']')?,
+            )?;
+            Some(Value::String(v.as_str()?.split('/').next()?.to_string()))
+        }
+        _ => lookup(field).cloned(),
+    }
+}
+
+/// Proposals for the snapshot's namespaces; the exceptions expire at `expires`.
+pub fn propose(objects: &[Value], expires: &str) -> Vec<Proposal> {
+    struct Held {
+        level: Level,
+        /// Its pods (or templates), to read the values they need.
+        objects: Vec<(podsec_policy::ObjectMeta, podsec_policy::PodSpec)>,
+    }
+    // Namespace → workload key → what it passes.
+    let mut namespaces: BTreeMap<String, BTreeMap<(String, String), Held>> = BTreeMap::new();
+    for object in objects {
+        let Ok(Object::Workload(w)) = classify(object.clone()) else {
+            continue;
+        };
+        let namespace = match w.meta.namespace.as_str() {
+            "" => "default".to_string(),
+            ns => ns.to_string(),
+        };
+        // A pod counts for its topmost known owner; a controller owned by another, for that.
+        let key = if w.kind == WorkloadKind::Pod {
+            let subject = Subject::new(&namespace, None, &w.pod_meta, &w.pod_spec);
+            subject
+                .workloads
+                .iter()
+                .flatten()
+                .last()
+                .map(|(k, n)| (k.to_string(), n.to_string()))
+        } else {
+            match w.meta.controller() {
+                Some(owner) => Some((owner.kind.clone(), owner.name.clone())),
+                None => Some((
+                    w.kind.as_str().to_string(),
+                    w.meta.name_or_generate_name().to_string(),
+                )),
+            }
+        };
+        let Some(key) = key else { continue };
+        let level = highest_passing(&w.pod_meta, &w.pod_spec, &|v| v);
+        let held = namespaces
+            .entry(namespace)
+            .or_default()
+            .entry(key)
+            .or_insert(Held {
+                level: Level::Restricted,
+                objects: Vec::new(),
+            });
+        if rank(level) < rank(held.level) {
+            held.level = level;
+        }
+        held.objects.push((w.pod_meta.clone(), w.pod_spec.clone()));
+    }
+    let mut out = Vec::new();
+    for (namespace, workloads) in namespaces {
+        let Some(lowest) = workloads.values().map(|h| h.level).min_by_key(|l| rank(*l)) else {
+            continue;
+        };
+        let target = match lowest {
+            Level::Privileged => Level::Baseline,
+            Level::Baseline => Level::Restricted,
+            Level::Restricted => continue,
+        };
+        let below: Vec<(&(String, String), &Held)> = workloads
+            .iter()
+            .filter(|(_, h)| rank(h.level) < rank(target))
+            .collect();
+        let [((kind, name), held)] = below.as_slice() else {
+            continue;
+        };
+        // (check → allowed values), over every object of the workload.
+        let mut waive: BTreeMap<podsec_policy::CheckId, Vec<Value>> = BTreeMap::new();
+        let mut blocked = false;
+        for (meta, spec) in &held.objects {
+            let pod = serde_json::json!({
+                "metadata": serde_json::to_value(meta).unwrap_or(Value::Null),
+                "spec": serde_json::to_value(spec).unwrap_or(Value::Null),
+            });
+            for v in evaluate(LevelVersion::new(target, Version::Latest), meta, spec).violations {
+                if !narrowable(v.check) {
+                    blocked = true;
+                    continue;
+                }
+                for field in &v.fields {
+                    let Some(value) = allow_value(v.check, field, &pod) else {
+                        blocked = true;
+                        continue;
+                    };
+                    let values = waive.entry(v.check).or_default();
+                    if !values.contains(&value) {
+                        values.push(value);
+                    }
+                    // At restricted a hostPath volume needs its path allowed too.
+                    if v.check == podsec_policy::CheckId::RestrictedVolumes
+                        && field.ends_with(".hostPath")
+                    {
+                        if let Some(path) =
+                            allow_value(podsec_policy::CheckId::HostPathVolumes, field, &pod)
+                        {
+                            let paths = waive
+                                .entry(podsec_policy::CheckId::HostPathVolumes)
+                                .or_default();
+                            if !paths.contains(&path) {
+                                paths.push(path);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if blocked || waive.is_empty() {
+            continue;
+        }
+        let checks: Vec<String> = waive.keys().map(|c| c.as_str().to_string()).collect();
+        let manifest = serde_json::json!({
+            "apiVersion": podsec_exceptions::API_VERSION,
+            "kind": podsec_exceptions::KIND,
+            "metadata": {"name": name.to_ascii_lowercase(), "namespace": namespace},
+            "spec": {
+                "owner": format!("TODO: who answers for {kind}/{name}"),
+                "reason": format!("TODO: why {kind}/{name} needs {}", checks.join(", ")),
+                "expires": expires,
+                "match": {"workloads": [{"kind": kind, "name": name}]},
+                "waive": waive.iter().map(|(check, values)| serde_json::json!({"check": check.as_str(), "allow": values})).collect::<Vec<_>>(),
+            }
+        });
+        out.push(Proposal {
+            namespace,
+            workload: format!("{kind}/{name}"),
+            level: held.level.as_str().into(),
+            level_with_exception: target.as_str().into(),
+            checks,
+            manifest,
+        });
+    }
+    out
 }

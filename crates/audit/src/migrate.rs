@@ -77,6 +77,10 @@ pub struct MigrationReport {
     pub namespaces: Vec<NamespacePlan>,
     pub cluster_steps: Vec<String>,
     pub rbac_problems: Vec<String>,
+    /// PodSecurityExceptions that would let a namespace rise a level instead of holding it
+    /// down for one workload (filled by the caller, from the snapshot's objects).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exception_proposals: Vec<crate::exceptions::Proposal>,
     /// The audit the plan is based on; its `errors` are the input that could not be read.
     /// (A policy the plugin cannot use is a finding, in its entry's `unusable`.)
     pub audit: AuditReport,
@@ -383,6 +387,7 @@ impl Migrator {
                 .iter()
                 .map(|p| format!("{}: {}", p.binding, p.message))
                 .collect(),
+            exception_proposals: Vec::new(),
             audit,
         }
     }

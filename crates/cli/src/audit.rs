@@ -681,9 +681,20 @@ pub fn run_migrate(args: MigrateArgs) -> anyhow::Result<u8> {
     };
     let mut migrator = Migrator::new(AuditOptions::default());
     feed(&args.snapshot, &mut |o| migrator.observe(o))?;
-    let report = migrator.finish();
+    let mut report = migrator.finish();
+    // Exceptions instead of a lower level: the workloads' values are read from the objects.
+    let from_stdin = args.snapshot.paths.iter().any(|p| p == "-");
+    if !from_stdin {
+        let objects = snapshot_values(&args.snapshot, "migrate")?;
+        let expires =
+            podsec_exceptions::time::format_rfc3339(crate::check::now_seconds() + 90 * 86_400);
+        report.exception_proposals = podsec_audit::exceptions::propose(&objects, &expires);
+    }
     crate::write_stdout(&render(&report)?)?;
     report_problems(&report.audit);
+    if from_stdin {
+        eprintln!("podsec: note: exception proposals need the snapshot as a file or the live cluster (stdin is read once); none proposed");
+    }
     let unusable = report.policies.iter().any(|p| p.unusable.is_some());
     Ok(if !report.audit.errors.is_empty() {
         2
@@ -695,6 +706,29 @@ pub fn run_migrate(args: MigrateArgs) -> anyhow::Result<u8> {
 }
 
 fn migrate_text(r: &MigrationReport) -> String {
+    let mut out = migrate_plan_text(r);
+    if !r.exception_proposals.is_empty() {
+        out.push_str(
+            "\nExceptions instead of a lower level (fill in owner and reason, then apply):\n",
+        );
+        for p in &r.exception_proposals {
+            out.push_str(&format!(
+                "  namespace {}: {} holds it at {}; with this exception it passes {} ({})\n",
+                p.namespace,
+                p.workload,
+                p.level,
+                p.level_with_exception,
+                p.checks.join(", ")
+            ));
+            let yaml = serde_saphyr::to_string(&p.manifest).unwrap_or_default();
+            out.push_str("---\n");
+            out.push_str(&yaml);
+        }
+    }
+    out
+}
+
+fn migrate_plan_text(r: &MigrationReport) -> String {
     let mut out = String::from("PodSecurityPolicies:\n");
     for p in &r.policies {
         out.push_str(&format!(

@@ -349,3 +349,80 @@ fn audit_reports_exceptions_in_use_unused_expired_and_the_level_they_allow() {
             )
     );
 }
+
+/// `migrate` proposes an exception where one workload holds its namespace a level down, and
+/// with the proposed exceptions applied the audit finds those namespaces one level up.
+#[test]
+fn migrate_proposes_exceptions_that_let_the_namespace_rise() {
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../audit/tests/fixtures/cluster-snapshot.json")
+        .to_string_lossy()
+        .into_owned();
+    let run = podsec(&["migrate", &fixture, "-o", "json"], b"");
+    let plan = run.json();
+    let proposals = plan["exception_proposals"].as_array().unwrap();
+    let summary: Vec<(String, String, String)> = proposals
+        .iter()
+        .map(|p| {
+            (
+                p["namespace"].as_str().unwrap().into(),
+                p["workload"].as_str().unwrap().into(),
+                p["level_with_exception"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "batch".to_string(),
+                "CronJob/report".to_string(),
+                "baseline".to_string()
+            ),
+            (
+                "kube-system".to_string(),
+                "DaemonSet/node-agent".to_string(),
+                "baseline".to_string()
+            ),
+        ]
+    );
+    let node_agent = &proposals[1]["manifest"];
+    assert_eq!(
+        node_agent["spec"]["waive"],
+        serde_json::json!([
+            {"check": "hostNamespaces", "allow": ["hostPID"]},
+            {"check": "hostPathVolumes", "allow": ["/"]}
+        ])
+    );
+    // The debug pod in dmz is privileged: nothing an exception should narrow, no proposal.
+    assert!(!summary.iter().any(|(ns, _, _)| ns == "dmz"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let manifests: Vec<String> = proposals
+        .iter()
+        .map(|p| p["manifest"].to_string())
+        .collect();
+    std::fs::write(dir.path().join("proposed.json"), manifests.join("\n")).unwrap();
+    let proposed = dir.path().join("proposed.json");
+    let audit = podsec(
+        &[
+            "audit",
+            &fixture,
+            "--exceptions",
+            proposed.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+        b"",
+    )
+    .json();
+    assert_eq!(
+        audit["exceptions"]["namespaces_that_would_rise"],
+        serde_json::json!([
+            {"namespace": "batch", "level": "privileged", "with_exceptions": "baseline"},
+            {"namespace": "kube-system", "level": "privileged", "with_exceptions": "baseline"}
+        ])
+    );
+    let text = podsec(&["migrate", &fixture], b"").stdout;
+    assert!(text.contains("namespace kube-system: DaemonSet/node-agent holds it at privileged; with this exception it passes baseline (hostNamespaces, hostPathVolumes)"), "{text}");
+}

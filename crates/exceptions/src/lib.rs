@@ -73,6 +73,18 @@ impl<'a> Subject<'a> {
         }
     }
 
+    /// The object's own controller (a Job's CronJob, a ReplicaSet's Deployment) stands for
+    /// it too.
+    pub fn with_owner(
+        mut self,
+        owner: Option<&'a podsec_policy::pod::OwnerReference>,
+    ) -> Subject<'a> {
+        if let (Some(owner), None) = (owner, self.workloads[1]) {
+            self.workloads[1] = Some((owner.kind.as_str(), owner.name.as_str()));
+        }
+        self
+    }
+
     fn service_account(&self) -> &str {
         self.spec
             .service_account_name
