@@ -12,6 +12,9 @@ use crate::view::{Cluster, ConstraintSet};
 /// Audit annotation listing `dryrun` violations (kube-apiserver prefixes the webhook name).
 pub const CONSTRAINT_DRYRUN_ANNOTATION: &str = "constraint-dryrun-violations";
 
+/// Audit annotation naming the PodSecurityExceptions that waived constraint violations.
+pub const CONSTRAINT_EXCEPTION_ANNOTATION: &str = "constraint-exception";
+
 /// Audit annotation listing `warn` violations, which the client also sees as warnings.
 pub const CONSTRAINT_WARN_ANNOTATION: &str = "constraint-warn-violations";
 
@@ -47,13 +50,56 @@ pub(crate) async fn validate(
             Ok(None) | Err(_) => None,
         }
     };
+    // Exceptions for the object, when its namespace has any: read before the review takes
+    // the request.
+    let exceptions = cluster
+        .exceptions
+        .exceptions()
+        .filter(|s| !req.namespace.is_empty() && s.has_namespace(&req.namespace));
+    let subject_parts = exceptions.as_ref().map(|_| {
+        let object = request.get("object");
+        let pod = req.kind.kind == "Pod";
+        let meta: podsec_policy::ObjectMeta = object
+            .and_then(|o| o.get("metadata"))
+            .and_then(|m| serde_json::from_value(m.clone()).ok())
+            .unwrap_or_default();
+        let spec: podsec_policy::PodSpec = object
+            .filter(|_| pod)
+            .and_then(|o| o.get("spec"))
+            .and_then(|s| serde_json::from_value(s.clone()).ok())
+            .unwrap_or_default();
+        (meta, spec, pod)
+    });
     let review = Review::from_request(request, namespace_object);
-    let violations = set.library.review_observed(
+    let mut violations = set.library.review_observed(
         &review,
         &set.inventory,
         EnforcementPoint::Validation,
         &mut |evaluated| metrics.constraint(&evaluated),
     );
+    let mut waived_by: Vec<String> = Vec::new();
+    if let (Some(set), Some((meta, spec, pod))) = (&exceptions, &subject_parts) {
+        let workload = (!pod).then_some((&*req.kind.kind, &*req.name));
+        let subject = podsec_exceptions::Subject::new(&req.namespace, workload, meta, spec)
+            .with_owner(meta.controller());
+        let now = cluster.exceptions.now();
+        let applicable = set.applicable(&subject, now);
+        violations.retain(|v| {
+            match applicable
+                .iter()
+                .find(|e| e.waives_constraint(&v.constraint_kind, &v.constraint_name))
+            {
+                Some(e) => {
+                    let id = e.id();
+                    if !waived_by.contains(&id) {
+                        waived_by.push(id);
+                    }
+                    false
+                }
+                None => true,
+            }
+        });
+    }
     let lines = |action: EnforcementAction| -> Vec<String> {
         violations
             .iter()
@@ -75,6 +121,15 @@ pub(crate) async fn validate(
     }
     if !dryrun.is_empty() {
         decision = decision.with_annotation(CONSTRAINT_DRYRUN_ANNOTATION, dryrun.join("\n"));
+    }
+    if !waived_by.is_empty() {
+        decision = decision.with_annotation(CONSTRAINT_EXCEPTION_ANNOTATION, waived_by.join(","));
+        if decision.allowed {
+            decision.warnings.push(format!(
+                "Gatekeeper constraints waived by PodSecurityException {}",
+                waived_by.join(", ")
+            ));
+        }
     }
     decision
 }

@@ -443,3 +443,61 @@ async fn templates_and_constraints_from_the_api_are_enforced_and_reloaded() {
     .await;
     server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+/// A PodSecurityException waives a Gatekeeper constraint by `Kind/name` for the workloads it
+/// names: the pod is admitted with a warning and the `constraint-exception` annotation; another
+/// pod in the namespace is still denied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exception_waives_a_constraint_for_the_workload_it_names() {
+    let certs = support::certs();
+    let state = tempfile::tempdir().unwrap();
+    write(state.path(), "ns.yaml", NAMESPACES);
+    write(
+        state.path(),
+        "exception.yaml",
+        "apiVersion: podsec.dev/v1alpha1\nkind: PodSecurityException\nmetadata: {name: legacy, namespace: team-a}\nspec:\n  owner: team-a\n  reason: the legacy image is only published as latest\n  expires: \"2099-01-01T00:00:00Z\"\n  match:\n    workloads: [{kind: Pod, name: legacy}]\n  waive:\n  - constraint: K8sDisallowedTags/deny-*\n",
+    );
+    let policies = tempfile::tempdir().unwrap();
+    write(policies.path(), "template.yaml", TEMPLATE);
+    write(
+        policies.path(),
+        "c.yaml",
+        &constraint(
+            "deny-team-a",
+            "deny",
+            "    namespaceSelector: {matchLabels: {team: a}}\n",
+        ),
+    );
+    let mut opts = options(&certs, state.path(), None);
+    opts.constraints = vec![policies.path().to_path_buf()];
+    let server = start(opts).await;
+    let mut client = Client::connect(server.addr, &certs.ca_pem).await.unwrap();
+    let named = |name: &str| {
+        let mut pod = latest_pod("team-a");
+        pod["metadata"]["name"] = json!(name);
+        pod
+    };
+    let reply = client
+        .review(
+            "/validate",
+            &pod_review("1", "team-a", "u", named("legacy")),
+        )
+        .await
+        .json();
+    assert_eq!(reply["response"]["allowed"], true, "{reply}");
+    assert_eq!(
+        reply["response"]["auditAnnotations"]["constraint-exception"], "team-a/legacy",
+        "{reply}"
+    );
+    assert_eq!(
+        reply["response"]["warnings"],
+        json!(["Gatekeeper constraints waived by PodSecurityException team-a/legacy"]),
+        "{reply}"
+    );
+    let reply = client
+        .review("/validate", &pod_review("2", "team-a", "u", named("other")))
+        .await
+        .json();
+    assert_eq!(reply["response"]["allowed"], false, "{reply}");
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+}
