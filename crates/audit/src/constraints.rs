@@ -27,6 +27,8 @@ pub struct ObjectFindings {
     pub namespace: Option<String>,
     pub name: String,
     pub violations: Vec<Violation>,
+    /// Violations a PodSecurityException waived.
+    pub waived: Vec<crate::check::WaivedEntry>,
 }
 
 /// Gatekeeper's deny text: `[<constraint name>] <msg>` lines, in its order (kind, then name).
@@ -44,7 +46,7 @@ impl Report {
     /// or controller), else as a result of its own. Only `deny` violations deny.
     pub fn add_constraint_findings(&mut self, findings: Vec<ObjectFindings>) {
         for found in findings {
-            if found.violations.is_empty() {
+            if found.violations.is_empty() && found.waived.is_empty() {
                 continue;
             }
             let existing = self.results.iter_mut().position(|r| {
@@ -77,6 +79,7 @@ impl Report {
             let Some(result) = self.results.get_mut(index) else {
                 continue;
             };
+            result.waived.extend(found.waived);
             if let Some(deny) = deny_message(&found.violations) {
                 result.allowed = false;
                 result.message = Some(match result.message.take() {

@@ -294,9 +294,10 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
             args.paths.join(", ")
         );
     }
-    let findings = constraint_findings(&library, objects);
     warn_expiry(&exceptions, now, args.expiry_warning_days);
-    checker.set_exceptions(podsec_exceptions::ExceptionSet::new(exceptions), now);
+    let exceptions = podsec_exceptions::ExceptionSet::new(exceptions);
+    let findings = constraint_findings(&library, objects, &exceptions, now);
+    checker.set_exceptions(exceptions, now);
     let mut report = checker.finish();
     report.add_constraint_findings(findings);
     Ok(report)
@@ -304,7 +305,12 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
 
 /// Every object of the input reviewed as gator reviews it; Namespaces in the input are the
 /// namespace objects of the others (for `namespaceSelector`).
-fn constraint_findings(library: &Library, objects: Vec<(String, Located)>) -> Vec<ObjectFindings> {
+fn constraint_findings(
+    library: &Library,
+    objects: Vec<(String, Located)>,
+    exceptions: &podsec_exceptions::ExceptionSet,
+    now: i64,
+) -> Vec<ObjectFindings> {
     let namespaces: BTreeMap<String, Value> = objects
         .iter()
         .filter(|(_, o)| {
@@ -335,7 +341,26 @@ fn constraint_findings(library: &Library, objects: Vec<(String, Located)>) -> Ve
                 n => n,
             };
             let (api_version, kind) = (text("/apiVersion"), text("/kind"));
+            let exceptions_here = exceptions.has_namespace(if namespace.is_empty() {
+                "default"
+            } else {
+                &namespace
+            });
+            let object = exceptions_here.then(|| located.value.clone());
             let review = Review::from_object(located.value, namespaces.get(&namespace).cloned());
+            let mut violations = library.review(&review, &inventory, EnforcementPoint::Gator);
+            let waived = match object {
+                Some(object) if !violations.is_empty() => waive_constraints(
+                    exceptions,
+                    now,
+                    &object,
+                    &namespace,
+                    &kind,
+                    &name,
+                    &mut violations,
+                ),
+                _ => Vec::new(),
+            };
             ObjectFindings {
                 file,
                 line: located.line,
@@ -343,7 +368,8 @@ fn constraint_findings(library: &Library, objects: Vec<(String, Located)>) -> Ve
                 kind,
                 namespace: (!namespace.is_empty()).then_some(namespace),
                 name,
-                violations: library.review(&review, &inventory, EnforcementPoint::Gator),
+                violations,
+                waived,
             }
         })
         .collect()
@@ -397,4 +423,66 @@ pub(crate) fn load_exceptions(
         );
     }
     Ok(out)
+}
+
+/// Removes the constraint violations an exception for the object waives (by `Kind/name`),
+/// returning them as waived entries.
+fn waive_constraints(
+    exceptions: &podsec_exceptions::ExceptionSet,
+    now: i64,
+    object: &Value,
+    namespace: &str,
+    kind: &str,
+    name: &str,
+    violations: &mut Vec<podsec_constraints::Violation>,
+) -> Vec<podsec_audit::check::WaivedEntry> {
+    let namespace = if namespace.is_empty() {
+        "default"
+    } else {
+        namespace
+    };
+    // A pod-bearing object is matched as its pods are; anything else by its kind and name.
+    let decoded = podsec_manifest::classify(object.clone()).ok();
+    let (meta, spec, workload) = match &decoded {
+        Some(podsec_manifest::Object::Workload(w)) => (
+            w.pod_meta.clone(),
+            w.pod_spec.clone(),
+            (w.kind != podsec_manifest::WorkloadKind::Pod).then_some((kind, name)),
+        ),
+        _ => (
+            object
+                .get("metadata")
+                .and_then(|m| serde_json::from_value(m.clone()).ok())
+                .unwrap_or_default(),
+            podsec_policy::PodSpec::default(),
+            Some((kind, name)),
+        ),
+    };
+    let owner = match &decoded {
+        Some(podsec_manifest::Object::Workload(w)) => w.meta.controller().cloned(),
+        _ => None,
+    };
+    let subject = podsec_exceptions::Subject::new(namespace, workload, &meta, &spec)
+        .with_owner(owner.as_ref());
+    let applicable = exceptions.applicable(&subject, now);
+    let mut waived = Vec::new();
+    violations.retain(|v| {
+        match applicable
+            .iter()
+            .find(|e| e.waives_constraint(&v.constraint_kind, &v.constraint_name))
+        {
+            Some(e) => {
+                waived.push(podsec_audit::check::WaivedEntry {
+                    check: format!("{}/{}", v.constraint_kind, v.constraint_name),
+                    exception: e.id(),
+                    expires: e.expires_text.clone(),
+                    reason: v.message.clone(),
+                    detail: String::new(),
+                });
+                false
+            }
+            None => true,
+        }
+    });
+    waived
 }

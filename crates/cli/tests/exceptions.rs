@@ -426,3 +426,55 @@ fn migrate_proposes_exceptions_that_let_the_namespace_rise() {
     let text = podsec(&["migrate", &fixture], b"").stdout;
     assert!(text.contains("namespace kube-system: DaemonSet/node-agent holds it at privileged; with this exception it passes baseline (hostNamespaces, hostPathVolumes)"), "{text}");
 }
+
+/// `check --constraints` applies constraint waivers: the exception's pod is waived, the other
+/// privileged pod still denied.
+#[test]
+fn check_waives_a_constraint_for_the_workload_an_exception_names() {
+    let seed = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies/gatekeeper/seed-004");
+    let dir = tempfile::tempdir().unwrap();
+    let exception = dir.path().join("exception.yaml");
+    std::fs::write(
+        &exception,
+        "apiVersion: podsec.dev/v1alpha1\nkind: PodSecurityException\nmetadata: {name: priv, namespace: default}\nspec:\n  owner: platform\n  reason: a node debugger\n  expires: \"2099-01-01T00:00:00Z\"\n  match:\n    workloads: [{kind: Pod, name: privileged}]\n  waive:\n  - constraint: blockprivcontainers/blockprivcontainers\n",
+    )
+    .unwrap();
+    let run = podsec(
+        &[
+            "check",
+            "--level",
+            "privileged",
+            "--constraints",
+            seed.to_str().unwrap(),
+            seed.join("pods.yaml").to_str().unwrap(),
+            "--exceptions",
+            exception.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+        b"",
+    );
+    assert_eq!(
+        run.code, 1,
+        "privileged-init is still denied: {}",
+        run.stderr
+    );
+    let json = run.json();
+    let result = |name: &str| {
+        json["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let privileged = result("privileged");
+    assert_eq!(privileged["allowed"], true, "{privileged}");
+    assert_eq!(
+        privileged["waived"][0]["check"],
+        "blockprivcontainers/blockprivcontainers"
+    );
+    assert_eq!(privileged["waived"][0]["exception"], "default/priv");
+    assert_eq!(result("privileged-init")["allowed"], false);
+}
