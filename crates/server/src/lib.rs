@@ -310,30 +310,12 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
             ])));
         };
         let (source, report) = ConstraintsApi::open(live, opts.constraint_engine).await?;
-        tracing::info!(
-            templates = report.templates,
-            constraints = report.constraints,
-            inventory = report.inventory,
-            "loaded Gatekeeper templates and constraints from the API"
-        );
+        log_constraints_load(&report, "the API");
         metrics.constraint_load_errors(0);
-        let m = Arc::clone(&metrics);
-        background.push(Arc::clone(&source).watch(opts.reload_interval, move |report| {
-            m.reloaded("constraints", report.errors.is_empty());
-            m.constraint_load_errors(report.errors.len());
-            if report.errors.is_empty() {
-                tracing::info!(
-                    templates = report.templates,
-                    constraints = report.constraints,
-                    inventory = report.inventory,
-                    "reloaded Gatekeeper templates and constraints from the API"
-                );
-            } else {
-                for e in &report.errors {
-                    tracing::error!(error = %e, "constraints reload rejected; the previous set stays in force");
-                }
-            }
-        }));
+        background.push(Arc::clone(&source).watch(
+            opts.reload_interval,
+            constraints_reloaded(&metrics, "the API"),
+        ));
         cluster.constraints = source;
     }
     if !opts.constraints.is_empty() {
@@ -343,30 +325,12 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
         };
         let (source, report) =
             ConstraintsDir::open(&opts.constraints, inventory_dir, opts.constraint_engine)?;
-        tracing::info!(
-            templates = report.templates,
-            constraints = report.constraints,
-            inventory = report.inventory,
-            "loaded Gatekeeper templates and constraints"
-        );
+        log_constraints_load(&report, "files");
         metrics.constraint_load_errors(0);
-        let m = Arc::clone(&metrics);
-        background.push(Arc::clone(&source).watch(opts.reload_interval, move |report| {
-            m.reloaded("constraints", report.errors.is_empty());
-            m.constraint_load_errors(report.errors.len());
-            if report.errors.is_empty() {
-                tracing::info!(
-                    templates = report.templates,
-                    constraints = report.constraints,
-                    inventory = report.inventory,
-                    "reloaded Gatekeeper templates and constraints"
-                );
-            } else {
-                for e in &report.errors {
-                    tracing::error!(error = %e, "constraints reload rejected; the previous set stays in force");
-                }
-            }
-        }));
+        background.push(Arc::clone(&source).watch(
+            opts.reload_interval,
+            constraints_reloaded(&metrics, "files"),
+        ));
         cluster.constraints = source;
     }
     let state = Arc::new(AppState {
@@ -464,4 +428,40 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServeError> {
         server,
         background,
     })
+}
+
+fn log_constraints_load(report: &podsec_cluster::ConstraintsReport, from: &'static str) {
+    tracing::info!(
+        templates = report.templates,
+        constraints = report.constraints,
+        inventory = report.inventory,
+        from,
+        "loaded Gatekeeper templates and constraints"
+    );
+}
+
+/// What each constraints reload attempt does with its report: metrics, and a log line (a
+/// rejected set keeps the previous one in force).
+fn constraints_reloaded(
+    metrics: &Arc<Metrics>,
+    from: &'static str,
+) -> impl Fn(&podsec_cluster::ConstraintsReport) + Send + 'static {
+    let m = Arc::clone(metrics);
+    move |report| {
+        m.reloaded("constraints", report.errors.is_empty());
+        m.constraint_load_errors(report.errors.len());
+        if report.errors.is_empty() {
+            tracing::info!(
+                templates = report.templates,
+                constraints = report.constraints,
+                inventory = report.inventory,
+                from,
+                "reloaded Gatekeeper templates and constraints"
+            );
+        } else {
+            for e in &report.errors {
+                tracing::error!(error = %e, from, "constraints reload rejected; the previous set stays in force");
+            }
+        }
+    }
 }
