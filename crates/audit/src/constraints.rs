@@ -220,6 +220,8 @@ pub struct ConstraintAuditor<'l> {
     namespaces: BTreeMap<String, serde_json::Value>,
     collector: AuditCollector,
     objects: usize,
+    /// PodSecurityExceptions that waive constraints, and the time they are judged at.
+    exceptions: Option<(podsec_exceptions::ExceptionSet, i64)>,
 }
 
 impl<'l> ConstraintAuditor<'l> {
@@ -236,7 +238,13 @@ impl<'l> ConstraintAuditor<'l> {
             namespaces: BTreeMap::new(),
             collector,
             objects: 0,
+            exceptions: None,
         }
+    }
+
+    /// Constraint violations these exceptions waive are not counted.
+    pub fn set_exceptions(&mut self, exceptions: podsec_exceptions::ExceptionSet, now: i64) {
+        self.exceptions = Some((exceptions, now));
     }
 
     /// Makes a Namespace known before the objects in it arrive.
@@ -267,10 +275,31 @@ impl<'l> ConstraintAuditor<'l> {
         }
         self.objects += 1;
         let namespace_object = self.namespaces.get(&namespace).cloned();
+        let waivable = self.exceptions.as_ref().is_some_and(|(set, _)| {
+            set.has_namespace(if namespace.is_empty() {
+                "default"
+            } else {
+                &namespace
+            })
+        });
+        let kept = waivable.then(|| object.clone());
         let review = Review::from_object(object, namespace_object);
-        let violations = self
+        let mut violations = self
             .library
             .review(&review, &self.inventory, EnforcementPoint::Audit);
+        if let (Some(object), Some((set, now))) = (kept, &self.exceptions) {
+            if !violations.is_empty() {
+                waive_constraint_violations(
+                    set,
+                    *now,
+                    &object,
+                    &namespace,
+                    &kind,
+                    &name,
+                    &mut violations,
+                );
+            }
+        }
         self.collector
             .object(&api_version, &kind, Some(&namespace), &name, &violations);
     }
@@ -283,6 +312,68 @@ impl<'l> ConstraintAuditor<'l> {
     pub fn finish(self) -> Vec<ConstraintAudit> {
         self.collector.finish()
     }
+}
+
+/// Removes the constraint violations an exception for the object waives (by `Kind/name`),
+/// returning them as waived entries.
+pub fn waive_constraint_violations(
+    exceptions: &podsec_exceptions::ExceptionSet,
+    now: i64,
+    object: &serde_json::Value,
+    namespace: &str,
+    kind: &str,
+    name: &str,
+    violations: &mut Vec<podsec_constraints::Violation>,
+) -> Vec<crate::check::WaivedEntry> {
+    let namespace = if namespace.is_empty() {
+        "default"
+    } else {
+        namespace
+    };
+    // A pod-bearing object is matched as its pods are; anything else by its kind and name.
+    let decoded = podsec_manifest::classify(object.clone()).ok();
+    let (meta, spec, workload) = match &decoded {
+        Some(podsec_manifest::Object::Workload(w)) => (
+            w.pod_meta.clone(),
+            w.pod_spec.clone(),
+            (w.kind != podsec_manifest::WorkloadKind::Pod).then_some((kind, name)),
+        ),
+        _ => (
+            object
+                .get("metadata")
+                .and_then(|m| serde_json::from_value(m.clone()).ok())
+                .unwrap_or_default(),
+            podsec_policy::PodSpec::default(),
+            Some((kind, name)),
+        ),
+    };
+    let owner = match &decoded {
+        Some(podsec_manifest::Object::Workload(w)) => w.meta.controller().cloned(),
+        _ => None,
+    };
+    let subject = podsec_exceptions::Subject::new(namespace, workload, &meta, &spec)
+        .with_owner(owner.as_ref());
+    let applicable = exceptions.applicable(&subject, now);
+    let mut waived = Vec::new();
+    violations.retain(|v| {
+        match applicable
+            .iter()
+            .find(|e| e.waives_constraint(&v.constraint_kind, &v.constraint_name))
+        {
+            Some(e) => {
+                waived.push(crate::check::WaivedEntry {
+                    check: format!("{}/{}", v.constraint_kind, v.constraint_name),
+                    exception: e.id(),
+                    expires: e.expires_text.clone(),
+                    reason: v.message.clone(),
+                    detail: String::new(),
+                });
+                false
+            }
+            None => true,
+        }
+    });
+    waived
 }
 
 #[cfg(test)]

@@ -332,8 +332,19 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<u8> {
             "--exceptions"
         };
         let objects = snapshot_values(&args.snapshot, flag)?;
+        let now = args.now.unwrap_or_else(crate::check::now_seconds);
+        // Every usable exception (files and snapshot), for the constraint waivers.
+        let waivers = wants_exceptions.then(|| {
+            let mut all = extra_exceptions.clone();
+            all.extend(
+                objects
+                    .iter()
+                    .filter(|o| podsec_exceptions::Exception::is_exception(o))
+                    .filter_map(|o| podsec_exceptions::Exception::parse(o, "default").ok()),
+            );
+            (podsec_exceptions::ExceptionSet::new(all), now)
+        });
         if wants_exceptions {
-            let now = args.now.unwrap_or_else(crate::check::now_seconds);
             report.exceptions = Some(podsec_audit::exceptions::exception_audit(
                 &objects,
                 extra_exceptions,
@@ -352,7 +363,7 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<u8> {
         }
         if let Some(library) = &library {
             let wants_inventory = library.templates().any(|t| t.uses_inventory());
-            report.constraints = review_all(library, objects, wants_inventory);
+            report.constraints = review_all(library, objects, wants_inventory, waivers);
         }
     }
     let text = match args.snapshot.output {
@@ -422,6 +433,7 @@ fn review_all(
     library: &Library,
     objects: Vec<Value>,
     wants_inventory: bool,
+    exceptions: Option<(podsec_exceptions::ExceptionSet, i64)>,
 ) -> Vec<ConstraintAudit> {
     let inventory = if wants_inventory {
         Inventory::from_objects(objects.iter())
@@ -429,6 +441,9 @@ fn review_all(
         Inventory::default()
     };
     let mut auditor = ConstraintAuditor::new(library, inventory);
+    if let Some((set, now)) = exceptions {
+        auditor.set_exceptions(set, now);
+    }
     for namespace in objects.iter().filter(|o| {
         o.get("kind").and_then(Value::as_str) == Some("Namespace")
             && o.get("apiVersion").and_then(Value::as_str) == Some("v1")

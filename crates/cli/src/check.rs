@@ -350,15 +350,17 @@ fn constraint_findings(
             let review = Review::from_object(located.value, namespaces.get(&namespace).cloned());
             let mut violations = library.review(&review, &inventory, EnforcementPoint::Gator);
             let waived = match object {
-                Some(object) if !violations.is_empty() => waive_constraints(
-                    exceptions,
-                    now,
-                    &object,
-                    &namespace,
-                    &kind,
-                    &name,
-                    &mut violations,
-                ),
+                Some(object) if !violations.is_empty() => {
+                    podsec_audit::constraints::waive_constraint_violations(
+                        exceptions,
+                        now,
+                        &object,
+                        &namespace,
+                        &kind,
+                        &name,
+                        &mut violations,
+                    )
+                }
                 _ => Vec::new(),
             };
             ObjectFindings {
@@ -423,66 +425,4 @@ pub(crate) fn load_exceptions(
         );
     }
     Ok(out)
-}
-
-/// Removes the constraint violations an exception for the object waives (by `Kind/name`),
-/// returning them as waived entries.
-fn waive_constraints(
-    exceptions: &podsec_exceptions::ExceptionSet,
-    now: i64,
-    object: &Value,
-    namespace: &str,
-    kind: &str,
-    name: &str,
-    violations: &mut Vec<podsec_constraints::Violation>,
-) -> Vec<podsec_audit::check::WaivedEntry> {
-    let namespace = if namespace.is_empty() {
-        "default"
-    } else {
-        namespace
-    };
-    // A pod-bearing object is matched as its pods are; anything else by its kind and name.
-    let decoded = podsec_manifest::classify(object.clone()).ok();
-    let (meta, spec, workload) = match &decoded {
-        Some(podsec_manifest::Object::Workload(w)) => (
-            w.pod_meta.clone(),
-            w.pod_spec.clone(),
-            (w.kind != podsec_manifest::WorkloadKind::Pod).then_some((kind, name)),
-        ),
-        _ => (
-            object
-                .get("metadata")
-                .and_then(|m| serde_json::from_value(m.clone()).ok())
-                .unwrap_or_default(),
-            podsec_policy::PodSpec::default(),
-            Some((kind, name)),
-        ),
-    };
-    let owner = match &decoded {
-        Some(podsec_manifest::Object::Workload(w)) => w.meta.controller().cloned(),
-        _ => None,
-    };
-    let subject = podsec_exceptions::Subject::new(namespace, workload, &meta, &spec)
-        .with_owner(owner.as_ref());
-    let applicable = exceptions.applicable(&subject, now);
-    let mut waived = Vec::new();
-    violations.retain(|v| {
-        match applicable
-            .iter()
-            .find(|e| e.waives_constraint(&v.constraint_kind, &v.constraint_name))
-        {
-            Some(e) => {
-                waived.push(podsec_audit::check::WaivedEntry {
-                    check: format!("{}/{}", v.constraint_kind, v.constraint_name),
-                    exception: e.id(),
-                    expires: e.expires_text.clone(),
-                    reason: v.message.clone(),
-                    detail: String::new(),
-                });
-                false
-            }
-            None => true,
-        }
-    });
-    waived
 }

@@ -477,4 +477,33 @@ fn check_waives_a_constraint_for_the_workload_an_exception_names() {
     );
     assert_eq!(privileged["waived"][0]["exception"], "default/priv");
     assert_eq!(result("privileged-init")["allowed"], false);
+
+    // audit --constraints: with the exception in the snapshot, its pod's violation is not counted.
+    let snapshot = tempfile::tempdir().unwrap();
+    std::fs::copy(seed.join("pods.yaml"), snapshot.path().join("pods.yaml")).unwrap();
+    let audit = |dir: &std::path::Path| {
+        podsec(
+            &[
+                "audit",
+                dir.to_str().unwrap(),
+                "--constraints",
+                seed.to_str().unwrap(),
+                "-o",
+                "json",
+            ],
+            b"",
+        )
+        .json()
+    };
+    assert_eq!(
+        audit(snapshot.path())["constraints"][0]["totalViolations"],
+        2
+    );
+    std::fs::copy(&exception, snapshot.path().join("exception.yaml")).unwrap();
+    let waived = audit(snapshot.path());
+    assert_eq!(waived["constraints"][0]["totalViolations"], 1);
+    assert_eq!(
+        waived["constraints"][0]["violations"][0]["name"],
+        "privileged-init"
+    );
 }
