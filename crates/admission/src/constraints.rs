@@ -85,10 +85,9 @@ pub(crate) async fn validate(
         let now = cluster.exceptions.now();
         let applicable = set.applicable(&subject, now);
         violations.retain(|v| {
-            match applicable
-                .iter()
-                .find(|e| e.waives_constraint(&v.constraint_kind, &v.constraint_name))
-            {
+            match applicable.iter().find(|e| {
+                e.waives_constraint_for(&subject, *pod, &v.constraint_kind, &v.constraint_name)
+            }) {
                 Some(e) => {
                     let id = e.id();
                     if !waived_by.contains(&id) {

@@ -325,11 +325,11 @@ pub fn waive_constraint_violations(
     name: &str,
     violations: &mut Vec<podsec_constraints::Violation>,
 ) -> Vec<crate::check::WaivedEntry> {
-    let namespace = if namespace.is_empty() {
-        "default"
-    } else {
-        namespace
-    };
+    // Cluster-scoped objects (and objects whose namespace is unknown) are in no namespace an
+    // exception could be in.
+    if namespace.is_empty() {
+        return Vec::new();
+    }
     // A pod-bearing object is matched as its pods are; anything else by its kind and name.
     let decoded = podsec_manifest::classify(object.clone()).ok();
     let (meta, spec, workload) = match &decoded {
@@ -347,6 +347,7 @@ pub fn waive_constraint_violations(
             Some((kind, name)),
         ),
     };
+    let has_pods = matches!(decoded, Some(podsec_manifest::Object::Workload(_)));
     let owner = match &decoded {
         Some(podsec_manifest::Object::Workload(w)) => w.meta.controller().cloned(),
         _ => None,
@@ -356,10 +357,9 @@ pub fn waive_constraint_violations(
     let applicable = exceptions.applicable(&subject, now);
     let mut waived = Vec::new();
     violations.retain(|v| {
-        match applicable
-            .iter()
-            .find(|e| e.waives_constraint(&v.constraint_kind, &v.constraint_name))
-        {
+        match applicable.iter().find(|e| {
+            e.waives_constraint_for(&subject, has_pods, &v.constraint_kind, &v.constraint_name)
+        }) {
             Some(e) => {
                 waived.push(crate::check::WaivedEntry {
                     check: format!("{}/{}", v.constraint_kind, v.constraint_name),

@@ -296,7 +296,13 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
     }
     warn_expiry(&exceptions, now, args.expiry_warning_days);
     let exceptions = podsec_exceptions::ExceptionSet::new(exceptions);
-    let findings = constraint_findings(&library, objects, &exceptions, now);
+    let findings = constraint_findings(
+        &library,
+        objects,
+        &exceptions,
+        now,
+        args.namespace.as_deref(),
+    );
     checker.set_exceptions(exceptions, now);
     let mut report = checker.finish();
     report.add_constraint_findings(findings);
@@ -310,6 +316,7 @@ fn constraint_findings(
     objects: Vec<(String, Located)>,
     exceptions: &podsec_exceptions::ExceptionSet,
     now: i64,
+    default_namespace: Option<&str>,
 ) -> Vec<ObjectFindings> {
     let namespaces: BTreeMap<String, Value> = objects
         .iter()
@@ -341,11 +348,19 @@ fn constraint_findings(
                 n => n,
             };
             let (api_version, kind) = (text("/apiVersion"), text("/kind"));
-            let exceptions_here = exceptions.has_namespace(if namespace.is_empty() {
-                "default"
+            // Where the object would live: its namespace, else `-n`, else (for pod-bearing
+            // kinds) `default`; cluster-scoped objects are in none.
+            let effective_namespace = if !namespace.is_empty() {
+                namespace.clone()
+            } else if let Some(flag) = default_namespace {
+                flag.to_string()
+            } else if podsec_manifest::WorkloadKind::from_kind(&kind).is_some() {
+                "default".to_string()
             } else {
-                &namespace
-            });
+                String::new()
+            };
+            let exceptions_here =
+                !effective_namespace.is_empty() && exceptions.has_namespace(&effective_namespace);
             let object = exceptions_here.then(|| located.value.clone());
             let review = Review::from_object(located.value, namespaces.get(&namespace).cloned());
             let mut violations = library.review(&review, &inventory, EnforcementPoint::Gator);
@@ -355,7 +370,7 @@ fn constraint_findings(
                         exceptions,
                         now,
                         &object,
-                        &namespace,
+                        &effective_namespace,
                         &kind,
                         &name,
                         &mut violations,

@@ -223,7 +223,23 @@ fn parse_match(value: Option<&Value>, problems: &mut Vec<String>) -> Match {
                     continue;
                 };
                 for (i, item) in items.iter().enumerate() {
-                    let kind = item.get("kind").and_then(Value::as_str).map(str::to_string);
+                    for key in item.as_object().into_iter().flat_map(|m| m.keys()) {
+                        if key != "kind" && key != "name" {
+                            problems.push(format!(
+                                "spec.match.workloads[{i}].{key}: unknown field (kind, name)"
+                            ));
+                        }
+                    }
+                    let kind = match item.get("kind") {
+                        None => None,
+                        Some(Value::String(k)) if !k.is_empty() => Some(k.clone()),
+                        Some(other) => {
+                            problems.push(format!(
+                                "spec.match.workloads[{i}].kind: {other} is not a kind (Deployment, DaemonSet, …); omit it for any kind"
+                            ));
+                            continue;
+                        }
+                    };
                     match item.get("name").and_then(Value::as_str).map(Glob::parse) {
                         Some(Ok(name)) => out.workloads.push(WorkloadRef { kind, name }),
                         Some(Err(e)) => problems.push(format!("spec.match.workloads[{i}].name: {e}")),
@@ -274,6 +290,14 @@ fn parse_waivers(value: Option<&Value>, problems: &mut Vec<String>) -> Vec<Waive
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let at = format!("spec.waive[{i}]");
+        // A misspelt key (`alow`) must not turn a narrowed waiver into a whole one.
+        for key in item.as_object().into_iter().flat_map(|m| m.keys()) {
+            if !matches!(key.as_str(), "check" | "constraint" | "allow") {
+                problems.push(format!(
+                    "{at}.{key}: unknown field (check, constraint, allow)"
+                ));
+            }
+        }
         let check = item.get("check").and_then(Value::as_str);
         let constraint = item.get("constraint").and_then(Value::as_str);
         let target = match (check, constraint) {
@@ -310,7 +334,13 @@ fn parse_waivers(value: Option<&Value>, problems: &mut Vec<String>) -> Vec<Waive
             }
         };
         let allow = match (item.get("allow"), &target) {
-            (None | Some(Value::Null), _) => None,
+            (None, _) => None,
+            (Some(Value::Null), _) => {
+                problems.push(format!(
+                    "{at}.allow: null; give the values, or omit allow to waive the check whole"
+                ));
+                continue;
+            }
             (Some(_), Target::Constraint { .. }) => {
                 problems.push(format!(
                     "{at}.allow: a constraint is waived whole; values narrow PSS checks only"

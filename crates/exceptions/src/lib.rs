@@ -129,6 +129,27 @@ impl Exception {
         self.waivers.iter().any(|w| matches!(&w.target, Target::Constraint { kind: k, name: n } if k == kind && n.matches(name)))
     }
 
+    /// Whether it waives a constraint for this object: the whole object is reviewed, so an
+    /// exception scoped to some containers waives it only when the object's containers are
+    /// all among them; an object without pods is matched by `workloads` alone.
+    pub fn waives_constraint_for(
+        &self,
+        subject: &Subject<'_>,
+        has_pods: bool,
+        kind: &str,
+        name: &str,
+    ) -> bool {
+        if !self.waives_constraint(kind, name) {
+            return false;
+        }
+        if has_pods {
+            return self.covers_containers(&[], subject.spec);
+        }
+        self.matches.pod_labels.is_empty()
+            && self.matches.service_accounts.is_empty()
+            && !self.scoped_to_containers()
+    }
+
     fn container_allowed(&self, name: &str, image: Option<&str>) -> bool {
         let m = &self.matches;
         (m.containers.is_empty() || m.containers.iter().any(|g| g.matches(name)))
@@ -156,6 +177,21 @@ impl Exception {
             && !self.covers(CheckId::HostPathVolumes, field, pod)
         {
             return false;
+        }
+        // Likewise capabilities_restricted replaces capabilities_baseline: a capability baseline
+        // forbids must be allowed by the baseline waiver too, or a waiver for a missing
+        // `drop: [ALL]` would admit `add: [SYS_ADMIN]`.
+        if check == CheckId::CapabilitiesRestricted && field.contains(".capabilities.add[") {
+            let forbidden_at_baseline = values::lookup(pod.json(), &path)
+                .and_then(Value::as_str)
+                .is_none_or(|cap| {
+                    !podsec_policy::pss::allowed::baseline_capability(
+                        cap.trim_start_matches("CAP_"),
+                    )
+                });
+            if forbidden_at_baseline && !self.covers(CheckId::CapabilitiesBaseline, field, pod) {
+                return false;
+            }
         }
         waiver
             .allow
@@ -194,17 +230,21 @@ impl Exception {
                 let Some(volume) = index.and_then(|i| spec.volumes.get(i)) else {
                     return false;
                 };
-                return spec
+                let mut mounting = spec
                     .containers_with_paths()
                     .filter(|(_, c)| c.volume_mounts.iter().any(|m| m.name == volume.name))
-                    .all(|(_, c)| allowed(c));
+                    .peekable();
+                // A volume no container mounts is nobody's to waive by container.
+                return mounting.peek().is_some() && mounting.all(|(_, c)| allowed(c));
             }
             return all();
         }
         // A per-container annotation (`…/<container name>`), else the whole pod.
         if key(1) == Some("annotations") {
             if let Some(Segment::Key(annotation)) = path.get(2) {
-                if let Some((_, container)) = annotation.rsplit_once('/') {
+                let per_container = annotation.starts_with("container.");
+                if let Some((_, container)) = annotation.rsplit_once('/').filter(|_| per_container)
+                {
                     if let Some((_, c)) = spec
                         .containers_with_paths()
                         .find(|(_, c)| c.name == container)
@@ -370,7 +410,14 @@ fn waive_with(
             .filter(|e| e.waiver(violation.check).is_some())
             .collect();
         let mut used: Vec<&Arc<Exception>> = Vec::new();
-        let covered = if violation.fields.is_empty() {
+        // runAsNonRoot and seccompProfile_restricted list only the explicit settings when a
+        // container sets one, not the containers that set nothing: a container-scoped waiver
+        // of them covers only a pod whose every container it names.
+        let partial = matches!(
+            violation.check,
+            CheckId::RunAsNonRoot | CheckId::SeccompProfileRestricted
+        );
+        let covered = if violation.fields.is_empty() || partial {
             // Nothing to narrow by: only a whole-check waiver for every container does.
             match relevant.iter().find(|e| {
                 e.waiver(violation.check).is_some_and(|w| w.allow.is_none())

@@ -400,3 +400,93 @@ fn at_restricted_a_host_path_needs_its_path_allowed_not_only_the_volume_type() {
         !checks(&both.waive(&subject, restricted, NOW).remaining).contains(&"restrictedVolumes")
     );
 }
+
+#[test]
+fn review_findings_never_widen() {
+    // A misspelt key or a null allow is an error, not a whole-check waiver.
+    for waive in [
+        json!([{"check": "hostPathVolumes", "alow": ["/var/log"]}]),
+        json!([{"check": "hostPathVolumes", "allow": null}]),
+    ] {
+        let object = json!({"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": "e", "namespace": "a"},
+            "spec": spec(waive.clone(), json!({"podLabels": {"app": "x"}}))});
+        assert!(Exception::parse(&object, "default").is_err(), "{waive}");
+    }
+    let object = json!({"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": "e", "namespace": "a"},
+        "spec": spec(json!([{"check": "hostPorts"}]), json!({"workloads": [{"kind": 5, "name": "x"}]}))});
+    assert!(
+        Exception::parse(&object, "default").is_err(),
+        "a kind that is not a string"
+    );
+
+    // Waiving capabilities_restricted (the missing drop ALL) does not admit SYS_ADMIN.
+    let meta: ObjectMeta = serde_json::from_value(json!({"name": "p", "labels": {"app": "x"}}))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pod: PodSpec = serde_json::from_value(json!({"securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": "c", "image": "i", "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"add": ["SYS_ADMIN"]}}}]}))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let subject = Subject::new("a", None, &meta, &pod);
+    let restricted = evaluate(
+        LevelVersion::new(Level::Restricted, Version::Latest),
+        &meta,
+        &pod,
+    )
+    .violations;
+    let m = json!({"podLabels": {"app": "x"}});
+    let only_restricted = ExceptionSet::new([exception(
+        "a",
+        "e",
+        spec(json!([{"check": "capabilities_restricted"}]), m.clone()),
+    )]);
+    assert!(checks(
+        &only_restricted
+            .waive(&subject, restricted.clone(), NOW)
+            .remaining
+    )
+    .contains(&"capabilities_restricted"));
+    let both = ExceptionSet::new([exception(
+        "a",
+        "e",
+        spec(
+            json!([{"check": "capabilities_restricted"}, {"check": "capabilities_baseline", "allow": ["SYS_ADMIN"]}]),
+            m.clone(),
+        ),
+    )]);
+    assert!(!checks(&both.waive(&subject, restricted, NOW).remaining)
+        .contains(&"capabilities_restricted"));
+
+    // runAsNonRoot lists only the explicit setting: a waiver scoped to that container does not
+    // cover the other container that sets nothing.
+    let pod: PodSpec = serde_json::from_value(json!({"containers": [
+        {"name": "a", "image": "i", "securityContext": {"runAsNonRoot": false}}, {"name": "b", "image": "i"}]}))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let subject = Subject::new("a", None, &meta, &pod);
+    let violations: Vec<Violation> = evaluate(
+        LevelVersion::new(Level::Restricted, Version::Latest),
+        &meta,
+        &pod,
+    )
+    .violations
+    .into_iter()
+    .filter(|v| v.check == CheckId::RunAsNonRoot)
+    .collect();
+    assert_eq!(violations.len(), 1);
+    let scoped = ExceptionSet::new([exception(
+        "a",
+        "e",
+        spec(
+            json!([{"check": "runAsNonRoot"}]),
+            json!({"podLabels": {"app": "x"}, "containers": ["a"]}),
+        ),
+    )]);
+    assert!(scoped
+        .waive(&subject, violations.clone(), NOW)
+        .waived
+        .is_empty());
+    let whole = ExceptionSet::new([exception(
+        "a",
+        "e",
+        spec(json!([{"check": "runAsNonRoot"}]), m),
+    )]);
+    assert_eq!(whole.waive(&subject, violations, NOW).waived.len(), 1);
+}
