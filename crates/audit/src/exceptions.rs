@@ -89,20 +89,31 @@ fn rank(level: Level) -> u8 {
 
 /// Audits `exceptions` (from files and the snapshot) against the snapshot's pod-bearing
 /// objects, as of `now`, warning about expiry within `window` seconds.
-pub fn exception_audit(
-    objects: &[Value],
-    extra: Vec<Exception>,
-    now: i64,
-    window: i64,
-) -> ExceptionAudit {
-    let mut audit = ExceptionAudit::default();
+/// The exceptions among `objects` after `extra` (from files), and why the others cannot be
+/// used: read once, for the audit section and the constraint waivers alike.
+pub fn collect(objects: &[Value], extra: Vec<Exception>) -> (Vec<Exception>, Vec<String>) {
     let mut exceptions = extra;
+    let mut invalid = Vec::new();
     for o in objects.iter().filter(|o| Exception::is_exception(o)) {
         match Exception::parse(o, "default") {
             Ok(e) => exceptions.push(e),
-            Err(e) => audit.invalid.push(e.to_string()),
+            Err(e) => invalid.push(e.to_string()),
         }
     }
+    (exceptions, invalid)
+}
+
+pub fn exception_audit(
+    objects: &[Value],
+    exceptions: &[Exception],
+    invalid: Vec<String>,
+    now: i64,
+    window: i64,
+) -> ExceptionAudit {
+    let mut audit = ExceptionAudit {
+        invalid,
+        ..ExceptionAudit::default()
+    };
     let mut uses: BTreeMap<String, ExceptionUse> = exceptions
         .iter()
         .map(|e| {
@@ -129,7 +140,7 @@ pub fn exception_audit(
             )
         })
         .collect();
-    let set = ExceptionSet::new(exceptions);
+    let set = ExceptionSet::new(exceptions.iter().cloned());
     // Namespace → (lowest level without, lowest level with).
     let mut levels: BTreeMap<String, (Level, Level)> = BTreeMap::new();
     for object in objects {
@@ -237,7 +248,8 @@ mod tests {
             json!({"apiVersion": "podsec.dev/v1alpha1", "kind": "PodSecurityException", "metadata": {"name": "bad", "namespace": "monitoring"}, "spec": {}}),
         ];
         let now = 1_800_000_000; // 2027-01-15
-        let audit = exception_audit(&objects, Vec::new(), now, 14 * 86_400);
+        let (exceptions, invalid) = collect(&objects, Vec::new());
+        let audit = exception_audit(&objects, &exceptions, invalid, now, 14 * 86_400);
         let get = |name: &str| {
             audit
                 .exceptions

@@ -333,24 +333,19 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<u8> {
         };
         let objects = snapshot_values(&args.snapshot, flag)?;
         let now = args.now.unwrap_or_else(crate::check::now_seconds);
-        // Every usable exception (files and snapshot), for the constraint waivers.
-        let waivers = wants_exceptions.then(|| {
-            let mut all = extra_exceptions.clone();
-            all.extend(
-                objects
-                    .iter()
-                    .filter(|o| podsec_exceptions::Exception::is_exception(o))
-                    .filter_map(|o| podsec_exceptions::Exception::parse(o, "default").ok()),
-            );
-            (podsec_exceptions::ExceptionSet::new(all), now)
-        });
+        // Every exception (files and snapshot), read once for the section and the constraint
+        // waivers.
+        let mut waivers = None;
         if wants_exceptions {
+            let (all, invalid) = podsec_audit::exceptions::collect(&objects, extra_exceptions);
             report.exceptions = Some(podsec_audit::exceptions::exception_audit(
                 &objects,
-                extra_exceptions,
+                &all,
+                invalid,
                 now,
                 i64::from(args.expiry_warning_days) * 86_400,
             ));
+            waivers = Some((podsec_exceptions::ExceptionSet::new(all), now));
         }
         if args.network {
             let network = podsec_audit::network::network_audit(&objects).map_err(|errors| {
