@@ -199,17 +199,17 @@ impl Admission {
             // PodSecurityPolicy's Admit mutates; the validating webhook after it judges the
             // mutated pod by every engine, Gatekeeper constraints included.
             (Webhook::Mutating, Engines::Psp | Engines::Both) => {
-                return psp_webhook::admit(req, &objects, cluster.psp)
+                return psp_webhook::admit(req, &objects, cluster)
             }
             (_, Engines::Pss) => {
                 self.validate_pss(req, &objects, cluster, metrics, deadline)
                     .await
             }
-            (_, Engines::Psp) => psp_webhook::validate(req, &objects, cluster.psp),
+            (_, Engines::Psp) => psp_webhook::validate(req, &objects, cluster),
             (_, Engines::Both) => self
                 .validate_pss(req, &objects, cluster, metrics, deadline)
                 .await
-                .and(psp_webhook::validate(req, &objects, cluster.psp)),
+                .and(psp_webhook::validate(req, &objects, cluster)),
         };
         match cluster.constraints.constraints() {
             Some(set) if !set.library.is_empty() => {

@@ -5,10 +5,10 @@ use serde_json::Value;
 
 use crate::objects::{Missing, RequestObjects};
 use crate::review::{AdmissionRequest, Decision, Operation, Status};
-use crate::view::PspSource;
+use crate::view::Cluster;
 use podsec_manifest::patch::patch;
 use podsec_manifest::Workload;
-use podsec_policy::psp::selection::{select_policy, Phase, PspOutcome, PSP_ANNOTATION};
+use podsec_policy::psp::selection::{Phase, PspOutcome, PSP_ANNOTATION};
 use podsec_policy::rbac::UserIdentity;
 
 /// Audit annotation keys (kube-apiserver prefixes them with the webhook's name).
@@ -47,14 +47,17 @@ fn requester(req: &AdmissionRequest<'_>) -> UserIdentity {
     }
 }
 
-/// The pod, the policies and the selection for one request; `Err` is the decision reached
-/// without them.
+/// PodSecurityExceptions a policy needed: `namespace/name` and the warning to give.
+type UsedExceptions = Vec<(String, String)>;
+
+/// The pod, the selection and the PodSecurityExceptions it needed (`namespace/name`, with
+/// the warning to give) for one request; `Err` is the decision reached without them.
 fn selection<'o>(
     req: &AdmissionRequest<'_>,
     objects: &'o RequestObjects<'_>,
-    psp: &dyn PspSource,
+    cluster: Cluster<'_>,
     phase: Phase,
-) -> Result<(&'o Workload, PspOutcome), Box<Decision>> {
+) -> Result<(&'o Workload, PspOutcome, UsedExceptions), Box<Decision>> {
     let pod = match objects.object() {
         Ok(pod) => pod,
         Err(Missing::Absent) => {
@@ -71,18 +74,60 @@ fn selection<'o>(
             ))))
         }
     };
-    let state = psp
+    let state = cluster
+        .psp
         .psp_state()
         .map_err(|e| Decision::deny(Status::internal(&format!("PodSecurityPolicy: {e}"))))?;
-    let outcome = select_policy(
+    let exceptions = cluster
+        .exceptions
+        .exceptions()
+        .filter(|set| set.has_namespace(&req.namespace));
+    let now = cluster.exceptions.now();
+    let subject =
+        podsec_exceptions::Subject::new(&req.namespace, None, &pod.pod_meta, &pod.pod_spec);
+    let (outcome, used) = podsec_exceptions::psp::select_policy_waived(
         &state,
-        &pod.pod_meta,
-        &pod.pod_spec,
-        &req.namespace,
+        &subject,
         &requester(req),
         phase,
+        exceptions.as_deref().map(|set| (set, now)),
     );
-    Ok((pod, outcome))
+    let used = used
+        .into_iter()
+        .map(|e| {
+            let checks: Vec<&str> = e
+                .waivers
+                .iter()
+                .filter_map(|w| match &w.target {
+                    podsec_exceptions::Target::Check(c) => Some(c.as_str()),
+                    podsec_exceptions::Target::Constraint { .. } => None,
+                })
+                .collect();
+            let warning = format!(
+                "{} waived by PodSecurityException {} (owner {}) until {}: PodSecurityPolicy {} admits the pod with them allowed",
+                checks.join(", "),
+                e.id(),
+                e.owner,
+                e.expires_text,
+                outcome.admitted.as_ref().map_or("", |(p, _, _)| p.as_str()),
+            );
+            (e.id(), warning)
+        })
+        .collect();
+    Ok((pod, outcome, used))
+}
+
+/// Records the exceptions a policy needed: the `exception` audit annotation and a warning each.
+fn with_exceptions(mut decision: Decision, used: UsedExceptions) -> Decision {
+    if used.is_empty() {
+        return decision;
+    }
+    let ids: Vec<&str> = used.iter().map(|(id, _)| id.as_str()).collect();
+    decision = decision.with_annotation(crate::decide::EXCEPTION_ANNOTATION, ids.join(","));
+    decision
+        .warnings
+        .extend(used.into_iter().map(|(_, warning)| warning));
+    decision
 }
 
 /// The plugin's `Validate` (CREATE and UPDATE): the pod must be allowed, unchanged, by a
@@ -90,17 +135,20 @@ fn selection<'o>(
 pub(crate) fn validate(
     req: &AdmissionRequest<'_>,
     objects: &RequestObjects<'_>,
-    psp: &dyn PspSource,
+    cluster: Cluster<'_>,
 ) -> Decision {
     if ignored(req) {
         return Decision::allow();
     }
-    let (pod, outcome) = match selection(req, objects, psp, Phase::Validate) {
+    let (pod, outcome, used) = match selection(req, objects, cluster, Phase::Validate) {
         Ok(selected) => selected,
         Err(decided) => return *decided,
     };
     match outcome.admitted {
-        Some((policy, _, _)) => Decision::allow().with_annotation(VALIDATE_POLICY_KEY, policy),
+        Some((policy, _, _)) => with_exceptions(
+            Decision::allow().with_annotation(VALIDATE_POLICY_KEY, policy),
+            used,
+        ),
         None => Decision::deny(Status::forbidden(
             &req.resource.group,
             &req.resource.resource,
@@ -115,12 +163,12 @@ pub(crate) fn validate(
 pub(crate) fn admit(
     req: &AdmissionRequest<'_>,
     objects: &RequestObjects<'_>,
-    psp: &dyn PspSource,
+    cluster: Cluster<'_>,
 ) -> Decision {
     if ignored(req) || req.operation != Operation::Create {
         return Decision::allow();
     }
-    let (pod, outcome) = match selection(req, objects, psp, Phase::Admit) {
+    let (pod, outcome, used) = match selection(req, objects, cluster, Phase::Admit) {
         Ok(selected) => selected,
         Err(decided) => return *decided,
     };
@@ -136,7 +184,7 @@ pub(crate) fn admit(
         .insert(PSP_ANNOTATION.to_string(), policy.clone());
     let mut decision = Decision::allow().with_annotation(ADMIT_POLICY_KEY, policy);
     decision.patch = patch((&pod.pod_meta, &pod.pod_spec), (&meta, &spec));
-    decision
+    with_exceptions(decision, used)
 }
 
 /// The name the plugin's Forbidden error uses: name, else generateName, else "Unknown".

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use podsec_manifest::Workload;
 use podsec_policy::namespace_policy::{ENFORCE_LEVEL_LABEL, ENFORCE_VERSION_LABEL};
-use podsec_policy::psp::selection::{select_policy, Authorization, Phase, PspState};
+use podsec_policy::psp::selection::{Authorization, Phase, PspState};
 use podsec_policy::rbac::UserIdentity;
 use podsec_policy::{evaluate, LevelVersion, Policy};
 use serde::Serialize;
@@ -266,7 +266,7 @@ impl Checker {
         let results: Vec<ObjectResult> = match against {
             Against::Psp { state, user } => pending
                 .into_iter()
-                .map(|p| evaluate_psp(p, &state, &user))
+                .map(|p| evaluate_psp(p, &state, &user, exceptions.as_ref()))
                 .collect(),
             Against::Standards(default) => {
                 let namespace_policy = namespace_policies(&namespaces, default, &mut errors);
@@ -389,14 +389,51 @@ fn evaluate_object(
 
 /// PodSecurityPolicy admission of one object's pod: which policy admits it, with which
 /// defaults, or why none does.
-fn evaluate_psp(mut p: Pending, psp: &PspState, user: &UserIdentity) -> ObjectResult {
-    let w = &mut p.workload;
-    podsec_policy::psp::selection::default_service_account(&mut w.pod_spec);
+fn evaluate_psp(
+    mut p: Pending,
+    psp: &PspState,
+    user: &UserIdentity,
+    exceptions: Option<&(ExceptionSet, i64)>,
+) -> ObjectResult {
+    podsec_policy::psp::selection::default_service_account(&mut p.workload.pod_spec);
+    let w = &p.workload;
     let namespace = match w.meta.namespace.as_str() {
         "" => "default",
         own => own,
     };
-    let outcome = select_policy(psp, &w.pod_meta, &w.pod_spec, namespace, user, Phase::Admit);
+    let workload = (w.kind != podsec_manifest::WorkloadKind::Pod)
+        .then(|| (w.kind.as_str(), w.meta.name_or_generate_name()));
+    let subject =
+        Subject::new(namespace, workload, &w.pod_meta, &w.pod_spec).with_owner(w.meta.controller());
+    let (outcome, used) = podsec_exceptions::psp::select_policy_waived(
+        psp,
+        &subject,
+        user,
+        Phase::Admit,
+        exceptions.map(|(set, now)| (set, *now)),
+    );
+    let admitting = outcome.admitted.as_ref().map_or("", |(p, _, _)| p.as_str());
+    let waived: Vec<WaivedEntry> = used
+        .iter()
+        .flat_map(|e| {
+            e.waivers
+                .iter()
+                .filter_map(move |waiver| match &waiver.target {
+                    podsec_exceptions::Target::Check(check) => Some(WaivedEntry {
+                        check: check.as_str().to_string(),
+                        exception: e.id(),
+                        expires: podsec_exceptions::time::format_rfc3339(e.expires),
+                        reason: "PodSecurityPolicy".into(),
+                        detail: format!(
+                            "policy {} admits the pod with {} allowed",
+                            admitting,
+                            check.as_str()
+                        ),
+                    }),
+                    podsec_exceptions::Target::Constraint { .. } => None,
+                })
+        })
+        .collect();
     let name = w.meta.name_or_generate_name().to_string();
     let violations: Vec<ViolationEntry> = if outcome.admitted.is_some() {
         Vec::new()
@@ -458,6 +495,7 @@ fn evaluate_psp(mut p: Pending, psp: &PspState, user: &UserIdentity) -> ObjectRe
         allowed: violations.is_empty(),
         message,
         violations,
+        waived,
         ..ObjectResult::about(&p)
     }
 }

@@ -507,3 +507,79 @@ fn check_waives_a_constraint_for_the_workload_an_exception_names() {
         "privileged-init"
     );
 }
+
+/// `check --psp`: a waived check behaves as the plugin would with the field allowed by the
+/// policy, to the values the exception allows.
+#[test]
+fn check_psp_admits_with_the_exception_and_only_within_its_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/psp");
+    for f in ["seed000/deny-all.yaml", "use-deny-all.yaml"] {
+        std::fs::copy(fixtures.join(f), dir.path().join(f.replace('/', "-"))).unwrap();
+    }
+    let psp = dir.path().to_str().unwrap();
+    let (ds, exception) = (example("daemonset.yaml"), example("exception.yaml"));
+    let check = |extra: &[&str]| {
+        let mut args = vec!["check", "--psp", psp, "-o", "json", "--now", BEFORE];
+        args.extend(extra);
+        podsec(&args, b"")
+    };
+    let without = check(&[&ds]);
+    assert_eq!(without.code, 1, "{}", without.stdout);
+    let with = check(&[&ds, "--exceptions", &exception]);
+    assert_eq!(with.code, 0, "{}{}", with.stdout, with.stderr);
+    let result = &with.json()["results"][0];
+    assert_eq!(result["psp"]["admittedBy"], "deny-all");
+    let waived: Vec<&str> = result["waived"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        waived,
+        [
+            "hostNamespaces",
+            "hostPathVolumes",
+            "restrictedVolumes",
+            "hostPorts"
+        ]
+    );
+    assert_eq!(result["waived"][0]["exception"], "monitoring/node-exporter");
+    // A host path outside the waived prefixes is still refused, with the plugin's error:
+    // without `/`, the DaemonSet's root volume is not allowed.
+    let narrowed = dir.path().join("exception.yaml");
+    std::fs::write(
+        &narrowed,
+        std::fs::read_to_string(&exception)
+            .unwrap()
+            .replace("allow: [/proc, /sys, /]", "allow: [/proc, /sys]"),
+    )
+    .unwrap();
+    let outside = check(&[&ds, "--exceptions", narrowed.to_str().unwrap()]);
+    assert_eq!(outside.code, 1, "{}", outside.stdout);
+    // Only what the exception does not cover is reported.
+    assert_eq!(
+        outside.json()["results"][0]["message"],
+        "pods \"node-exporter\" is forbidden: PodSecurityPolicy: unable to admit pod: [spec.volumes[2].hostPath.pathPrefix: Invalid value: \"/\": is not allowed to be used]",
+        "{}",
+        outside.stdout
+    );
+    // Expired: refused again.
+    let expired = podsec(
+        &[
+            "check",
+            "--psp",
+            psp,
+            "-o",
+            "json",
+            "--now",
+            AFTER,
+            &ds,
+            "--exceptions",
+            &exception,
+        ],
+        b"",
+    );
+    assert_eq!(expired.code, 1, "{}", expired.stdout);
+}

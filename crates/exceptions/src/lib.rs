@@ -9,6 +9,7 @@
 
 mod exception;
 mod glob;
+pub mod psp;
 pub mod time;
 mod values;
 

@@ -242,3 +242,113 @@ async fn exceptions_are_read_from_the_api_with_live_state() {
     );
     server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_pod_security_policy_an_exception_allows_exactly_the_waived_fields() {
+    let certs = certs();
+    let state = tempfile::tempdir().unwrap();
+    write(state.path(), "namespace.yaml", &example("namespace.yaml"));
+    // Seed 000's `deny-all` PodSecurityPolicy, usable by every service account.
+    let psp = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../cli/tests/fixtures/psp");
+    for f in ["seed000/deny-all.yaml", "use-deny-all.yaml"] {
+        std::fs::copy(psp.join(f), state.path().join(f.replace('/', "-"))).unwrap();
+    }
+    let now = Arc::new(AtomicI64::new(BEFORE));
+    let mut opts = options(&certs, state.path(), None);
+    opts.admission.engines = podsec_admission::Engines::Psp;
+    let clock = Arc::clone(&now);
+    opts.clock = Some(podsec_server::Clock(Arc::new(move || {
+        clock.load(Ordering::SeqCst)
+    })));
+    let server = start(opts).await;
+    let mut client = Client::connect(server.addr, &certs.ca_pem).await.unwrap();
+    let admit = |pod: Value, uid: &'static str| {
+        pod_review(
+            uid,
+            "monitoring",
+            "system:serviceaccount:kube-system:daemon-set-controller",
+            pod,
+        )
+    };
+
+    let denied = client
+        .review("/mutate", &admit(node_exporter_pod(), "1"))
+        .await
+        .json()["response"]
+        .clone();
+    assert_eq!(denied["allowed"], false, "{denied}");
+    let message = denied["status"]["message"].as_str().unwrap();
+    for field in [
+        "spec.securityContext.hostNetwork",
+        "spec.securityContext.hostPID",
+        "hostPath",
+    ] {
+        assert!(message.contains(field), "{field} in {message}");
+    }
+
+    write(state.path(), "exception.yaml", &example("exception.yaml"));
+    let mut admitted = Value::Null;
+    let start = Instant::now();
+    while admitted["allowed"] != true {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the exception was never applied: {admitted}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        admitted = client
+            .review("/mutate", &admit(node_exporter_pod(), "2"))
+            .await
+            .json()["response"]
+            .clone();
+    }
+    assert_eq!(
+        admitted["auditAnnotations"]["exception"], "monitoring/node-exporter",
+        "{admitted}"
+    );
+    assert_eq!(
+        admitted["auditAnnotations"]["admit-policy"], "deny-all",
+        "{admitted}"
+    );
+    assert_eq!(
+        admitted["warnings"],
+        json!(["hostNamespaces, hostPathVolumes, restrictedVolumes, hostPorts waived by PodSecurityException monitoring/node-exporter (owner team-observability) until 2027-03-31T00:00:00Z: PodSecurityPolicy deny-all admits the pod with them allowed"]),
+        "{admitted}"
+    );
+
+    // Beyond the waived values: host IPC and another host port are still denied.
+    let mut ipc = node_exporter_pod();
+    ipc["spec"]["hostIPC"] = json!(true);
+    let ipc = client.review("/mutate", &admit(ipc, "3")).await.json()["response"].clone();
+    assert_eq!(ipc["allowed"], false, "{ipc}");
+    assert!(
+        ipc["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("hostIPC"),
+        "{ipc}"
+    );
+    let mut port = node_exporter_pod();
+    port["spec"]["containers"][0]["ports"][0]["hostPort"] = json!(9101);
+    port["spec"]["containers"][0]["ports"][0]["containerPort"] = json!(9101);
+    let port = client.review("/mutate", &admit(port, "4")).await.json()["response"].clone();
+    assert_eq!(port["allowed"], false, "{port}");
+
+    // Another container the exception does not name: the policy judges the whole pod.
+    let mut sidecar = node_exporter_pod();
+    sidecar["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "sidecar", "image": "busybox"}));
+    let sidecar = client.review("/mutate", &admit(sidecar, "5")).await.json()["response"].clone();
+    assert_eq!(sidecar["allowed"], false, "{sidecar}");
+
+    // Expired: denied again.
+    now.store(AFTER, Ordering::SeqCst);
+    let expired = client
+        .review("/mutate", &admit(node_exporter_pod(), "6"))
+        .await
+        .json()["response"]
+        .clone();
+    assert_eq!(expired["allowed"], false, "{expired}");
+    assert_eq!(expired["status"]["message"], denied["status"]["message"]);
+}

@@ -167,11 +167,25 @@ pub fn select_policy(
     user: &UserIdentity,
     phase: Phase,
 ) -> PspOutcome {
+    select_among(&state.providers, state, meta, spec, namespace, user, phase)
+}
+
+/// [`select_policy`] over other providers than the state's own (PodSecurityExceptions widen
+/// them), with the state's RBAC.
+pub fn select_among(
+    providers: &[Provider],
+    state: &PspState,
+    meta: &ObjectMeta,
+    spec: &PodSpec,
+    namespace: &str,
+    user: &UserIdentity,
+    phase: Phase,
+) -> PspOutcome {
     let mut outcome = PspOutcome {
         admitted: None,
         errors: Vec::new(),
         candidates: Vec::new(),
-        no_providers: state.providers.is_empty(),
+        no_providers: providers.is_empty(),
     };
     if outcome.no_providers {
         return outcome;
@@ -187,7 +201,7 @@ pub fn select_policy(
         }
     };
     // In validation, the policy named by the pod's annotation is tried first.
-    let mut order: Vec<&Provider> = state.providers.iter().collect();
+    let mut order: Vec<&Provider> = providers.iter().collect();
     if phase == Phase::Validate {
         if let Some(hint) = meta.annotations.get(PSP_ANNOTATION) {
             order.sort_by_key(|p| p.name() != hint);
