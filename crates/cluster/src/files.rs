@@ -4,6 +4,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// One file's contents.
+#[derive(Clone)]
 pub struct ManifestFile {
     /// The path as given or found under a directory, or `<stdin>`.
     pub name: String,

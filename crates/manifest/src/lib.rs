@@ -14,4 +14,7 @@ pub use object::{
     WorkloadKind,
 };
 pub use objects_only::{from_json_str, ObjectsOnly};
-pub use source::{decode, field_line, yaml_message, DecodeError, Format, Limits, Located};
+pub use source::{
+    decode, field_line, yaml_documents, yaml_message, yaml_options, DecodeError, Format, Limits,
+    Located,
+};

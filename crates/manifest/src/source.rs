@@ -169,6 +169,8 @@ fn too_large(line: usize, size: usize, limits: &Limits) -> DecodeError {
 /// One YAML document of a stream: its text and the line of its first line.
 struct YamlChunk<'a> {
     first_line: usize,
+    /// Byte offset of `text` in the stream.
+    offset: usize,
     text: &'a str,
 }
 
@@ -190,6 +192,7 @@ fn split_yaml(text: &str) -> Vec<YamlChunk<'_>> {
         if is_marker(content, "---") {
             chunks.push(YamlChunk {
                 first_line: start_line,
+                offset: start,
                 text: &text[start..offset],
             });
             start = offset;
@@ -197,6 +200,7 @@ fn split_yaml(text: &str) -> Vec<YamlChunk<'_>> {
         } else if is_marker(content, "...") {
             chunks.push(YamlChunk {
                 first_line: start_line,
+                offset: start,
                 text: &text[start..offset],
             });
             start = offset + line.len();
@@ -206,9 +210,18 @@ fn split_yaml(text: &str) -> Vec<YamlChunk<'_>> {
     }
     chunks.push(YamlChunk {
         first_line: start_line,
+        offset: start,
         text: &text[start..],
     });
     chunks
+}
+
+/// The documents of a YAML stream as `(byte offset, text)`, split as [`decode`] splits them.
+pub fn yaml_documents(text: &str) -> Vec<(usize, &str)> {
+    split_yaml(text)
+        .into_iter()
+        .map(|c| (c.offset, c.text))
+        .collect()
 }
 
 /// The line of a chunk's first content (skipping blank lines, comments and a bare `---`).
@@ -220,7 +233,8 @@ fn content_line(chunk: &YamlChunk<'_>) -> Option<usize> {
     })
 }
 
-fn yaml_options(limits: &Limits) -> serde_saphyr::Options {
+/// The YAML options manifests are decoded with (YAML 1.1 scalars as kubectl reads them).
+pub fn yaml_options(limits: &Limits) -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
     budget.max_depth = limits.max_depth;
     // Lists of thousands of objects are normal input; the document size limit bounds these.
