@@ -162,11 +162,11 @@ fn exceptions_in(
     }
 }
 
-fn parse_level(s: &str) -> Result<Level, String> {
+pub(crate) fn parse_level(s: &str) -> Result<Level, String> {
     Level::parse(s).map_err(|e| e.to_string())
 }
 
-fn parse_version(s: &str) -> Result<Version, String> {
+pub(crate) fn parse_version(s: &str) -> Result<Version, String> {
     Version::parse(s).map_err(|e| e.to_string())
 }
 

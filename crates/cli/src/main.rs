@@ -9,6 +9,7 @@ mod audit;
 mod certs;
 mod check;
 mod constraints;
+mod fix;
 mod netpol;
 mod psp;
 mod report;
@@ -30,6 +31,9 @@ struct Cli {
 enum Command {
     /// Check manifests against the Pod Security Standards, offline.
     Check(check::Args),
+    /// Rewrite manifests so that their pods pass a level where that is safe (a diff, or
+    /// --write); list what cannot be fixed and what would admit it.
+    Fix(fix::Args),
     /// Serve the admission webhook (AdmissionReview over HTTPS).
     Serve(Box<serve::Args>),
     /// Generate a CA and a serving certificate for the webhook (ca.crt, tls.crt, tls.key).
@@ -99,6 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             report::write(&report, args.output, &mut out, color)?;
             Ok(report.exit_code())
         }
+        Command::Fix(args) => fix::run(&args),
         Command::Serve(args) => serve::run(*args),
         Command::GenerateCerts(args) => certs::run(args),
         Command::Psp(command) => psp::run_psp(command),

@@ -27,9 +27,32 @@ pub struct ObjectFix {
     pub edits: Vec<Edit>,
     /// What the pod still fails at the level once fixed (the checks a fix cannot satisfy
     /// safely), with upstream's reasons; paths relative to the pod.
-    pub unfixable: Vec<Violation>,
+    pub unfixable: Vec<Unfixable>,
     /// Where the object's pod spec is (`spec.template.spec`).
     pub spec_path: Vec<Seg>,
+}
+
+/// A violation no safe fix removes, and what would admit it.
+#[derive(Debug, Clone)]
+pub struct Unfixable {
+    pub violation: Violation,
+    /// The checks a PodSecurityException must waive (at restricted, a hostPath volume or an
+    /// added capability also fails the baseline check it replaces).
+    pub waive: Vec<podsec_policy::CheckId>,
+    /// The highest namespace level that admits it.
+    pub level: podsec_policy::Level,
+}
+
+impl Unfixable {
+    /// `a PodSecurityException waiving X for this workload, or namespace level L`.
+    pub fn what_admits(&self) -> String {
+        let checks: Vec<&str> = self.waive.iter().map(|c| c.as_str()).collect();
+        format!(
+            "a PodSecurityException waiving {} for this workload, or namespace level {}",
+            checks.join(" and "),
+            self.level.as_str()
+        )
+    }
 }
 
 /// The path of the pod spec in an object of `kind`.
@@ -65,7 +88,40 @@ pub fn fix_object(
         Ok(_) => *workload.clone(),
         Err(e) => return Some(Err(e)),
     };
-    let unfixable = evaluate(lv, &judged.pod_meta, &judged.pod_spec).violations;
+    let remaining = evaluate(lv, &judged.pod_meta, &judged.pod_spec).violations;
+    // What baseline says about the same pod: a restricted violation on a field baseline also
+    // refuses needs both waived, and no namespace level short of privileged admits it.
+    let baseline = if lv.level == podsec_policy::Level::Restricted && !remaining.is_empty() {
+        let at = LevelVersion::new(podsec_policy::Level::Baseline, lv.version);
+        evaluate(at, &judged.pod_meta, &judged.pod_spec).violations
+    } else {
+        Vec::new()
+    };
+    let unfixable = remaining
+        .into_iter()
+        .map(|violation| {
+            let mut waive = vec![violation.check];
+            let mut level = match lv.level {
+                podsec_policy::Level::Restricted => podsec_policy::Level::Baseline,
+                _ => podsec_policy::Level::Privileged,
+            };
+            for b in &baseline {
+                if b.fields.iter().any(|f| violation.fields.contains(f))
+                    || b.check == violation.check
+                {
+                    level = podsec_policy::Level::Privileged;
+                    if !waive.contains(&b.check) {
+                        waive.push(b.check);
+                    }
+                }
+            }
+            Unfixable {
+                violation,
+                waive,
+                level,
+            }
+        })
+        .collect();
     Some(Ok(ObjectFix {
         kind: workload.kind,
         name: workload.meta.name_or_generate_name().to_string(),
@@ -74,19 +130,6 @@ pub fn fix_object(
         unfixable,
         spec_path: path,
     }))
-}
-
-/// What admits a pod that fails `violation` at its level: the level below that does not
-/// hold the check, or a PodSecurityException waiving it.
-pub fn what_admits(violation: &Violation) -> String {
-    let level = match violation.check.level() {
-        podsec_policy::Level::Restricted => "baseline",
-        _ => "privileged",
-    };
-    format!(
-        "a PodSecurityException waiving {} for this workload, or namespace level {level}",
-        violation.check.as_str()
-    )
 }
 
 /// The objects of one decoded document: itself, or a List's items (with their paths).

@@ -26,7 +26,12 @@ fn fix(text: &str, json: bool, mode: Mode) -> (String, Vec<String>) {
             continue;
         };
         let fixed = fixed.unwrap_or_else(|e| panic!("{e}"));
-        unfixable.extend(fixed.unfixable.iter().map(|v| v.check.as_str().to_string()));
+        unfixable.extend(
+            fixed
+                .unfixable
+                .iter()
+                .map(|u| u.violation.check.as_str().to_string()),
+        );
         edits.extend(rebase(fixed.edits, &prefix));
     }
     let changes = text::text_edits(text, &root, &edits, json).unwrap_or_else(|e| panic!("{e}"));

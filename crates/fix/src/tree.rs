@@ -78,6 +78,14 @@ impl Node {
         }
     }
 
+    /// The node at `path` from this one.
+    pub fn at(&self, path: &[crate::Seg]) -> Option<&Node> {
+        path.iter().try_fold(self, |node, seg| match seg {
+            crate::Seg::Key(k) => node.get(k),
+            crate::Seg::Index(i) => node.index(*i),
+        })
+    }
+
     pub fn index(&self, i: usize) -> Option<&Node> {
         match &self.kind {
             Kind::Seq(items) => items.get(i),
