@@ -194,6 +194,18 @@ impl Admission {
         metrics: &dyn Recorder,
         deadline: Option<Instant>,
     ) -> Decision {
+        // Secure defaults first: every engine then judges the pod as it will be stored.
+        let (defaulted, defaults_error) =
+            if webhook == Webhook::Mutating && self.options.engines == Engines::Pss {
+                self.secure_defaults(req, cluster).await
+            } else {
+                (None, None)
+            };
+        let mutated = defaulted.as_ref().map(|d| AdmissionRequest {
+            object: Some(&*d.object),
+            ..req.clone()
+        });
+        let req = mutated.as_ref().unwrap_or(req);
         let objects = RequestObjects::new(req);
         let decision = match (webhook, self.options.engines) {
             // PodSecurityPolicy's Admit mutates; the validating webhook after it judges the
@@ -211,11 +223,44 @@ impl Admission {
                 .await
                 .and(psp_webhook::validate(req, &objects, cluster)),
         };
-        match cluster.constraints.constraints() {
+        let mut decision = match cluster.constraints.constraints() {
             Some(set) if !set.library.is_empty() => {
                 decision.and(crate::constraints::validate(req, &set, cluster, metrics).await)
             }
             _ => decision,
+        };
+        if let Some(error) = defaults_error {
+            decision = decision.with_annotation(ERROR_ANNOTATION, error);
+        }
+        if let Some(d) = defaulted.filter(|_| decision.allowed) {
+            decision.patch = Some(d.patch);
+            decision = decision.with_annotation(crate::defaults::DEFAULTED_ANNOTATION, d.summary);
+        }
+        decision
+    }
+
+    /// The secure defaults the pod's namespace asks for (pods being created, outside exempt
+    /// namespaces and users), and an error text for a label value that cannot be used.
+    async fn secure_defaults(
+        &self,
+        req: &AdmissionRequest<'_>,
+        cluster: Cluster<'_>,
+    ) -> (Option<crate::defaults::Defaulted>, Option<String>) {
+        let applies = (&*req.resource.group, &*req.resource.resource) == ("", "pods")
+            && req.sub_resource.is_empty()
+            && req.operation == Operation::Create
+            && !self.exempt_namespace(&req.namespace)
+            && !self.exempt_user(&req.user_info.username);
+        let Some(object) = req.object.filter(|_| applies) else {
+            return (None, None);
+        };
+        // A namespace that cannot be read gets no defaults; validation fails closed on it.
+        let Ok(Some(namespace)) = cluster.namespaces.namespace(&req.namespace).await else {
+            return (None, None);
+        };
+        match crate::defaults::secure_defaults(&namespace.labels, object) {
+            Ok(defaulted) => (defaulted, None),
+            Err(e) => (None, Some(e)),
         }
     }
 

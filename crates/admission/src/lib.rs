@@ -5,6 +5,7 @@
 pub mod config;
 mod constraints;
 mod decide;
+pub mod defaults;
 pub mod metrics;
 mod objects;
 mod psp_webhook;

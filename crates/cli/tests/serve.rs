@@ -154,6 +154,27 @@ fn the_psp_overlay_ships_usable_policies() {
     assert!(rendered.contains("path: /mutate") && rendered.contains("--mode=both"));
 }
 
+#[test]
+fn the_defaults_overlay_mutates_only_labelled_namespaces() {
+    let rendered = util::kubectl(
+        &[
+            "kustomize",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/defaults"),
+        ],
+        None,
+    );
+    assert!(rendered.contains("kind: MutatingWebhookConfiguration"));
+    assert!(
+        rendered.contains("path: /mutate") && rendered.contains("reinvocationPolicy: IfNeeded")
+    );
+    assert!(rendered.contains("key: podsec.dev/default-security-context"));
+    // The base's validating webhook and Deployment come with it.
+    assert!(
+        rendered.contains("kind: ValidatingWebhookConfiguration")
+            && rendered.contains("kind: Deployment")
+    );
+}
+
 /// An invalid `--config` is reported once, on stderr, naming the file, the field and the
 /// found and expected values; the same for a file that is not a configuration at all.
 #[test]

@@ -237,7 +237,8 @@ async fn validate(State(state): State<Arc<AppState>>, request: Request) -> Respo
 }
 
 /// `POST /mutate`: the PodSecurityPolicy defaults as a JSON patch (the mutating webhook); with
-/// PSS alone, the same answer as `/validate`.
+/// PSS alone, the secure defaults a namespace asks for (`podsec.dev/default-security-context`)
+/// as a JSON patch, and otherwise the same answer as `/validate`.
 async fn mutate(State(state): State<Arc<AppState>>, request: Request) -> Response {
     review(state, request, Webhook::Mutating).await
 }

@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{review, start, Client};
+use support::{apply, decode_patch, review, start, Client};
 
 fn fixture(path: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -59,45 +59,6 @@ async fn start_server(
     let mut opts = support::options(&certs, state, None);
     opts.admission.engines = engines;
     (start(opts).await, certs)
-}
-
-fn apply(pod: &Value, patch: &Value) -> Value {
-    let mut doc = pod.clone();
-    let patch: json_patch::Patch =
-        serde_json::from_value(patch.clone()).expect("an RFC 6902 patch");
-    json_patch::patch(&mut doc, &patch).expect("the patch applies");
-    doc
-}
-
-fn decode_patch(response: &Value) -> Option<Value> {
-    let b64 = response["patch"].as_str()?;
-    assert_eq!(response["patchType"], "JSONPatch");
-    let bytes = base64_decode(b64);
-    Some(serde_json::from_slice(&bytes).expect("patch JSON"))
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    let val = |c: u8| -> u32 {
-        match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            _ => 63,
-        }
-    };
-    let mut out = Vec::new();
-    for chunk in s.as_bytes().chunks(4) {
-        let data: Vec<u8> = chunk.iter().copied().filter(|c| *c != b'=').collect();
-        let n = data
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, c)| acc | (val(*c) << (18 - 6 * i)));
-        for i in 0..data.len().saturating_sub(1) {
-            out.push((n >> (16 - 8 * i)) as u8);
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
