@@ -47,6 +47,10 @@ pub struct ObjectResult {
     /// Violations a PodSecurityException waives (not counted against `allowed`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub waived: Vec<WaivedEntry>,
+    /// Fields the API server would refuse with strict validation or drop silently (unknown
+    /// fields, wrongly typed values), with a "did you mean"; never part of the verdict.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub field_warnings: Vec<String>,
 }
 
 /// A violation waived by a PodSecurityException.
@@ -183,6 +187,8 @@ pub struct Checker {
     errors: Vec<ErrorEntry>,
     /// PodSecurityExceptions, and the time they are judged at (Unix seconds).
     exceptions: Option<(ExceptionSet, i64)>,
+    /// `--strict`: field warnings are input errors, as `kubectl apply --validate=strict`.
+    strict: bool,
 }
 
 impl Checker {
@@ -195,7 +201,13 @@ impl Checker {
             skipped: 0,
             errors: Vec::new(),
             exceptions: None,
+            strict: false,
         }
+    }
+
+    /// Field warnings become input errors (exit 2).
+    pub fn set_strict(&mut self, strict: bool) {
+        self.strict = strict;
     }
 
     /// Waives what these exceptions cover, as of `now` (Unix seconds).
@@ -221,6 +233,16 @@ impl Checker {
                                 format!("{} {}: {e}", workload.kind, workload.meta.name),
                             )
                         }
+                    }
+                }
+                if self.strict {
+                    for warning in std::mem::take(&mut workload.field_warnings) {
+                        let object = format!("{} {}", workload.kind, workload.meta.name);
+                        self.error(
+                            file,
+                            line,
+                            format!("{object}: strict decoding error: {warning}"),
+                        );
                     }
                 }
                 self.pending.push(Pending {
@@ -518,6 +540,7 @@ impl ObjectResult {
             message: None,
             violations: Vec::new(),
             waived: Vec::new(),
+            field_warnings: w.field_warnings.clone(),
         }
     }
 }

@@ -72,6 +72,7 @@ impl Report {
                         message: None,
                         violations: Vec::new(),
                         waived: Vec::new(),
+                        field_warnings: Vec::new(),
                     });
                     self.results.len() - 1
                 }

@@ -633,10 +633,17 @@ fn decode_document(
 
 /// An authored object as `podsec check` sees it: pod-bearing kinds decoded and defaulted,
 /// Namespaces with their labels, everything else only counted.
+/// An authored object, with its fields checked against the Kubernetes schema (what
+/// `kubectl apply --validate=strict` would refuse).
 fn classify_authored(value: serde_json::Value) -> Result<SnapshotObject, ObjectError> {
+    let warnings = podsec_fields::check(&value);
+    let with_warnings = |mut w: Box<podsec_manifest::Workload>| {
+        w.field_warnings = warnings.iter().map(ToString::to_string).collect();
+        w
+    };
     Ok(match podsec_manifest::classify(value)? {
-        Object::Workload(w) if w.kind == WorkloadKind::Pod => SnapshotObject::Pod(w),
-        Object::Workload(w) => SnapshotObject::Controller(w),
+        Object::Workload(w) if w.kind == WorkloadKind::Pod => SnapshotObject::Pod(with_warnings(w)),
+        Object::Workload(w) => SnapshotObject::Controller(with_warnings(w)),
         Object::Namespace(ns) => SnapshotObject::Namespace {
             name: ns.name,
             labels: ns.labels,

@@ -70,6 +70,10 @@ pub struct Args {
     /// Warn about exceptions that expire within this many days.
     #[arg(long, value_name = "DAYS", default_value_t = 14)]
     pub expiry_warning_days: u32,
+    /// Unknown fields and wrongly typed values in pod-bearing objects are errors (exit 2), as
+    /// `kubectl apply --validate=strict` refuses them; by default they are warnings.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Expired exceptions (which no longer apply) and those expiring soon, on stderr.
@@ -246,6 +250,7 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
         Against::Psp { state, user }
     };
     let mut checker = Checker::new(against, args.namespace.clone());
+    checker.set_strict(args.strict);
     // Exceptions from --exceptions; those in the input are added as it is read.
     let mut exceptions = load_exceptions(&args.exceptions)?;
     let now = args.now.unwrap_or_else(now_seconds);

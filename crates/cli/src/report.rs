@@ -165,6 +165,18 @@ fn write_table(report: &Report, out: &mut dyn Write, color: bool) -> io::Result<
                 detail,
             ]);
         }
+        for f in &r.field_warnings {
+            results.push("warning");
+            rows.push([
+                "warning".into(),
+                object.clone(),
+                namespace.clone(),
+                policy.clone(),
+                location.clone(),
+                "fields".into(),
+                f.clone(),
+            ]);
+        }
         for w in &r.waived {
             results.push("waived");
             rows.push([

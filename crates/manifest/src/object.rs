@@ -184,6 +184,9 @@ pub struct Workload {
     /// The pod's metadata: the object's own for a Pod, the template's otherwise.
     pub pod_meta: ObjectMeta,
     pub pod_spec: PodSpec,
+    /// Fields the API server would refuse with strict field validation or drop silently
+    /// (unknown fields, wrongly typed values): filled by readers of authored manifests.
+    pub field_warnings: Vec<String>,
 }
 
 impl Workload {
@@ -602,6 +605,7 @@ pub fn decode_workload_json(kind: WorkloadKind, json: &str) -> Result<Workload, 
         meta,
         pod_meta: pod_meta.unwrap_or_default(),
         pod_spec,
+        field_warnings: Vec::new(),
     })
 }
 
