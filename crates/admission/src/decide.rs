@@ -59,6 +59,11 @@ pub struct Options {
     pub namespace_pod_limit: Option<usize>,
     /// Which policies decide: Pod Security Standards, PodSecurityPolicy, or both.
     pub engines: Engines,
+    /// Warn about unknown fields and wrongly typed values in pod-bearing objects (strict
+    /// field checking). Off by default: kube-apiserver decodes a request before admission,
+    /// so what it sends never has them; this is for clients that post AdmissionReviews
+    /// themselves (CI, dry-run tooling).
+    pub field_warnings: bool,
 }
 
 /// The admission webhook a request came through.
@@ -231,6 +236,18 @@ impl Admission {
         };
         if let Some(error) = defaults_error {
             decision = decision.with_annotation(ERROR_ANNOTATION, error);
+        }
+        if self.options.field_warnings && req.sub_resource.is_empty() {
+            if let Some(object) = req
+                .object
+                .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok())
+            {
+                decision.warnings.extend(
+                    podsec_fields::check(&object)
+                        .iter()
+                        .map(ToString::to_string),
+                );
+            }
         }
         if let Some(d) = defaulted.filter(|_| decision.allowed) {
             decision.patch = Some(d.patch);

@@ -75,6 +75,11 @@ pub struct Args {
     /// forbids, instead of only warning like upstream.
     #[arg(long)]
     pub enforce_templates: bool,
+    /// Warn about unknown fields and wrongly typed values in pod-bearing objects. Requests
+    /// from kube-apiserver never have them (it decodes objects before admission); this is
+    /// for clients that post AdmissionReviews themselves.
+    #[arg(long)]
+    pub field_warnings: bool,
     /// On a namespace relabel, check at most this many existing pods (default: all of them,
     /// within half the request timeout; upstream checks 3000).
     #[arg(long)]
@@ -192,6 +197,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         state,
         admission: podsec_admission::Options {
             enforce_templates: args.enforce_templates,
+            field_warnings: args.field_warnings,
             namespace_pod_limit: args.namespace_max_pods,
             engines: match args.mode {
                 ServeMode::Pss => podsec_admission::Engines::Pss,

@@ -143,3 +143,24 @@ async fn mutate_adds_the_missing_settings_and_nothing_else() {
         "invalid podsec.dev/default-security-context \"restricted-ish\": must be restricted or baseline; no defaults applied"
     );
 }
+
+/// `--field-warnings`: a review posted directly (not through kube-apiserver, which drops
+/// unknown fields before admission) gets a warning for a misplaced field; the verdict stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn field_warnings_for_reviews_posted_directly() {
+    let certs = certs();
+    let state = tempfile::tempdir().unwrap();
+    write(state.path(), "namespaces.yaml", NAMESPACES);
+    let mut opts = options(&certs, state.path(), None);
+    opts.admission.field_warnings = true;
+    let server = start(opts).await;
+    let mut client = Client::connect(server.addr, &certs.ca_pem).await.unwrap();
+    let mut pod = nginx("plain");
+    pod["spec"]["securityContext"] = json!({"privileged": true});
+    let response = call(&mut client, "/validate", pod).await;
+    assert_eq!(response["allowed"], true, "{response}");
+    assert_eq!(
+        response["warnings"],
+        json!(["unknown field \"spec.securityContext.privileged\" (did you mean spec.containers[0].securityContext.privileged?)"])
+    );
+}
