@@ -136,7 +136,11 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
         }
         FixOutput::Diff if !args.write => {
             for f in fixes.iter().filter(|f| f.fixed != f.original) {
-                let diff = similar::TextDiff::from_lines(&f.original, &f.fixed);
+                // Patience: anchored on unique lines (names), so a file of thousands of
+                // similar documents diffs in linear time.
+                let diff = similar::TextDiff::configure()
+                    .algorithm(similar::Algorithm::Patience)
+                    .diff_lines(&f.original, &f.fixed);
                 let text = diff
                     .unified_diff()
                     .context_radius(3)
@@ -196,7 +200,11 @@ fn fix_text(
         yaml_documents(text)
     };
     let options = yaml_options(&Limits::default());
-    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    // Line starts, for the line of an offset by binary search (files hold thousands of objects).
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let line_of = |offset: usize| line_starts.partition_point(|&start| start <= offset);
     let mut changes: Vec<TextEdit> = Vec::new();
     for (offset, document) in documents {
         if document

@@ -247,7 +247,7 @@ async fn decide(live: &LiveCluster, body: &[u8]) -> podsec_admission::Decision {
         Options {
             enforce_templates: false,
             namespace_pod_limit: None,
-            engines: Default::default(),
+            ..Options::default()
         },
     );
     let (_, request) = parse_review(body).unwrap();

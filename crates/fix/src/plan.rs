@@ -2,6 +2,7 @@
 //! only, at the right place (pod-level settings once for the pod, container settings per
 //! container), never overriding a value the author set.
 
+use podsec_policy::pss::BASELINE_CAPABILITIES;
 use podsec_policy::Level;
 use serde_json::{json, Map, Value};
 
@@ -34,23 +35,6 @@ pub enum Mode {
     /// The mutating webhook: only add settings that are absent; never touch a value set.
     Defaults,
 }
-
-/// The capabilities baseline allows containers to add.
-const BASELINE_CAPABILITIES: &[&str] = &[
-    "AUDIT_WRITE",
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "MKNOD",
-    "NET_BIND_SERVICE",
-    "SETFCAP",
-    "SETGID",
-    "SETPCAP",
-    "SETUID",
-    "SYS_CHROOT",
-];
 
 /// The edits that bring the pod at `spec_path` of `object` to `level`, as far as `mode` allows.
 pub fn plan(object: &Value, spec_path: &[Seg], level: Level, mode: Mode) -> Vec<Edit> {

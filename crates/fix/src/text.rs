@@ -32,23 +32,30 @@ pub enum TextError {
     Shape(String),
 }
 
-/// Applies text edits (any order given; at one offset, deeper first, then in order given).
+/// Applies text edits (any order given; at one offset, deeper first, then in order given), in
+/// one pass over the text.
 pub fn apply(text: &str, edits: &[TextEdit]) -> String {
     let mut order: Vec<(usize, &TextEdit)> = edits.iter().enumerate().collect();
-    // Applied from the end backwards: the last in text order goes in first.
     order.sort_by(|(ia, a), (ib, b)| {
-        b.offset
-            .cmp(&a.offset)
-            .then(a.depth.cmp(&b.depth))
-            .then(ib.cmp(ia))
+        a.offset
+            .cmp(&b.offset)
+            .then(b.depth.cmp(&a.depth))
+            .then(ia.cmp(ib))
     });
-    let mut out = text.to_string();
+    let mut out =
+        String::with_capacity(text.len() + edits.iter().map(|e| e.insert.len()).sum::<usize>());
+    let mut at = 0;
     for (_, e) in order {
-        let end = (e.offset + e.remove).min(out.len());
-        if e.offset <= end && out.is_char_boundary(e.offset) && out.is_char_boundary(end) {
-            out.replace_range(e.offset..end, &e.insert);
+        let start = e.offset.max(at).min(text.len());
+        let end = (e.offset + e.remove).max(start).min(text.len());
+        if !text.is_char_boundary(start) || !text.is_char_boundary(end) {
+            continue;
         }
+        out.push_str(&text[at..start]);
+        out.push_str(&e.insert);
+        at = end;
     }
+    out.push_str(&text[at..]);
     out
 }
 

@@ -85,6 +85,7 @@ pub fn admission_review(data: &[u8]) {
             enforce_templates: selector & 8 != 0,
             namespace_pod_limit: Some(50),
             engines,
+            field_warnings: selector & 16 != 0,
         },
     );
     let Ok((version, request)) = parse_review(body) else {

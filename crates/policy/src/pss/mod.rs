@@ -18,6 +18,9 @@ use crate::pod::{ObjectMeta, PodSpec};
 mod allow_privilege_escalation;
 mod app_armor_profile;
 mod capabilities_baseline;
+
+/// The capabilities baseline lets containers add (the same in every version).
+pub const BASELINE_CAPABILITIES: &[&str] = capabilities_baseline::ALLOWED_1_0;
 mod capabilities_restricted;
 mod host_namespaces;
 mod host_path_volumes;
