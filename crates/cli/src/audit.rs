@@ -31,13 +31,21 @@ pub struct SnapshotArgs {
     /// Snapshot files or directories, or - for stdin: what this prints (JSON is read as a
     /// stream; YAML too, a document at a time):
     /// `kubectl get namespaces,pods,deployments,replicasets,statefulsets,daemonsets,jobs,cronjobs,podsecuritypolicies,roles,clusterroles,rolebindings,clusterrolebindings,serviceaccounts -A -o json`
+    /// With no PATH and no --kubeconfig, the cluster of the current kubeconfig context is
+    /// read, as kubectl finds it (`KUBECONFIG`, else `~/.kube/config`).
     #[arg(value_name = "PATH")]
     pub paths: Vec<String>,
+    /// Snapshot files or directories, as the positional PATHs (kubectl's `-f`).
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
+    pub files: Vec<String>,
     /// Read the live cluster with this kubeconfig instead of files.
-    #[arg(long, conflicts_with = "paths")]
+    #[arg(long, conflicts_with_all = ["paths", "files"])]
     pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: its current context).
+    #[arg(long, conflicts_with_all = ["paths", "files", "in_cluster"])]
+    pub context: Option<String>,
     /// Read the live cluster as the pod's service account.
-    #[arg(long, conflicts_with_all = ["paths", "kubeconfig"])]
+    #[arg(long, conflicts_with_all = ["paths", "files", "kubeconfig"])]
     pub in_cluster: bool,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "table")]
@@ -197,6 +205,33 @@ fn feed_reader(
     );
 }
 
+impl SnapshotArgs {
+    /// The live cluster to read, if no files are given: `--kubeconfig`, `--in-cluster`, or
+    /// (as kubectl) `KUBECONFIG` / `~/.kube/config` when one exists.
+    fn live(&self) -> Option<podsec_cluster::ClientConfig<'_>> {
+        use podsec_cluster::ClientConfig;
+        if let Some(path) = &self.kubeconfig {
+            return Some(ClientConfig::File(path));
+        }
+        if self.in_cluster {
+            return Some(ClientConfig::InCluster);
+        }
+        if !self.paths.is_empty() || !self.files.is_empty() {
+            return None;
+        }
+        let from_env = std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty());
+        let home = std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(".kube/config"))
+            .is_some_and(|p| p.is_file());
+        (from_env || home || self.context.is_some()).then_some(ClientConfig::Kubectl)
+    }
+
+    /// The files to read: the positional PATHs and `-f`'s.
+    fn inputs(&self) -> Vec<String> {
+        self.paths.iter().chain(&self.files).cloned().collect()
+    }
+}
+
 /// Reads the snapshot into `sink`, with a progress bar on a terminal.
 fn feed(args: &SnapshotArgs, sink: &mut dyn FnMut(&Decoded)) -> anyhow::Result<()> {
     let bytes_read = Arc::new(AtomicU64::new(0));
@@ -206,7 +241,7 @@ fn feed(args: &SnapshotArgs, sink: &mut dyn FnMut(&Decoded)) -> anyhow::Result<(
         bytes_read: Arc::clone(&bytes_read),
         bytes_total: 0,
     };
-    if args.kubeconfig.is_some() || args.in_cluster {
+    if let Some(live) = args.live() {
         let mut objects = 0u64;
         let listed = podsec_audit::read_objects(
             |emit| {
@@ -216,7 +251,7 @@ fn feed(args: &SnapshotArgs, sink: &mut dyn FnMut(&Decoded)) -> anyhow::Result<(
                     .build()
                     .map_err(|e| format!("cannot start the async runtime: {e}"))?;
                 runtime.block_on(async {
-                    let connection = podsec_cluster::connect(args.kubeconfig.as_deref())
+                    let connection = podsec_cluster::connect_with(live, args.context.as_deref())
                         .await
                         .map_err(|e| podsec_cluster::error_chain(&e))?;
                     let view = podsec_cluster::LiveCluster::unwatched(connection.client)
@@ -245,13 +280,14 @@ fn feed(args: &SnapshotArgs, sink: &mut dyn FnMut(&Decoded)) -> anyhow::Result<(
         }
         return Ok(());
     }
-    if args.paths.is_empty() {
+    let inputs = args.inputs();
+    if inputs.is_empty() {
         anyhow::bail!(
-            "give snapshot files or directories (- for stdin), or --kubeconfig/--in-cluster"
+            "give snapshot files or directories (- for stdin), or --kubeconfig/--in-cluster (no KUBECONFIG or ~/.kube/config was found)"
         );
     }
     let mut files = Vec::new();
-    for path in &args.paths {
+    for path in &inputs {
         let p = PathBuf::from(path);
         if p.is_dir() {
             let mut errors = Vec::new();
@@ -313,7 +349,7 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<u8> {
         )?),
     };
     let extra_exceptions = crate::check::load_exceptions(&args.exceptions)?;
-    let from_stdin = args.snapshot.paths.iter().any(|p| p == "-");
+    let from_stdin = args.snapshot.inputs().iter().any(|p| p == "-");
     let in_snapshot = report
         .summary
         .skipped_kinds
@@ -381,13 +417,13 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<u8> {
 /// (constraints, NetworkPolicies). Files are read a second time; the live cluster is listed
 /// once more.
 fn snapshot_values(args: &SnapshotArgs, flag: &str) -> anyhow::Result<Vec<Value>> {
-    if args.kubeconfig.is_some() || args.in_cluster {
+    if let Some(live) = args.live() {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         let mut objects = Vec::new();
         runtime.block_on(async {
-            let connection = podsec_cluster::connect(args.kubeconfig.as_deref())
+            let connection = podsec_cluster::connect_with(live, args.context.as_deref())
                 .await
                 .map_err(|e| anyhow::anyhow!(podsec_cluster::error_chain(&e)))?;
             let view = podsec_cluster::LiveCluster::unwatched(connection.client)
@@ -402,10 +438,11 @@ fn snapshot_values(args: &SnapshotArgs, flag: &str) -> anyhow::Result<Vec<Value>
         })?;
         return Ok(objects);
     }
-    if args.paths.iter().any(|p| p == "-") {
+    let inputs = args.inputs();
+    if inputs.iter().any(|p| p == "-") {
         anyhow::bail!("audit {flag} reads snapshot files or the live cluster, not stdin: save the snapshot to a file first");
     }
-    let (files, file_errors) = podsec_cluster::files::read_paths(&args.paths);
+    let (files, file_errors) = podsec_cluster::files::read_paths(&inputs);
     if let Some(e) = file_errors.first() {
         anyhow::bail!("{}: {}", e.name, e.message);
     }
@@ -693,7 +730,7 @@ pub fn run_migrate(args: MigrateArgs) -> anyhow::Result<u8> {
     feed(&args.snapshot, &mut |o| migrator.observe(o))?;
     let mut report = migrator.finish();
     // Exceptions instead of a lower level: the workloads' values are read from the objects.
-    let from_stdin = args.snapshot.paths.iter().any(|p| p == "-");
+    let from_stdin = args.snapshot.inputs().iter().any(|p| p == "-");
     if !from_stdin {
         let objects = snapshot_values(&args.snapshot, "migrate")?;
         let expires =

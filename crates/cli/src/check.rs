@@ -18,11 +18,14 @@ use crate::audit::{json_by_name, read_source};
 pub struct Args {
     /// Manifests to check: files, directories (searched recursively for .yaml, .yml and
     /// .json), or - for stdin. Multi-document YAML, JSON and *List objects are read.
-    #[arg(required = true, value_name = "PATH|-")]
+    #[arg(required_unless_present = "files", value_name = "PATH|-")]
     pub paths: Vec<String>,
+    /// Manifests to check, as the positional PATHs (kubectl's `-f`; repeatable).
+    #[arg(short = 'f', long = "filename", value_name = "PATH|-")]
+    pub files: Vec<String>,
     /// Level to check against, unless the input holds the object's Namespace with a
     /// pod-security.kubernetes.io/enforce label.
-    #[arg(long, default_value = "restricted", value_parser = parse_level)]
+    #[arg(long, default_value = "restricted", value_parser = level_parser())]
     pub level: Level,
     /// Policy version: v1.N or latest. Versions newer than podsec knows are evaluated as the
     /// newest it knows, and printed as given.
@@ -74,6 +77,13 @@ pub struct Args {
     /// `kubectl apply --validate=strict` refuses them; by default they are warnings.
     #[arg(long)]
     pub strict: bool,
+}
+
+impl Args {
+    /// The positional PATHs and `-f`'s.
+    pub fn inputs(&self) -> Vec<String> {
+        self.paths.iter().chain(&self.files).cloned().collect()
+    }
 }
 
 /// Expired exceptions (which no longer apply) and those expiring soon, on stderr.
@@ -170,6 +180,13 @@ pub(crate) fn parse_level(s: &str) -> Result<Level, String> {
     Level::parse(s).map_err(|e| e.to_string())
 }
 
+/// `--level`: the three levels, listed for help and shell completion.
+pub(crate) fn level_parser() -> impl clap::builder::TypedValueParser<Value = Level> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["privileged", "baseline", "restricted"])
+        .try_map(|s| parse_level(&s))
+}
+
 pub(crate) fn parse_version(s: &str) -> Result<Version, String> {
     Version::parse(s).map_err(|e| e.to_string())
 }
@@ -255,13 +272,13 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
     let mut exceptions = load_exceptions(&args.exceptions)?;
     let now = args.now.unwrap_or_else(now_seconds);
     if args.constraints.is_empty() {
-        read_input(&args.paths, &mut checker, &mut exceptions);
+        read_input(&args.inputs(), &mut checker, &mut exceptions);
         warn_expiry(&exceptions, now, args.expiry_warning_days);
         checker.set_exceptions(podsec_exceptions::ExceptionSet::new(exceptions), now);
         if checker.is_empty() && !args.allow_empty {
             anyhow::bail!(
                 "nothing to check: no Kubernetes objects in {}; if that is expected, pass --allow-empty",
-                args.paths.join(", ")
+                args.inputs().join(", ")
             );
         }
         return Ok(checker.finish());
@@ -269,7 +286,7 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
     let library = crate::constraints::load(&args.constraints, args.engine.into())?;
     // Constraints see every object as written, so the input is read once into memory and
     // handed to both the pod checks and the constraints.
-    let (files, file_errors) = read_paths(&args.paths);
+    let (files, file_errors) = read_paths(&args.inputs());
     for e in file_errors {
         checker.error(&e.name, 0, e.message);
     }
@@ -296,7 +313,7 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
     if checker.is_empty() && objects.is_empty() && !args.allow_empty {
         anyhow::bail!(
             "nothing to check: no Kubernetes objects in {}; if that is expected, pass --allow-empty",
-            args.paths.join(", ")
+            args.inputs().join(", ")
         );
     }
     warn_expiry(&exceptions, now, args.expiry_warning_days);

@@ -8,16 +8,19 @@ use podsec_manifest::{yaml_documents, yaml_options, Format, Limits};
 use podsec_policy::{Level, LevelVersion, Version};
 use serde::Serialize;
 
-use crate::check::{parse_level, parse_version};
+use crate::check::{level_parser, parse_version};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Manifests to fix: files, directories (recursively: .yaml, .yml, .json), or - for
     /// stdin (the fixed stream is written to stdout).
-    #[arg(required = true, value_name = "PATH|-")]
+    #[arg(required_unless_present = "files", value_name = "PATH|-")]
     pub paths: Vec<String>,
+    /// Manifests to fix, as the positional PATHs (kubectl's `-f`; repeatable).
+    #[arg(short = 'f', long = "filename", value_name = "PATH|-")]
+    pub files: Vec<String>,
     /// The level the pods must pass.
-    #[arg(long, default_value = "restricted", value_parser = parse_level)]
+    #[arg(long, default_value = "restricted", value_parser = level_parser())]
     pub level: Level,
     /// Policy version: v1.N or latest.
     #[arg(long, default_value = "latest", value_parser = parse_version)]
@@ -92,7 +95,8 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
     let mode = Mode::Fix {
         remove_capabilities: args.remove_capabilities,
     };
-    let (files, read_errors) = podsec_cluster::files::read_paths(&args.paths);
+    let inputs: Vec<String> = args.paths.iter().chain(&args.files).cloned().collect();
+    let (files, read_errors) = podsec_cluster::files::read_paths(&inputs);
     let mut report = Report {
         level: args.level.as_str().to_string(),
         version: args.version.to_string(),
@@ -124,7 +128,7 @@ pub fn run(args: &Args) -> anyhow::Result<u8> {
         });
     }
 
-    let stdin_only = args.paths.iter().all(|p| p == "-");
+    let stdin_only = inputs.iter().all(|p| p == "-");
     match args.output {
         FixOutput::Json => {
             crate::write_stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?))?

@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod audit;
 mod certs;
@@ -14,6 +14,7 @@ mod netpol;
 mod psp;
 mod report;
 mod serve;
+mod shell;
 mod verify;
 
 #[derive(Parser, Debug)]
@@ -54,10 +55,36 @@ enum Command {
     /// NetworkPolicy analysis: who can reach whom, why, what a change does, what is left open.
     #[command(subcommand)]
     Netpol(netpol::NetpolCommand),
+    /// A shell completion script (bash, zsh, fish, powershell) on stdout.
+    Completion(shell::CompletionArgs),
+    /// The manual page (roff) on stdout: `podsec man | man -l -`.
+    Man,
+}
+
+/// The command line as this binary was invoked: as `kubectl-podsec` (a kubectl plugin, run
+/// by `kubectl podsec …`), help and usage say `kubectl podsec`.
+fn command() -> clap::Command {
+    let command = Cli::command();
+    if invoked_as_plugin() {
+        command.bin_name("kubectl podsec")
+    } else {
+        command
+    }
+}
+
+fn invoked_as_plugin() -> bool {
+    std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .is_some_and(|stem| stem == "kubectl-podsec")
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         // The reader has all it wanted (`podsec audit | head`): stop quietly, as kubectl does.
@@ -113,5 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Explain(args) => psp::run_explain(args),
         Command::Verify(args) => verify::run(&args),
         Command::Netpol(command) => netpol::run(command),
+        Command::Completion(args) => shell::completion(&args, Cli::command()),
+        Command::Man => shell::man(Cli::command()),
     }
 }

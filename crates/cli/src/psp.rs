@@ -54,16 +54,48 @@ pub enum PspCommand {
         /// Files or directories holding the policies.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<String>,
+        /// Output: the table, or the policies as a `v1/List` in JSON or YAML.
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: PspOutput,
+    },
+    /// One PodSecurityPolicy, as `kubectl get psp NAME` printed it.
+    Get {
+        /// The policy's name.
+        name: String,
+        /// Files or directories holding the policies.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<String>,
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: PspOutput,
     },
 }
 
-pub fn run_psp(command: PspCommand) -> anyhow::Result<u8> {
-    match command {
-        PspCommand::List { paths } => {
-            let state = load_state(&paths)?;
-            let mut psps = state.psps.clone();
-            psps.sort_by(|a, b| a.name().cmp(b.name()));
-            let rows: Vec<Vec<String>> = psps.iter().map(|p| p.table_row().to_vec()).collect();
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PspOutput {
+    Table,
+    Json,
+    Yaml,
+    /// `podsecuritypolicy.policy/NAME`, a line each.
+    Name,
+}
+
+/// A policy as the API served it: with its apiVersion and kind.
+fn as_object(psp: &podsec_policy::psp::PodSecurityPolicy) -> anyhow::Result<serde_json::Value> {
+    let mut value = serde_json::to_value(psp)?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("apiVersion".into(), "policy/v1beta1".into());
+        map.insert("kind".into(), "PodSecurityPolicy".into());
+    }
+    Ok(value)
+}
+
+fn print_psps(
+    psps: &[&podsec_policy::psp::PodSecurityPolicy],
+    output: PspOutput,
+    single: bool,
+) -> anyhow::Result<()> {
+    let text = match output {
+        PspOutput::Table => {
             let header = [
                 "NAME",
                 "PRIV",
@@ -75,12 +107,62 @@ pub fn run_psp(command: PspCommand) -> anyhow::Result<u8> {
                 "READONLYROOTFS",
                 "VOLUMES",
             ];
-            if rows.is_empty() {
+            let rows: Vec<Vec<String>> = psps.iter().map(|p| p.table_row().to_vec()).collect();
+            kubectl_table(&header, &rows)
+        }
+        PspOutput::Name => psps
+            .iter()
+            .map(|p| format!("podsecuritypolicy.policy/{}\n", p.name()))
+            .collect(),
+        PspOutput::Json | PspOutput::Yaml => {
+            let objects = psps
+                .iter()
+                .map(|p| as_object(p))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let value = match (single, objects.as_slice()) {
+                (true, [one]) => one.clone(),
+                _ => {
+                    serde_json::json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": objects})
+                }
+            };
+            if output == PspOutput::Json {
+                format!("{}\n", serde_json::to_string_pretty(&value)?)
+            } else {
+                serde_saphyr::to_string(&value)?
+            }
+        }
+    };
+    crate::write_stdout(&text)
+}
+
+pub fn run_psp(command: PspCommand) -> anyhow::Result<u8> {
+    match command {
+        PspCommand::List { paths, output } => {
+            let state = load_state(&paths)?;
+            let mut psps: Vec<&podsec_policy::psp::PodSecurityPolicy> = state.psps.iter().collect();
+            psps.sort_by(|a, b| a.name().cmp(b.name()));
+            if psps.is_empty() && matches!(output, PspOutput::Table | PspOutput::Name) {
                 // As kubectl says it, on stderr: the listing itself is empty.
                 eprintln!("No resources found");
                 return Ok(0);
             }
-            crate::write_stdout(&kubectl_table(&header, &rows))?;
+            print_psps(&psps, output, false)?;
+            Ok(0)
+        }
+        PspCommand::Get {
+            name,
+            paths,
+            output,
+        } => {
+            let state = load_state(&paths)?;
+            let Some(psp) = state.psps.iter().find(|p| p.name() == name) else {
+                eprintln!(
+                    "Error from server (NotFound): podsecuritypolicies.policy {} not found",
+                    podsec_policy::go_quote(&name)
+                );
+                return Ok(1);
+            };
+            print_psps(&[psp], output, true)?;
             Ok(0)
         }
     }
@@ -127,7 +209,10 @@ pub fn run_can_i(args: CanIArgs) -> anyhow::Result<u8> {
             matches!(
                 *kind,
                 "psp"
+                    | "psp.policy"
                     | "podsecuritypolicy"
+                    | "podsecuritypolicy.policy"
+                    | "podsecuritypolicy.extensions"
                     | "podsecuritypolicies"
                     | "podsecuritypolicies.policy"
                     | "podsecuritypolicies.extensions"

@@ -383,9 +383,9 @@ fn usage_errors_exit_2() {
     let bad_level = podsec(&["check", "--level", "strict", "-"], b"");
     assert_eq!(bad_level.code, 2);
     assert!(
-        bad_level.stderr.contains(
-            "error: invalid value 'strict' for '--level <LEVEL>': must be one of privileged, baseline, restricted"
-        ),
+        bad_level
+            .stderr
+            .contains("error: invalid value 'strict' for '--level <LEVEL>'\n  [possible values: privileged, baseline, restricted]"),
         "{}",
         bad_level.stderr
     );

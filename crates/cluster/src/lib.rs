@@ -12,7 +12,9 @@ mod state;
 
 pub use constraints::{ConstraintsDir, ConstraintsError, ConstraintsReport};
 pub use dir::{DirError, DirSource, LoadReport};
-pub use live::{connect, error_chain, fetch_snapshot, Connection, LiveCluster};
+pub use live::{
+    connect, connect_with, error_chain, fetch_snapshot, ClientConfig, Connection, LiveCluster,
+};
 pub use live_constraints::ConstraintsApi;
 pub use live_exceptions::{ExceptionsApi, ExceptionsReport};
 pub use state::{ClusterState, LoadError};

@@ -247,15 +247,53 @@ impl SnapshotLister for LiveCluster {
 /// the pod's service account (`--in-cluster`). Nothing is inferred: whoever asked for one
 /// source hears about that source only, not about `~/.kube/config`.
 pub async fn connect(kubeconfig: Option<&std::path::Path>) -> Result<Connection, ViewError> {
-    let mut config = match kubeconfig {
-        Some(path) => {
+    connect_with(
+        match kubeconfig {
+            Some(path) => ClientConfig::File(path),
+            None => ClientConfig::InCluster,
+        },
+        None,
+    )
+    .await
+}
+
+/// Where a client's configuration comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum ClientConfig<'a> {
+    /// This kubeconfig file.
+    File(&'a std::path::Path),
+    /// As kubectl finds it: the files of `KUBECONFIG` (merged), else `~/.kube/config`.
+    Kubectl,
+    /// The pod's service account.
+    InCluster,
+}
+
+/// A client for the API server of `config`, in `context` (a kubeconfig's context; its
+/// current one when `None`).
+pub async fn connect_with(
+    config: ClientConfig<'_>,
+    context: Option<&str>,
+) -> Result<Connection, ViewError> {
+    let options = kube::config::KubeConfigOptions {
+        context: context.map(String::from),
+        ..Default::default()
+    };
+    let mut config = match config {
+        ClientConfig::File(path) => {
             let file =
                 kube::config::Kubeconfig::read_from(path).map_err(|e| kubeconfig_error(path, e))?;
-            kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
+            kube::Config::from_custom_kubeconfig(file, &options)
                 .await
                 .map_err(|e| kubeconfig_error(path, e))?
         }
-        None => kube::Config::incluster().map_err(in_cluster_error)?,
+        ClientConfig::Kubectl => {
+            let where_ = std::path::Path::new("$KUBECONFIG or ~/.kube/config");
+            let file = kube::config::Kubeconfig::read().map_err(|e| kubeconfig_error(where_, e))?;
+            kube::Config::from_custom_kubeconfig(file, &options)
+                .await
+                .map_err(|e| kubeconfig_error(where_, e))?
+        }
+        ClientConfig::InCluster => kube::Config::incluster().map_err(in_cluster_error)?,
     };
     // kube-rs retries 429/503/504 up to 15 times with backoff growing to minutes: a namespace
     // GET on behalf of an admission request would hang far past the API server's webhook

@@ -33,8 +33,18 @@ fn finish(out: Output) -> Run {
 
 /// Runs `podsec ARGS` with `stdin` on its standard input.
 pub fn podsec(args: &[&str], stdin: &[u8]) -> Run {
+    podsec_with(args, stdin, &[])
+}
+
+/// Runs `podsec ARGS` with these environment variables (and empty stdin).
+pub fn podsec_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    podsec_with(args, b"", env)
+}
+
+fn podsec_with(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_podsec"))
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
