@@ -128,6 +128,14 @@ pub struct Summary {
     pub skipped: usize,
     /// Documents or files that could not be read or understood.
     pub errors: usize,
+    /// Files skipped because nothing in them is a Kubernetes object (Helm values,
+    /// package.json, Chart.yaml).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub non_kubernetes_files: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Report {
@@ -189,6 +197,7 @@ pub struct Checker {
     exceptions: Option<(ExceptionSet, i64)>,
     /// `--strict`: field warnings are input errors, as `kubectl apply --validate=strict`.
     strict: bool,
+    non_kubernetes_files: usize,
 }
 
 impl Checker {
@@ -202,7 +211,13 @@ impl Checker {
             errors: Vec::new(),
             exceptions: None,
             strict: false,
+            non_kubernetes_files: 0,
         }
+    }
+
+    /// Counts a file skipped because nothing in it is a Kubernetes object.
+    pub fn skip_file(&mut self) {
+        self.non_kubernetes_files += 1;
     }
 
     /// Field warnings become input errors (exit 2).
@@ -283,6 +298,7 @@ impl Checker {
             skipped,
             mut errors,
             exceptions,
+            non_kubernetes_files,
             ..
         } = self;
         let results: Vec<ObjectResult> = match against {
@@ -311,6 +327,7 @@ impl Checker {
             denied: results.len() - allowed,
             skipped,
             errors: errors.len(),
+            non_kubernetes_files,
         };
         Report {
             results,

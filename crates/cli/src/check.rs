@@ -77,6 +77,15 @@ pub struct Args {
     /// `kubectl apply --validate=strict` refuses them; by default they are warnings.
     #[arg(long)]
     pub strict: bool,
+    /// Skip files under the given directories whose path (relative to the directory) or name
+    /// matches this glob (`*` within a path segment, `**` across them, `?`); repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Report files found under directories in which nothing is a Kubernetes object (Helm
+    /// values, package.json, Chart.yaml) as errors; by default they are skipped and counted.
+    /// Files named on the command line are always read as manifests.
+    #[arg(long)]
+    pub include_non_k8s_errors: bool,
 }
 
 impl Args {
@@ -193,8 +202,41 @@ pub(crate) fn parse_version(s: &str) -> Result<Version, String> {
 
 /// Reads every path as a stream (files, directories recursively, `-` for stdin), with the
 /// splitter and decoders `audit` uses, objects decoded as authored manifests.
+/// Whether `path` (relative, `/`-separated) or its file name matches one of the globs.
+fn excluded(globs: &[String], relative: &str) -> bool {
+    let name = relative.rsplit('/').next().unwrap_or(relative);
+    globs.iter().any(|g| {
+        glob_match(g.as_bytes(), relative.as_bytes()) || glob_match(g.as_bytes(), name.as_bytes())
+    })
+}
+
+/// `*` (not across `/`), `**` (across), `?` (one character but `/`).
+fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern {
+        [] => text.is_empty(),
+        [b'*', b'*', rest @ ..] => {
+            let rest = rest.strip_prefix(b"/").unwrap_or(rest);
+            (0..=text.len()).any(|i| glob_match(rest, &text[i..]))
+        }
+        [b'*', rest @ ..] => (0..=text.len())
+            .take_while(|&i| i == 0 || text[i - 1] != b'/')
+            .any(|i| glob_match(rest, &text[i..])),
+        [b'?', rest @ ..] => {
+            matches!(text, [c, tail @ ..] if *c != b'/' && glob_match(rest, tail))
+        }
+        [c, rest @ ..] => matches!(text, [t, tail @ ..] if t == c && glob_match(rest, tail)),
+    }
+}
+
+/// What to read and what to leave out.
+struct InputOptions<'a> {
+    exclude: &'a [String],
+    include_non_k8s_errors: bool,
+}
+
 fn read_input(
     paths: &[String],
+    options: &InputOptions<'_>,
     checker: &mut Checker,
     exceptions: &mut Vec<podsec_exceptions::Exception>,
 ) {
@@ -217,12 +259,22 @@ fn read_input(
             continue;
         }
         let path = std::path::PathBuf::from(arg);
-        let files = if path.is_dir() {
+        // A file named on the command line is meant as a manifest: only files found under a
+        // directory may be skipped for holding no Kubernetes object.
+        let scanned = path.is_dir();
+        let files = if scanned {
             let mut dir_errors = Vec::new();
-            let files = list_dir(&path, &mut dir_errors);
+            let mut files = list_dir(&path, &mut dir_errors);
             for e in dir_errors {
                 checker.error(&e.name, 0, e.message);
             }
+            files.retain(|f| {
+                let relative = f.strip_prefix(&path).unwrap_or(f);
+                !excluded(
+                    options.exclude,
+                    &relative.to_string_lossy().replace('\\', "/"),
+                )
+            });
             files
         } else {
             vec![path]
@@ -236,13 +288,38 @@ fn read_input(
                 }
             }
             match std::fs::File::open(&file) {
-                Ok(f) => read_source(
-                    &name,
-                    f,
-                    json_by_name(&name),
-                    Origin::Authored,
-                    &mut |line, o| checker.observe(&name, line, o),
-                ),
+                Ok(f) => {
+                    // Errors saying a document is not a Kubernetes object are held: a file
+                    // with nothing else (Helm values, package.json) is skipped and counted.
+                    let mut held: Vec<(usize, String)> = Vec::new();
+                    let mut anything_else = false;
+                    read_source(
+                        &name,
+                        f,
+                        json_by_name(&name),
+                        Origin::Authored,
+                        &mut |line, o| match o {
+                            Err(e)
+                                if scanned
+                                    && !options.include_non_k8s_errors
+                                    && podsec_manifest::is_not_kubernetes(&e.message) =>
+                            {
+                                held.push((line, e.message.clone()))
+                            }
+                            _ => {
+                                anything_else = true;
+                                checker.observe(&name, line, o)
+                            }
+                        },
+                    );
+                    if !anything_else && !held.is_empty() {
+                        checker.skip_file();
+                    } else {
+                        for (line, message) in held {
+                            checker.error(&name, line, message);
+                        }
+                    }
+                }
                 Err(e) => checker.error(&name, 0, format!("cannot read file: {e}")),
             }
         }
@@ -272,7 +349,11 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
     let mut exceptions = load_exceptions(&args.exceptions)?;
     let now = args.now.unwrap_or_else(now_seconds);
     if args.constraints.is_empty() {
-        read_input(&args.inputs(), &mut checker, &mut exceptions);
+        let options = InputOptions {
+            exclude: &args.exclude,
+            include_non_k8s_errors: args.include_non_k8s_errors,
+        };
+        read_input(&args.inputs(), &options, &mut checker, &mut exceptions);
         warn_expiry(&exceptions, now, args.expiry_warning_days);
         checker.set_exceptions(podsec_exceptions::ExceptionSet::new(exceptions), now);
         if checker.is_empty() && !args.allow_empty {

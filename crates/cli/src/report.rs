@@ -252,9 +252,16 @@ fn write_table(report: &Report, out: &mut dyn Write, color: bool) -> io::Result<
     let s = &report.summary;
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let non_kubernetes = match s.non_kubernetes_files {
+        0 => String::new(),
+        n => format!(
+            "; {} skipped (no Kubernetes object in them)",
+            plural(n, "file", "files")
+        ),
+    };
     writeln!(
         out,
-        "{}{}: {} allowed, {} denied; {} skipped; {}",
+        "{}{}: {} allowed, {} denied; {} skipped; {}{non_kubernetes}",
         if rows.is_empty() { "" } else { "\n" },
         plural(s.objects, "object", "objects"),
         s.allowed,

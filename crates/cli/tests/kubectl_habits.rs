@@ -371,3 +371,92 @@ fn psp_list_and_get_print_objects_and_can_i_takes_kubectl_resource_forms() {
         assert!(run.stdout.starts_with("yes"), "{resource}: {}", run.stdout);
     }
 }
+
+/// Scanning a repository: files with no Kubernetes object (Helm values, Chart.yaml,
+/// package.json) are skipped and counted rather than failing the run; `--exclude` leaves out
+/// paths; `--include-non-k8s-errors` brings back the errors.
+#[test]
+fn scanning_a_repository_skips_non_kubernetes_files_and_honours_exclude() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("charts/web/templates")).unwrap();
+    std::fs::write(
+        root.join("charts/web/values.yaml"),
+        "replicaCount: 1\nimage: {repository: nginx}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("charts/web/Chart.yaml"),
+        "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("package.json"),
+        "{\"name\": \"site\", \"version\": \"1.0.0\"}\n",
+    )
+    .unwrap();
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/web-deployment.yaml"
+        ),
+        root.join("charts/web/templates/deployment.yaml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/web-deployment.yaml"
+        ),
+        root.join("web-deployment.yaml"),
+    )
+    .unwrap();
+    let path = root.to_str().unwrap();
+
+    let run = podsec(&["check", path, "-o", "json"], b"");
+    assert_eq!(run.code, 1, "denied, not an input error: {}", run.stdout);
+    let report = run.json();
+    assert_eq!(report["summary"]["non_kubernetes_files"], 3);
+    assert_eq!(report["summary"]["errors"], 0);
+    assert_eq!(report["summary"]["objects"], 2);
+    let table = podsec(&["check", path], b"");
+    assert!(table.stdout.ends_with("2 objects: 0 allowed, 2 denied; 0 skipped; 0 errors; 3 files skipped (no Kubernetes object in them)\n"), "{}", table.stdout);
+
+    let strict = podsec(
+        &["check", path, "-o", "json", "--include-non-k8s-errors"],
+        b"",
+    );
+    assert_eq!(strict.code, 2);
+    assert_eq!(strict.json()["summary"]["errors"], 3);
+
+    let excluded = podsec(
+        &["check", path, "-o", "json", "--exclude", "charts/**"],
+        b"",
+    );
+    let report = excluded.json();
+    assert_eq!(report["summary"]["objects"], 1);
+    assert_eq!(
+        report["summary"]["non_kubernetes_files"], 1,
+        "only package.json is left"
+    );
+    let by_name = podsec(
+        &[
+            "check",
+            path,
+            "-o",
+            "json",
+            "--exclude",
+            "*deployment.yaml",
+            "--exclude",
+            "package.json",
+            "--allow-empty",
+        ],
+        b"",
+    );
+    assert_eq!(
+        by_name.json()["summary"]["objects"],
+        0,
+        "{}",
+        by_name.stdout
+    );
+}

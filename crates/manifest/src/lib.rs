@@ -10,8 +10,8 @@ pub mod patch;
 pub mod source;
 
 pub use object::{
-    classify, decode_workload_json, field_keys, FieldKey, Namespace, Object, ObjectError, Workload,
-    WorkloadKind,
+    classify, decode_workload_json, field_keys, is_not_kubernetes, FieldKey, Namespace, Object,
+    ObjectError, Workload, WorkloadKind,
 };
 pub use objects_only::{from_json_str, ObjectsOnly};
 pub use source::{

@@ -219,6 +219,14 @@ pub enum Object {
     },
 }
 
+/// Whether an error message (an [`ObjectError`]'s text) says the document is not a
+/// Kubernetes object at all (no apiVersion or kind, or not a mapping): Helm values, a
+/// package.json, a Chart.yaml.
+pub fn is_not_kubernetes(message: &str) -> bool {
+    message.ends_with(" is missing; every Kubernetes object needs apiVersion and kind")
+        || message.starts_with("expected a Kubernetes object (a mapping with apiVersion and kind)")
+}
+
 /// Why an object could not be understood, with what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ObjectError {
