@@ -132,6 +132,9 @@ pub struct Summary {
     /// package.json, Chart.yaml).
     #[serde(skip_serializing_if = "is_zero")]
     pub non_kubernetes_files: usize,
+    /// The skipped objects by kind.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped_kinds: BTreeMap<String, usize>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -198,6 +201,7 @@ pub struct Checker {
     /// `--strict`: field warnings are input errors, as `kubectl apply --validate=strict`.
     strict: bool,
     non_kubernetes_files: usize,
+    skipped_kinds: BTreeMap<String, usize>,
 }
 
 impl Checker {
@@ -212,7 +216,14 @@ impl Checker {
             exceptions: None,
             strict: false,
             non_kubernetes_files: 0,
+            skipped_kinds: BTreeMap::new(),
         }
+    }
+
+    /// Counts an object of a kind that carries no pod.
+    fn skip(&mut self, kind: &str) {
+        self.skipped += 1;
+        *self.skipped_kinds.entry(kind.to_string()).or_default() += 1;
     }
 
     /// Counts a file skipped because nothing in it is a Kubernetes object.
@@ -267,11 +278,20 @@ impl Checker {
                 })
             }
             Ok(SnapshotObject::Namespace { name, labels }) => {
-                self.skipped += 1;
+                self.skip("Namespace");
                 self.namespaces
                     .insert(name.clone(), (file.to_string(), line, labels.clone()));
             }
-            Ok(_) => self.skipped += 1,
+            Ok(other) => self.skip(match other {
+                SnapshotObject::Other { kind, .. } => kind,
+                SnapshotObject::Psp(_) => "PodSecurityPolicy",
+                SnapshotObject::Role(_) => "Role",
+                SnapshotObject::ClusterRole(_) => "ClusterRole",
+                SnapshotObject::RoleBinding(_) => "RoleBinding",
+                SnapshotObject::ClusterRoleBinding(_) => "ClusterRoleBinding",
+                SnapshotObject::ServiceAccount { .. } => "ServiceAccount",
+                _ => "other",
+            }),
             Err(e) => self.error(file, line, e.message.clone()),
         }
     }
@@ -299,6 +319,7 @@ impl Checker {
             mut errors,
             exceptions,
             non_kubernetes_files,
+            skipped_kinds,
             ..
         } = self;
         let results: Vec<ObjectResult> = match against {
@@ -328,6 +349,7 @@ impl Checker {
             skipped,
             errors: errors.len(),
             non_kubernetes_files,
+            skipped_kinds,
         };
         Report {
             results,

@@ -10,7 +10,10 @@ const INPUT_ERROR_RULE: &str = "podsec/input-error";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
+    /// Fitted to the terminal (`COLUMNS`, else the terminal's width): long details elided.
     Table,
+    /// The table with every detail in full and the fix hint of each violation.
+    Wide,
     Json,
     Yaml,
     /// SARIF 2.1.0, for code scanning of manifests in repositories.
@@ -32,7 +35,8 @@ pub fn write(
             writeln!(out)?;
         }
         OutputFormat::Yaml => out.write_all(serde_saphyr::to_string(report)?.as_bytes())?,
-        OutputFormat::Table => write_table(report, out, color)?,
+        OutputFormat::Table => write_table(report, out, color, false, terminal_width())?,
+        OutputFormat::Wide => write_table(report, out, color, true, None)?,
         OutputFormat::Sarif => {
             serde_json::to_writer_pretty(&mut *out, &reports::sarif(&findings(report)))?;
             writeln!(out)?;
@@ -121,14 +125,47 @@ fn cases(report: &Report) -> Vec<Case> {
 
 /// The table of results on `out`; input errors go to stderr, one line each (`podsec:
 /// FILE:LINE: message`), counted in the summary line.
-fn write_table(report: &Report, out: &mut dyn Write, color: bool) -> io::Result<()> {
+/// The width to fit the table to: `COLUMNS` when set, else the terminal's, else none (a
+/// pipe or a file gets every character).
+fn terminal_width() -> Option<usize> {
+    if let Some(columns) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|c| *c > 0)
+    {
+        return Some(columns);
+    }
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    terminal_size::terminal_size().map(|(w, _)| usize::from(w.0))
+}
+
+/// `text` cut to `width` characters, the cut marked with `…`.
+fn elide(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn write_table(
+    report: &Report,
+    out: &mut dyn Write,
+    color: bool,
+    wide: bool,
+    width: Option<usize>,
+) -> io::Result<()> {
     for e in &report.errors {
         match e.line {
             Some(line) => eprintln!("podsec: {}:{line}: {}", e.file, e.message),
             None => eprintln!("podsec: {}: {}", e.file, e.message),
         }
     }
-    let mut rows: Vec<[String; 7]> = Vec::new();
+    let mut rows: Vec<[String; 8]> = Vec::new();
     let mut results: Vec<&'static str> = Vec::new();
     for r in &report.results {
         let object = format!("{}/{}", r.kind, r.name);
@@ -163,6 +200,7 @@ fn write_table(report: &Report, out: &mut dyn Write, color: bool) -> io::Result<
                 location.clone(),
                 "-".into(),
                 detail,
+                "-".into(),
             ]);
         }
         for f in &r.field_warnings {
@@ -175,6 +213,7 @@ fn write_table(report: &Report, out: &mut dyn Write, color: bool) -> io::Result<
                 location.clone(),
                 "fields".into(),
                 f.clone(),
+                "fix the field's name or place (--strict refuses it)".into(),
             ]);
         }
         for w in &r.waived {
@@ -187,6 +226,7 @@ fn write_table(report: &Report, out: &mut dyn Write, color: bool) -> io::Result<
                 location.clone(),
                 w.check.clone(),
                 format!("{} — by {} until {}", w.reason, w.exception, w.expires),
+                "-".into(),
             ]);
         }
         for v in &r.violations {
@@ -203,6 +243,7 @@ fn write_table(report: &Report, out: &mut dyn Write, color: bool) -> io::Result<
                 } else {
                     format!("{} ({})", v.reason, v.detail)
                 },
+                v.hint.clone(),
             ]);
         }
     }
@@ -214,18 +255,28 @@ fn write_table(report: &Report, out: &mut dyn Write, color: bool) -> io::Result<
         "LOCATION",
         "CHECK",
         "DETAIL",
+        "HINT",
     ]
     .map(String::from);
+    let columns = if wide { 8 } else { 7 };
     let mut widths = header.clone().map(|h| h.len());
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
+    // Fitted: the detail column gets what the others leave of the width (at least 20).
+    if let Some(width) = width.filter(|_| !wide) {
+        let others: usize = widths[..6].iter().map(|w| w + 3).sum();
+        let detail = width.saturating_sub(others).max(20);
+        for row in &mut rows {
+            row[6] = elide(&row[6], detail);
+        }
+    }
     let write_row =
-        |out: &mut dyn Write, row: &[String; 7], paint: Option<&str>| -> io::Result<()> {
-            for (i, cell) in row.iter().enumerate() {
-                let last = i == row.len() - 1;
+        |out: &mut dyn Write, row: &[String; 8], paint: Option<&str>| -> io::Result<()> {
+            for (i, cell) in row.iter().take(columns).enumerate() {
+                let last = i == columns - 1;
                 let pad = if last {
                     0
                 } else {
@@ -259,9 +310,22 @@ fn write_table(report: &Report, out: &mut dyn Write, color: bool) -> io::Result<
             plural(n, "file", "files")
         ),
     };
+    let kinds = if s.skipped_kinds.is_empty() {
+        String::new()
+    } else {
+        let named: Vec<String> = s
+            .skipped_kinds
+            .iter()
+            .map(|(kind, n)| match n {
+                1 => kind.clone(),
+                n => format!("{kind} ×{n}"),
+            })
+            .collect();
+        format!(" ({})", named.join(", "))
+    };
     writeln!(
         out,
-        "{}{}: {} allowed, {} denied; {} skipped; {}{non_kubernetes}",
+        "{}{}: {} allowed, {} denied; {} skipped{kinds}; {}{non_kubernetes}",
         if rows.is_empty() { "" } else { "\n" },
         plural(s.objects, "object", "objects"),
         s.allowed,

@@ -125,7 +125,8 @@ fn examples_check_as_documented() {
     assert_eq!(verdicts, expected);
     assert_eq!(
         report["summary"],
-        serde_json::json!({"objects": 6, "allowed": 3, "denied": 3, "skipped": 4, "errors": 0})
+        serde_json::json!({"objects": 6, "allowed": 3, "denied": 3, "skipped": 4, "errors": 0,
+            "skipped_kinds": {"Namespace": 3, "Service": 1}})
     );
 }
 

@@ -460,3 +460,59 @@ fn scanning_a_repository_skips_non_kubernetes_files_and_honours_exclude() {
         by_name.stdout
     );
 }
+
+/// The table fits the terminal (`COLUMNS` here): at 80 and 200 columns no line is longer
+/// than the width allows the detail column; `-o wide` has everything and the fix hint; the
+/// summary names the skipped kinds.
+#[test]
+fn the_table_fits_80_and_200_columns_and_wide_has_the_hint() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/node-exporter.yaml"
+    );
+    let full = podsec(&["check", file], b"").stdout;
+    let longest = |text: &str| text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    assert!(
+        longest(&full) > 200,
+        "the unfitted table is wide: {}",
+        longest(&full)
+    );
+    for width in [80usize, 200] {
+        let run = util::podsec_env(&["check", file], &[("COLUMNS", &width.to_string())]);
+        assert_eq!(run.code, 1);
+        let header = run.stdout.lines().next().unwrap();
+        let detail_at = header.find("DETAIL").unwrap();
+        for line in run.stdout.lines().filter(|l| l.starts_with("deny")) {
+            let detail: String = line.chars().skip(detail_at).collect();
+            assert!(
+                line.chars().count() <= width.max(detail_at + 20),
+                "{width} columns: {line}"
+            );
+            assert!(
+                detail.chars().count() <= width.saturating_sub(detail_at).max(20),
+                "{detail}"
+            );
+        }
+        assert!(
+            run.stdout.contains('…'),
+            "long details are elided at {width}"
+        );
+    }
+    let wide = podsec(&["check", file, "-o", "wide"], b"");
+    assert!(wide.stdout.lines().next().unwrap().ends_with("HINT"));
+    assert!(!wide.stdout.contains('…'));
+    assert!(wide.stdout.contains("hostNetwork"), "{}", wide.stdout);
+    let ns = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/namespaces.yaml"
+    );
+    let summary = podsec(&["check", ns, file], b"").stdout;
+    assert!(
+        summary
+            .lines()
+            .last()
+            .unwrap()
+            .contains("skipped (Namespace ×"),
+        "{summary}"
+    );
+}
