@@ -28,8 +28,6 @@ pub struct ObjectFix {
     /// What the pod still fails at the level once fixed (the checks a fix cannot satisfy
     /// safely), with upstream's reasons; paths relative to the pod.
     pub unfixable: Vec<Unfixable>,
-    /// Where the object's pod spec is (`spec.template.spec`).
-    pub spec_path: Vec<Seg>,
 }
 
 /// A violation no safe fix removes, and what would admit it.
@@ -56,7 +54,7 @@ impl Unfixable {
 }
 
 /// The path of the pod spec in an object of `kind`.
-pub fn spec_path(kind: WorkloadKind) -> Vec<Seg> {
+fn spec_path(kind: WorkloadKind) -> Vec<Seg> {
     let mut path: Vec<Seg> = kind
         .template_path()
         .split('.')
@@ -128,7 +126,6 @@ pub fn fix_object(
         namespace: (!workload.meta.namespace.is_empty()).then(|| workload.meta.namespace.clone()),
         edits,
         unfixable,
-        spec_path: path,
     }))
 }
 

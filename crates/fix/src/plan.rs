@@ -225,7 +225,7 @@ fn merge_missing(
     }
 }
 
-pub fn lookup<'v>(value: &'v Value, path: &[Seg]) -> Option<&'v Value> {
+fn lookup<'v>(value: &'v Value, path: &[Seg]) -> Option<&'v Value> {
     path.iter().try_fold(value, |v, seg| match seg {
         Seg::Key(k) => v.get(k),
         Seg::Index(i) => v.get(i),
