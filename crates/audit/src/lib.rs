@@ -5,6 +5,7 @@ pub mod audit;
 pub mod check;
 pub mod constraints;
 pub mod exceptions;
+pub mod html;
 mod json_stream;
 pub mod migrate;
 pub mod network;

@@ -406,7 +406,7 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<u8> {
         }
         ReportFormat::Junit => podsec_audit::reports::audit_junit(&report),
         ReportFormat::Policyreport => podsec_audit::reports::policy_reports(&report),
-        ReportFormat::Html => podsec_audit::reports::audit_html(&report),
+        ReportFormat::Html => podsec_audit::html::audit_html(&report),
     };
     crate::write_stdout(&text)?;
     report_problems(&report);

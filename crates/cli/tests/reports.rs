@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use util::podsec;
+use util::{podsec, Run};
 
 const SETUP: &str = "run `source scripts/test-tools.sh` (it installs the report validators and exports their paths), or use the README's test command";
 
@@ -269,9 +269,7 @@ fn policy_reports_match_the_crd_schema() {
     assert!(text.contains("'colour' was unexpected"), "{text}");
 }
 
-#[test]
-fn html_report_renders_in_headless_chromium_without_console_errors() {
-    let chromium = std::env::var("PODSEC_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+fn audit_html_page() -> Run {
     let run = podsec(
         &[
             "audit",
@@ -284,6 +282,13 @@ fn html_report_renders_in_headless_chromium_without_console_errors() {
         b"",
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
+    run
+}
+
+#[test]
+fn html_report_renders_in_headless_chromium_without_console_errors() {
+    let chromium = std::env::var("PODSEC_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let run = audit_html_page();
     assert!(
         !run.stdout.contains("http://") && !run.stdout.contains("https://"),
         "self-contained: no external assets"
@@ -314,7 +319,12 @@ fn html_report_renders_in_headless_chromium_without_console_errors() {
         dom.contains("data-rendered=\"yes\""),
         "the script ran to the end:\n{dom}"
     );
-    // The summary cards, both charts and a drill-down per namespace were built by the script.
+    // The page is rendered by podsec (cards, charts, a drill-down per namespace); the script
+    // only shows the filter and expand/collapse controls.
+    assert!(
+        dom.contains("<div id=\"controls\" class=\"controls\">"),
+        "the script showed the controls:\n{dom}"
+    );
     assert!(
         dom.contains("<div class=\"card\"><b>5</b>namespaces</div>"),
         "{dom}"
@@ -324,7 +334,7 @@ fn html_report_renders_in_headless_chromium_without_console_errors() {
         "{dom}"
     );
     assert!(dom.contains("seccompProfile_restricted"));
-    assert_eq!(dom.matches("<details>").count(), 5);
+    assert_eq!(dom.matches("<details data-ns=").count(), 5);
     assert!(dom.contains("Deployment web"));
     assert!(dom.contains("What if enforce=restricted:latest: 2 pods rejected"));
     assert!(dom.contains("What if enforce=restricted:latest: 1 pod rejected"));
@@ -334,4 +344,93 @@ fn html_report_renders_in_headless_chromium_without_console_errors() {
         ),
         "upstream's relabel warnings in the drill-down:\n{dom}"
     );
+}
+
+/// Where scripts are blocked (mail clients, CI artifact viewers) the page must read the same:
+/// Chromium loads it with a Content-Security-Policy that forbids every script (so the browser
+/// itself refuses to run it), dumps the DOM and takes a screenshot, whose pixels must show
+/// the summary text and the charts' bars.
+#[test]
+fn html_report_reads_the_same_with_javascript_disabled_screenshot() {
+    let chromium = std::env::var("PODSEC_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let run = audit_html_page();
+    let blocked = run.stdout.replacen(
+        "<meta charset=\"utf-8\">",
+        "<meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"script-src 'none'\">",
+        1,
+    );
+    assert_ne!(
+        blocked, run.stdout,
+        "the page has a <meta charset> to anchor the policy"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let page = write(dir.path(), "audit.html", &blocked);
+    let shot = dir.path().join("audit.png");
+    let chrome = |extra: &[String]| {
+        let out = Command::new(&chromium)
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--hide-scrollbars",
+                "--enable-logging=stderr",
+                "--v=0",
+                "--window-size=1000,1400",
+            ])
+            .arg(format!(
+                "--user-data-dir={}",
+                dir.path().join("profile").display()
+            ))
+            .args(extra)
+            .arg(format!("file://{page}"))
+            .output()
+            .unwrap_or_else(|e| panic!("{chromium}: {e}: {SETUP}"));
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "chromium failed:\n{log}");
+        (String::from_utf8_lossy(&out.stdout).into_owned(), log)
+    };
+    let (dom, log) = chrome(&["--dump-dom".to_string()]);
+    assert!(
+        log.contains("violates the following Content Security Policy"),
+        "the browser blocked the script:\n{log}"
+    );
+    assert!(!dom.contains("data-rendered=\"yes\""), "no script ran");
+    assert!(
+        dom.contains("<div id=\"controls\" class=\"controls\" hidden=\"\">"),
+        "controls that need the script stay hidden:\n{dom}"
+    );
+    assert!(dom.contains("<div class=\"card\"><b>5</b>namespaces</div>"));
+    assert!(dom.contains("<div class=\"card\"><b>6</b>pods</div>"));
+    for chart in ["chart-levels", "chart-pods", "chart-checks"] {
+        assert!(
+            dom.contains(&format!("<table id=\"{chart}\" class=\"chart\">")),
+            "{chart}"
+        );
+    }
+    // 3 of the 5 namespaces pass only privileged: the widest bar (red) is 100%.
+    assert!(dom.contains("<span class=\"bar privileged\" style=\"width:100%\"></span></div></td><td class=\"count\">3</td>"), "{dom}");
+    assert_eq!(dom.matches("<details data-ns=").count(), 5);
+    assert!(dom.contains("What if enforce=restricted:latest: 2 pods rejected"));
+    assert!(dom.contains("web-7d4b9c8f5-abcde (and 1 other pod): seccompProfile"));
+
+    chrome(&[format!("--screenshot={}", shot.display())]);
+    let shot = shot.to_string_lossy().into_owned();
+    let pixels: serde_json::Value =
+        serde_json::from_str(&helper(&["pixels", &shot, "d4a72c", "cf222e"])).unwrap();
+    let colour = |c: &str| &pixels["colours"][c];
+    let (amber, red, dark) = (colour("d4a72c"), colour("cf222e"), colour("dark"));
+    // The summary (heading, line, cards) is text at the top; the bars come below it.
+    assert!(dark["pixels"].as_u64().unwrap() > 5_000, "{pixels}");
+    assert!(dark["first_row"].as_u64().unwrap() < 100, "{pixels}");
+    for bars in [amber, red] {
+        assert!(
+            bars["pixels"].as_u64().unwrap() > 5_000,
+            "the charts' bars: {pixels}"
+        );
+        assert!(
+            bars["first_row"].as_u64().unwrap() > dark["first_row"].as_u64().unwrap() + 100,
+            "{pixels}"
+        );
+    }
 }
