@@ -115,7 +115,21 @@ pub struct ErrorEntry {
     pub file: String,
     /// The line of the document or object at fault; null when the whole file is.
     pub line: Option<usize>,
+    /// `Kind name` or `Kind namespace/name` of the object at fault, when it is known (the
+    /// message then starts with it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
     pub message: String,
+}
+
+/// The object a message names at its start (`Pod web: …`, `Deployment shop/api: …`).
+fn object_named(message: &str) -> Option<String> {
+    let (head, _) = message.split_once(": ")?;
+    let (kind, name) = head.split_once(' ')?;
+    let is_kind = kind.starts_with(|c: char| c.is_ascii_uppercase())
+        && kind.chars().all(|c| c.is_ascii_alphanumeric());
+    let is_name = !name.is_empty() && !name.contains(' ');
+    (is_kind && is_name).then(|| head.to_string())
 }
 
 #[derive(Debug, Serialize)]
@@ -301,8 +315,14 @@ impl Checker {
         self.errors.push(ErrorEntry {
             file: file.to_string(),
             line: (line > 0).then_some(line),
+            object: object_named(&message),
             message,
         });
+    }
+
+    /// Objects read so far (pod-bearing ones waiting for evaluation and skipped ones).
+    pub fn objects_seen(&self) -> usize {
+        self.pending.len() + self.skipped
     }
 
     /// Whether nothing at all was read: no object, no error.
@@ -381,6 +401,7 @@ fn namespace_policies<'n>(
             errors.push(ErrorEntry {
                 file: file.clone(),
                 line: Some(*line),
+                object: Some(format!("Namespace {name}")),
                 message: format!(
                     "Namespace {name}: {e} (objects in it are checked at {})",
                     policy.enforce
@@ -581,5 +602,25 @@ impl ObjectResult {
             waived: Vec::new(),
             field_warnings: w.field_warnings.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::object_named;
+
+    #[test]
+    fn errors_name_the_object_their_message_starts_with() {
+        assert_eq!(
+            object_named("Pod p: spec.containers: Required value").as_deref(),
+            Some("Pod p")
+        );
+        assert_eq!(
+            object_named("Deployment shop/api: strict decoding error: unknown field").as_deref(),
+            Some("Deployment shop/api")
+        );
+        assert_eq!(object_named("cannot read file: No such file"), None);
+        assert_eq!(object_named("item at line 3: not a map"), None);
+        assert_eq!(object_named("no apiVersion or kind"), None);
     }
 }

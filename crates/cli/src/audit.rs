@@ -9,7 +9,7 @@ use podsec_audit::constraints::{ConstraintAudit, ConstraintAuditor};
 use podsec_audit::snapshot::Origin;
 use podsec_audit::{
     plural, AuditOptions, AuditReport, Auditor, Decoded, MigrationReport, Migrator, SnapshotError,
-    WhatIf,
+    SnapshotObject, WhatIf,
 };
 use podsec_constraints::{Inventory, Library};
 use podsec_manifest::{decode, Format, Limits};
@@ -47,6 +47,15 @@ pub struct SnapshotArgs {
     /// Read the live cluster as the pod's service account.
     #[arg(long, conflicts_with_all = ["paths", "files", "kubeconfig"])]
     pub in_cluster: bool,
+    /// Report only this namespace (repeatable), as `kubectl -n`: its Namespace, pods and
+    /// controllers, its exceptions, the constraint violations and network gaps of its objects.
+    /// Cluster-scoped objects (PodSecurityPolicies, ClusterRoles) still count, and constraints
+    /// and NetworkPolicies are still judged against the whole snapshot.
+    #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE")]
+    pub namespaces: Vec<String>,
+    /// Every namespace (the default; kubectl's `-A`).
+    #[arg(short = 'A', long, conflicts_with = "namespaces")]
+    pub all_namespaces: bool,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     pub output: ReportFormat,
@@ -230,10 +239,40 @@ impl SnapshotArgs {
     fn inputs(&self) -> Vec<String> {
         self.paths.iter().chain(&self.files).cloned().collect()
     }
+
+    /// Whether `-n` lets a namespace's results through (every namespace without `-n`).
+    fn reports_namespace(&self, namespace: &str) -> bool {
+        self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == namespace)
+    }
+
+    /// Whether a decoded object belongs in a `-n` audit: namespaced objects of the chosen
+    /// namespaces and every cluster-scoped one (policies, cluster roles and bindings).
+    fn keeps(&self, object: &Decoded) -> bool {
+        let namespace = match object {
+            Ok(SnapshotObject::Namespace { name, .. }) => name.as_str(),
+            Ok(SnapshotObject::Pod(w) | SnapshotObject::Controller(w)) => {
+                if w.meta.namespace.is_empty() {
+                    "default"
+                } else {
+                    w.meta.namespace.as_str()
+                }
+            }
+            Ok(SnapshotObject::Role(r)) => r.metadata.namespace.as_str(),
+            Ok(SnapshotObject::RoleBinding(b)) => b.metadata.namespace.as_str(),
+            Ok(SnapshotObject::ServiceAccount { namespace, .. }) => namespace.as_str(),
+            _ => return true,
+        };
+        self.reports_namespace(namespace)
+    }
 }
 
-/// Reads the snapshot into `sink`, with a progress bar on a terminal.
+/// Reads the snapshot into `sink` (only what `-n` keeps), with a progress bar on a terminal.
 fn feed(args: &SnapshotArgs, sink: &mut dyn FnMut(&Decoded)) -> anyhow::Result<()> {
+    let mut sink = |o: &Decoded| {
+        if args.keeps(o) {
+            sink(o)
+        }
+    };
     let bytes_read = Arc::new(AtomicU64::new(0));
     let mut progress = Progress {
         enabled: std::io::stderr().is_terminal(),
@@ -382,6 +421,15 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<u8> {
                 i64::from(args.expiry_warning_days) * 86_400,
             ));
             waivers = Some((podsec_exceptions::ExceptionSet::new(all), now));
+            if let Some(audit) = report.exceptions.as_mut() {
+                audit.exceptions.retain(|e| {
+                    let namespace = e.exception.split_once('/').map_or("", |(ns, _)| ns);
+                    args.snapshot.reports_namespace(namespace)
+                });
+                audit
+                    .namespaces_that_would_rise
+                    .retain(|r| args.snapshot.reports_namespace(&r.namespace));
+            }
         }
         if args.network {
             let network = podsec_audit::network::network_audit(&objects).map_err(|errors| {
@@ -391,10 +439,24 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<u8> {
                 )
             })?;
             report.network = Some(network);
+            if let Some(network) = report.network.as_mut() {
+                if !args.snapshot.namespaces.is_empty() {
+                    network
+                        .findings
+                        .retain(|f| args.snapshot.reports_namespace(&f.namespace));
+                    network.by_gap.clear();
+                    for f in &network.findings {
+                        *network.by_gap.entry(f.gap.clone()).or_default() += 1;
+                    }
+                }
+            }
         }
         if let Some(library) = &library {
             let wants_inventory = library.templates().any(|t| t.uses_inventory());
-            report.constraints = review_all(library, objects, wants_inventory, waivers);
+            report.constraints =
+                review_all(library, objects, wants_inventory, waivers, &|object| {
+                    args.snapshot.namespaces.is_empty() || in_namespaces(&args.snapshot, object)
+                });
         }
     }
     let text = match args.snapshot.output {
@@ -466,6 +528,7 @@ fn review_all(
     objects: Vec<Value>,
     wants_inventory: bool,
     exceptions: Option<(podsec_exceptions::ExceptionSet, i64)>,
+    reviewed: &dyn Fn(&Value) -> bool,
 ) -> Vec<ConstraintAudit> {
     let inventory = if wants_inventory {
         Inventory::from_objects(objects.iter())
@@ -482,10 +545,23 @@ fn review_all(
     }) {
         auditor.namespace(namespace);
     }
-    for object in objects {
+    for object in objects.into_iter().filter(|o| reviewed(o)) {
         auditor.object(object);
     }
     auditor.finish()
+}
+
+/// Whether a JSON object is in one of `-n`'s namespaces (a Namespace: is one of them).
+fn in_namespaces(args: &SnapshotArgs, object: &Value) -> bool {
+    let meta = object.get("metadata");
+    let namespace = if object.get("kind").and_then(Value::as_str) == Some("Namespace") {
+        meta.and_then(|m| m.get("name"))
+    } else {
+        meta.and_then(|m| m.get("namespace"))
+    };
+    namespace
+        .and_then(Value::as_str)
+        .is_some_and(|ns| args.reports_namespace(ns))
 }
 
 fn audit_table(r: &AuditReport) -> String {

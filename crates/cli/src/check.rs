@@ -234,12 +234,57 @@ struct InputOptions<'a> {
     include_non_k8s_errors: bool,
 }
 
+/// A status line on stderr while a large directory is checked (a terminal only; cleared at
+/// the end): files done of the directory's total, and objects so far.
+struct Progress {
+    enabled: bool,
+    shown: Option<std::time::Instant>,
+}
+
+impl Progress {
+    /// Directories with fewer files finish before a status line would help.
+    const FROM_FILES: usize = 100;
+
+    fn new() -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            enabled: std::io::stderr().is_terminal(),
+            shown: None,
+        }
+    }
+
+    fn file(&mut self, done: usize, total: usize, objects: usize) {
+        if !self.enabled || total < Self::FROM_FILES {
+            return;
+        }
+        let now = std::time::Instant::now();
+        if self
+            .shown
+            .is_some_and(|t| now.duration_since(t).as_millis() < 100)
+        {
+            return;
+        }
+        self.shown = Some(now);
+        eprint!(
+            "\r\x1b[2Kchecking: {done}/{total} files ({}%), {objects} objects",
+            done * 100 / total
+        );
+    }
+
+    fn finish(&self) {
+        if self.shown.is_some() {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
 fn read_input(
     paths: &[String],
     options: &InputOptions<'_>,
     checker: &mut Checker,
     exceptions: &mut Vec<podsec_exceptions::Exception>,
 ) {
+    let mut progress = Progress::new();
     for arg in paths {
         if arg == "-" {
             // Read whole: exceptions in it must be known before its objects are checked.
@@ -279,7 +324,9 @@ fn read_input(
         } else {
             vec![path]
         };
-        for file in files {
+        let total = files.len();
+        for (done, file) in files.into_iter().enumerate() {
+            progress.file(done, total, checker.objects_seen());
             let name = file.display().to_string();
             if file_mentions_exception(&file) {
                 match std::fs::read(&file) {
@@ -324,6 +371,7 @@ fn read_input(
             }
         }
     }
+    progress.finish();
 }
 
 /// Reads, classifies and evaluates everything; never stops at the first bad document.

@@ -20,6 +20,9 @@ pub enum OutputFormat {
     Sarif,
     /// JUnit XML: a suite per file, a test case per object.
     Junit,
+    /// kubectl's `-o name`: the objects that fail, one `kind.group/name` per line (for
+    /// `xargs kubectl …`).
+    Name,
 }
 
 /// Writes the report in `format`; colour only in the table, and only when asked.
@@ -42,8 +45,22 @@ pub fn write(
             writeln!(out)?;
         }
         OutputFormat::Junit => out.write_all(reports::junit(&cases(report)).as_bytes())?,
+        OutputFormat::Name => {
+            for r in report.results.iter().filter(|r| !r.violations.is_empty()) {
+                writeln!(out, "{}", kubectl_name(&r.api_version, &r.kind, &r.name))?;
+            }
+        }
     }
     Ok(())
+}
+
+/// An object as `kubectl get -o name` prints it: `pod/web`, `deployment.apps/web`.
+fn kubectl_name(api_version: &str, kind: &str, name: &str) -> String {
+    let kind = kind.to_ascii_lowercase();
+    match api_version.split_once('/') {
+        Some((group, _)) => format!("{kind}.{group}/{name}"),
+        None => format!("{kind}/{name}"),
+    }
 }
 
 /// Each violation, and each input error, as a code-scanning finding at its file and line.

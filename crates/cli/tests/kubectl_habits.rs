@@ -516,3 +516,151 @@ fn the_table_fits_80_and_200_columns_and_wide_has_the_hint() {
         "{summary}"
     );
 }
+
+#[test]
+fn audit_namespace_flags_filter_like_kubectl() {
+    let snapshot = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../audit/tests/fixtures/cluster-snapshot.json"
+    );
+    let names = |args: &[&str]| -> Vec<String> {
+        let run = podsec(&[&["audit", snapshot, "-o", "json"], args].concat(), b"");
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let json = run.json();
+        let listed: Vec<String> = json["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(json["summary"]["namespaces"], listed.len(), "{json}");
+        listed
+    };
+    let all = names(&[]);
+    assert_eq!(all.len(), 5, "{all:?}");
+    assert_eq!(names(&["-A"]), all);
+    assert_eq!(names(&["-n", "shop"]), ["shop"]);
+    assert_eq!(
+        names(&["--namespace", "shop", "-n", "batch"]),
+        ["batch", "shop"]
+    );
+    // A namespace's result does not change with the filter.
+    let shop = |args: &[&str]| {
+        let run = podsec(&[&["audit", snapshot, "-o", "json"], args].concat(), b"");
+        let json = run.json();
+        json["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == "shop")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(shop(&[]), shop(&["-n", "shop"]));
+    assert_eq!(names(&["-n", "nowhere"]), Vec::<String>::new());
+    let both = podsec(&["audit", snapshot, "-A", "-n", "shop"], b"");
+    assert_eq!(both.code, 2);
+    assert!(
+        both.stderr.contains("cannot be used with"),
+        "{}",
+        both.stderr
+    );
+}
+
+#[test]
+fn check_output_name_lists_the_failing_objects_as_kubectl_names_them() {
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+    let run = podsec(&["check", examples, "-o", "name"], b"");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let mut lines: Vec<&str> = run.stdout.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "cronjob.batch/nightly-report",
+            "deployment.apps/web",
+            "pod/debug-shell"
+        ]
+    );
+    let baseline = podsec(
+        &["check", examples, "-o", "name", "--level", "baseline"],
+        b"",
+    );
+    assert!(
+        !baseline.stdout.contains("deployment.apps/web"),
+        "{}",
+        baseline.stdout
+    );
+}
+
+#[test]
+fn errors_name_their_object_when_it_is_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n      - name: c\n        image: nginx\n        securityContext:\n          privileged: \"yes\"\n---\nkind: [\n",
+    )
+    .unwrap();
+    let path = file.to_string_lossy().into_owned();
+    // The table's errors are on stderr, one line each, led by the object when it is known.
+    let run = podsec(&["check", &path], b"");
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stderr);
+    assert!(
+        lines[0].starts_with(&format!("podsec: {path}:13: Deployment api: spec.template.spec.containers[0].securityContext.privileged")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        lines[1],
+        format!("podsec: {path}:15: unclosed bracket '[' (column 7)")
+    );
+    // JSON carries the object apart, for tools.
+    let json = podsec(&["check", &path, "-o", "json"], b"").json();
+    assert_eq!(json["errors"][0]["object"], "Deployment api", "{json}");
+    assert!(json["errors"][1].get("object").is_none(), "{json}");
+}
+
+#[test]
+fn check_shows_progress_on_a_terminal_and_clears_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..150 {
+        std::fs::write(
+            dir.path().join(format!("pod-{i}.yaml")),
+            format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p{i}\nspec:\n  containers:\n  - name: c\n    image: nginx\n"),
+        )
+        .unwrap();
+    }
+    // `script` gives podsec a terminal for stdout and stderr, as a person running it has.
+    let command = format!(
+        "{} check {} --level baseline",
+        env!("CARGO_BIN_EXE_podsec"),
+        dir.path().display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("COLUMNS", "120")
+        .output()
+        .expect("script (util-linux) runs a command on a terminal");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("checking: 0/150 files (0%)"), "{text}");
+    assert!(text.contains("\r\x1b[2K"), "the line is cleared: {text:?}");
+    assert!(
+        text.contains("150 objects: 150 allowed, 0 denied"),
+        "{text}"
+    );
+    // Not on a pipe.
+    let piped = podsec(
+        &[
+            "check",
+            &dir.path().to_string_lossy(),
+            "--level",
+            "baseline",
+        ],
+        b"",
+    );
+    assert!(!piped.stderr.contains("checking:"), "{}", piped.stderr);
+}
