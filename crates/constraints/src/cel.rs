@@ -2,15 +2,14 @@
 //! driver evaluates it (ValidatingAdmissionPolicy semantics, plus `variables.params` and
 //! `variables.anyObject`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock};
 
-use kube_cel::cel::extractors::This;
-use kube_cel::cel::objects::{Key, Map};
-use kube_cel::cel::{Context, Program, Value as CelValue};
-use kube_cel::KubeCelExt;
+use cel::common::types::{CelBool, CelString};
+use cel::common::value::Val;
+use cel::{Context, Env, ExecutionError, Program};
 use serde_json::Value;
 
+use crate::cel_value::CelData;
 use crate::template::TemplateError;
 
 /// Names Gatekeeper reserves for its own variables.
@@ -56,47 +55,64 @@ pub(crate) struct CelViolation {
 }
 
 /// The objects one evaluation sees, bound once per review in a scope every CEL template it
-/// matches evaluates under (binding converts a value deeply, so it is done once).
+/// matches evaluates under (the values are converted once; binding them again is cheap).
 pub(crate) struct Activation {
-    scope: Context<'static>,
+    scope: Context<'static, 'static>,
     /// The object, or the old object on DELETE (for templates that read the `variables` map).
-    any_object: CelValue,
+    any_object: CelData,
 }
 
 impl Activation {
     /// `request` is the AdmissionRequest without its objects, as ValidatingAdmissionPolicy's
     /// `request` variable; `object` is null on DELETE.
     pub fn new(
-        object: CelValue,
-        old_object: CelValue,
-        request: CelValue,
-        namespace_object: CelValue,
-        any_object: CelValue,
+        object: CelData,
+        old_object: CelData,
+        request: CelData,
+        namespace_object: CelData,
+        any_object: CelData,
     ) -> Activation {
-        let mut scope = functions().new_inner_scope();
-        scope.add_variable_from_value("object", object);
-        scope.add_variable_from_value("oldObject", old_object);
-        scope.add_variable_from_value("request", request);
-        scope.add_variable_from_value("namespaceObject", namespace_object);
-        scope.add_variable_from_value(format!("{VARIABLE_PREFIX}anyObject"), any_object.clone());
+        let mut scope = Context::with_env(Arc::clone(&ENV));
+        scope.add_variable_as_val("object", object.into_val());
+        scope.add_variable_as_val("oldObject", old_object.into_val());
+        scope.add_variable_as_val("request", request.into_val());
+        scope.add_variable_as_val("namespaceObject", namespace_object.into_val());
+        scope.add_variable_as_val(format!("{VARIABLE_PREFIX}anyObject"), any_object.to_val());
         Activation { scope, any_object }
     }
 }
 
-/// Kubernetes' CEL libraries (strings, lists, sets, regex, …) on top of the standard ones,
-/// registered once: the registry never changes afterwards.
-fn functions() -> &'static Context<'static> {
-    static FUNCTIONS: OnceLock<Context<'static>> = OnceLock::new();
-    FUNCTIONS.get_or_init(|| {
-        let mut context = Context::default().with_all();
-        // `dyn(x)` only widens a static type; this interpreter is dynamically typed.
-        context.add_function("dyn", dyn_value);
-        context
-    })
+/// The standard library with cel-go's strings, lists and math extensions and Kubernetes'
+/// libraries, declared once: the environment never changes afterwards.
+static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
+    let mut env = Env::stdlib();
+    // cel-go keeps the last of duplicate map keys in a literal.
+    env.set_error_on_duplicate_map_keys(false);
+    for extension in [
+        cel::extensions::strings,
+        cel::extensions::lists,
+        cel::extensions::math,
+        crate::cel_k8s::extension,
+    ] {
+        // Declaring fixed, distinct overloads into a fresh environment cannot collide; if a
+        // release made one collide, its functions stay undeclared and templates using them
+        // fail to compile, naming the function.
+        let _ = env.add_extension(extension);
+    }
+    Arc::new(env)
+});
+
+fn evaluate(program: &Program, scope: &Context<'_, 'static>) -> Result<Box<dyn Val>, String> {
+    cel::Value::resolve_val(program.expression(), scope)
+        .map(|value| value.into_owned())
+        .map_err(|e: ExecutionError| e.to_string())
 }
 
-fn dyn_value(This(value): This<CelValue>) -> kube_cel::cel::ResolveResult {
-    Ok(value)
+fn as_bool(value: &dyn Val) -> Result<bool, String> {
+    value
+        .downcast_ref::<CelBool>()
+        .map(|b| *b.inner())
+        .ok_or_else(|| format!("expected a bool, got {}", value.get_type().name()))
 }
 
 impl CelProgram {
@@ -181,50 +197,53 @@ impl CelProgram {
     pub fn evaluate(
         &self,
         activation: &Activation,
-        parameters: &CelValue,
-        constraint: &CelValue,
+        parameters: &CelData,
+        constraint: &CelData,
     ) -> Vec<CelViolation> {
         let mut scope = activation.scope.new_inner_scope();
         if self.reads_constraint {
-            scope.add_variable_from_value("params", constraint.clone());
+            scope.add_variable_as_val("params", constraint.to_val());
         }
-        scope.add_variable_from_value(format!("{VARIABLE_PREFIX}params"), parameters.clone());
-        scope.add_variable_from_value(format!("{HAS_PREFIX}params"), CelValue::Bool(true));
-        scope.add_variable_from_value(format!("{HAS_PREFIX}anyObject"), CelValue::Bool(true));
-        let mut variables: HashMap<Key, CelValue> = HashMap::new();
+        scope.add_variable_as_val(format!("{VARIABLE_PREFIX}params"), parameters.to_val());
+        scope.add_variable_as_val(format!("{HAS_PREFIX}params"), Box::new(CelBool::from(true)));
+        scope.add_variable_as_val(
+            format!("{HAS_PREFIX}anyObject"),
+            Box::new(CelBool::from(true)),
+        );
+        let mut variables: Vec<(String, Box<dyn Val>)> = Vec::new();
         if self.needs_map {
-            variables.insert(key("params"), parameters.clone());
-            variables.insert(key("anyObject"), activation.any_object.clone());
+            variables.push(("params".into(), parameters.to_val()));
+            variables.push(("anyObject".into(), activation.any_object.to_val()));
         }
         // Variables are computed in order, each seeing the ones before it; one that fails is
         // left unbound and its error reported only if a validation needs it.
         let mut failed: Vec<(String, String)> = Vec::new();
         for (name, expression) in &self.variables {
             if self.needs_map {
-                scope.add_variable_from_value("variables", map(&variables));
+                scope.add_variable_as_val("variables", variables_map(&variables));
             }
-            match expression.program.execute(&scope) {
+            match evaluate(&expression.program, &scope) {
                 Ok(value) => {
                     if self.needs_map {
-                        variables.insert(key(name), value.clone());
+                        variables.push((name.clone(), value.clone_as_boxed()));
                     }
-                    scope.add_variable_from_value(format!("{VARIABLE_PREFIX}{name}"), value);
-                    scope.add_variable_from_value(
+                    scope.add_variable_as_val(format!("{VARIABLE_PREFIX}{name}"), value);
+                    scope.add_variable_as_val(
                         format!("{HAS_PREFIX}{name}"),
-                        CelValue::Bool(true),
+                        Box::new(CelBool::from(true)),
                     );
                 }
                 Err(e) => {
-                    scope.add_variable_from_value(
+                    scope.add_variable_as_val(
                         format!("{HAS_PREFIX}{name}"),
-                        CelValue::Bool(false),
+                        Box::new(CelBool::from(false)),
                     );
-                    failed.push((name.clone(), e.to_string()))
+                    failed.push((name.clone(), e))
                 }
             }
         }
         if self.needs_map {
-            scope.add_variable_from_value("variables", map(&variables));
+            scope.add_variable_as_val("variables", variables_map(&variables));
         }
         let error = |source: &str, e: String| -> Vec<CelViolation> {
             if !self.fail_closed {
@@ -242,22 +261,21 @@ impl CelProgram {
             }]
         };
         for (_, condition) in &self.match_conditions {
-            match condition.program.execute(&scope) {
-                Ok(CelValue::Bool(true)) => {}
-                Ok(CelValue::Bool(false)) => return Vec::new(),
-                Ok(other) => return error(&condition.source, not_bool(&other)),
-                Err(e) => return error(&condition.source, e.to_string()),
+            match evaluate(&condition.program, &scope).and_then(|v| as_bool(v.as_ref())) {
+                Ok(true) => {}
+                Ok(false) => return Vec::new(),
+                Err(e) => return error(&condition.source, e),
             }
         }
         let mut out = Vec::new();
         for validation in &self.validations {
-            match validation.expression.program.execute(&scope) {
-                Ok(CelValue::Bool(true)) => {}
-                Ok(CelValue::Bool(false)) => out.push(CelViolation {
+            match evaluate(&validation.expression.program, &scope).and_then(|v| as_bool(v.as_ref()))
+            {
+                Ok(true) => {}
+                Ok(false) => out.push(CelViolation {
                     msg: validation.message(&scope),
                 }),
-                Ok(other) => out.extend(error(&validation.expression.source, not_bool(&other))),
-                Err(e) => out.extend(error(&validation.expression.source, e.to_string())),
+                Err(e) => out.extend(error(&validation.expression.source, e)),
             }
         }
         out
@@ -266,11 +284,13 @@ impl CelProgram {
 
 impl Validation {
     /// messageExpression, else message, else `failed expression: <expr>` (VAP's wording).
-    fn message(&self, scope: &Context<'_>) -> String {
+    fn message(&self, scope: &Context<'_, 'static>) -> String {
         if let Some(expression) = &self.message_expression {
-            if let Ok(CelValue::String(msg)) = expression.program.execute(scope) {
-                if !msg.trim().is_empty() {
-                    return msg.to_string();
+            if let Ok(value) = evaluate(&expression.program, scope) {
+                if let Some(msg) = value.downcast_ref::<CelString>() {
+                    if !msg.inner().trim().is_empty() {
+                        return msg.inner().to_string();
+                    }
                 }
             }
         }
@@ -281,18 +301,14 @@ impl Validation {
     }
 }
 
-fn not_bool(value: &CelValue) -> String {
-    format!("expected a bool, got {}", value.type_of())
-}
-
-fn key(name: &str) -> Key {
-    Key::String(Arc::new(name.to_string()))
-}
-
-fn map(entries: &HashMap<Key, CelValue>) -> CelValue {
-    CelValue::Map(Map {
-        map: Arc::new(entries.clone()),
-    })
+/// The `variables` map, for the expressions that read it whole (`variables['x']`).
+fn variables_map(entries: &[(String, Box<dyn Val>)]) -> Box<dyn Val> {
+    let map: std::collections::HashMap<cel::common::types::CelMapKey<'static>, Box<dyn Val>> =
+        entries
+            .iter()
+            .map(|(k, v)| (k.clone().into(), v.clone_as_boxed()))
+            .collect();
+    Box::new(cel::common::types::CelMap::from(map))
 }
 
 /// Deeper than this, an expression is refused before it is parsed (deep nesting is where
@@ -322,12 +338,24 @@ fn compile(source: &str, field: &str) -> Result<Compiled, TemplateError> {
     }
     // `variables.x` becomes the identifier `__podsec_var_x`: each variable is then bound once,
     // instead of a `variables` map rebuilt (and converted) after every variable.
-    let program = match Program::compile(&rewrite_variables(source)) {
+    let program = match ENV.compile(&rewrite_variables(source)) {
         Ok(program) if !program.references().has_variable("variables") => program,
         // Forms the rewrite cannot express (`has(variables.x)`, `variables["x"]`) keep the
         // map, which is then built for this template.
-        _ => Program::compile(source).map_err(|e| TemplateError::Cel(format!("{field}: {e}")))?,
+        _ => ENV
+            .compile(source)
+            .map_err(|e| TemplateError::Cel(format!("{field}: {e}")))?,
     };
+    if let Some(function) = program
+        .references()
+        .functions()
+        .into_iter()
+        .find(|f| crate::cel_k8s::UNSUPPORTED.contains(f))
+    {
+        return Err(TemplateError::Cel(format!(
+            "{field}: {function}() is a Kubernetes CEL library function (quantities, IP addresses, CIDRs, semantic versions, URLs) that podsec does not evaluate yet; express the rule without it or in Rego"
+        )));
+    }
     let needs_map = program.references().has_variable("variables");
     Ok(Compiled {
         source: source.to_string(),
@@ -424,32 +452,6 @@ fn string(entry: &Value, key: &str, field: &str) -> Result<String, TemplateError
         .ok_or_else(|| TemplateError::Cel(format!("{field}.{key} is missing")))
 }
 
-/// JSON to CEL: integers stay integers (CEL compares `int` and `double` differently).
-pub(crate) fn to_cel(value: &Value) -> CelValue {
-    match value {
-        Value::Null => CelValue::Null,
-        Value::Bool(b) => CelValue::Bool(*b),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                CelValue::Int(i)
-            } else if let Some(u) = n.as_u64() {
-                CelValue::UInt(u)
-            } else {
-                CelValue::Float(n.as_f64().unwrap_or(f64::NAN))
-            }
-        }
-        Value::String(s) => CelValue::String(Arc::new(s.clone())),
-        Value::Array(items) => CelValue::List(Arc::new(items.iter().map(to_cel).collect())),
-        Value::Object(fields) => {
-            let map: HashMap<Key, CelValue> = fields
-                .iter()
-                .map(|(k, v)| (Key::String(Arc::new(k.clone())), to_cel(v)))
-                .collect();
-            CelValue::Map(Map { map: Arc::new(map) })
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,11 +459,11 @@ mod tests {
 
     fn activation(object: Value) -> Activation {
         Activation::new(
-            to_cel(&object),
-            CelValue::Null,
-            to_cel(&json!({"operation": "CREATE"})),
-            CelValue::Null,
-            to_cel(&object),
+            CelData::from_json(&object),
+            CelData::null(),
+            CelData::from_json(&json!({"operation": "CREATE"})),
+            CelData::null(),
+            CelData::from_json(&object),
         )
     }
 
@@ -471,7 +473,11 @@ mod tests {
             panic!("compile: {:?}", program.err())
         };
         program
-            .evaluate(&activation(object), &to_cel(&parameters), &CelValue::Null)
+            .evaluate(
+                &activation(object),
+                &CelData::from_json(&parameters),
+                &CelData::null(),
+            )
             .into_iter()
             .map(|v| v.msg)
             .collect()
@@ -561,6 +567,78 @@ mod tests {
             ["no"]
         );
         assert!(run(source, json!({"metadata": {"name": "b"}}), json!({})).is_empty());
+    }
+
+    /// Each validation that fails reports its message: the messages are the failed checks.
+    fn failing(expressions: &[&str], object: Value) -> Vec<String> {
+        let validations: Vec<Value> = expressions
+            .iter()
+            .map(|e| json!({"expression": e, "message": e}))
+            .collect();
+        run(json!({ "validations": validations }), object, json!({}))
+    }
+
+    #[test]
+    fn json_objects_behave_as_cel_maps() {
+        let pod = json!({"metadata": {"name": "web", "labels": {"app": "web", "tier": "front"}},
+                         "spec": {"containers": [{"name": "a", "ports": [{"containerPort": 80}]},
+                                                 {"name": "b"}],
+                                  "initContainers": [{"name": "i"}]}});
+        let holds = [
+            "has(object.metadata.labels)",
+            "!has(object.metadata.annotations)",
+            "'app' in object.metadata.labels",
+            "!('nope' in object.metadata.labels)",
+            "size(object.metadata.labels) == 2",
+            "object.metadata.labels.all(k, k in ['app', 'tier'])",
+            "object.metadata.labels.exists(k, object.metadata.labels[k] == 'front')",
+            "object.metadata.labels == {'tier': 'front', 'app': 'web'}",
+            "object.metadata.labels != {'app': 'web'}",
+            "(object.spec.containers + object.spec.initContainers).map(c, c.name) == ['a', 'b', 'i']",
+            "object.spec.containers.filter(c, has(c.ports)).map(c, c.ports[0].containerPort) == [80]",
+            "object.spec.containers[0] == object.spec.containers[0]",
+            "object.spec.containers[0] != object.spec.containers[1]",
+            "object.spec.containers[0].ports[0].containerPort == 80",
+            "object.metadata.?annotations.orValue({}) == {}",
+        ];
+        assert!(failing(&holds, pod.clone()).is_empty(), "{:?}", failing(&holds, pod.clone()));
+        let missing = failing(&["object.metadata.annotations.x == 'y'"], pod);
+        assert_eq!(missing.len(), 1);
+        assert!(missing[0].contains("resulted in error"), "{missing:?}");
+    }
+
+    #[test]
+    fn kubernetes_list_set_and_regex_functions() {
+        let holds = [
+            "[1, 2, 2, 3].isSorted() && !['b', 'a'].isSorted()",
+            "[1, 2, 3].sum() == 6 && [1.5, 2.5].sum() == 4.0 && [].sum() == 0",
+            "[3, 1, 2].min() == 1 && [3, 1, 2].max() == 3 && ['b', 'c', 'a'].max() == 'c'",
+            "['a', 'b', 'a'].indexOf('a') == 0 && ['a', 'b', 'a'].lastIndexOf('a') == 2",
+            "[1, 2].indexOf(3) == -1",
+            "sets.contains([1, 2, 3], [3, 1]) && !sets.contains([1], [2])",
+            "sets.equivalent([1, 2, 2], [2, 1]) && !sets.equivalent([1], [1, 2])",
+            "sets.intersects([1, 2], [2, 3]) && !sets.intersects([1], [2])",
+            "'abc 123 def 456'.find('[0-9]+') == '123' && 'abc'.find('[0-9]+') == ''",
+            "'a1b22c333'.findAll('[0-9]+') == ['1', '22', '333']",
+            "'a1b22c333'.findAll('[0-9]+', 2) == ['1', '22']",
+            "'Hello'.lowerAscii() == 'hello' && ['a', 'b'].join('-') == 'a-b'",
+            "'a,b'.split(',') == ['a', 'b'] && '  x '.trim() == 'x'",
+        ];
+        let failed = failing(&holds, json!({}));
+        assert!(failed.is_empty(), "{failed:?}");
+        let errors = failing(&["[].min() == 0", "'x'.find('(') == ''"], json!({}));
+        assert_eq!(errors.len(), 2);
+        assert!(errors.iter().all(|e| e.contains("resulted in error")), "{errors:?}");
+    }
+
+    #[test]
+    fn kubernetes_functions_podsec_lacks_are_refused_at_load() {
+        let source = json!({"validations": [{"expression": "quantity(object.x).isGreaterThan(quantity('1'))"}]});
+        let err = CelProgram::compile(&source)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("validations[0]: quantity() is a Kubernetes CEL library function"), "{err}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::cel::to_cel;
+use crate::cel_value::CelData;
 use crate::matching::Match;
 use crate::template::Template;
 use crate::CONSTRAINTS_GROUP;
@@ -80,8 +80,8 @@ pub struct Constraint {
     matcher: Match,
     parameters: Value,
     parameters_rego: regorus::Value,
-    parameters_cel: kube_cel::cel::Value,
-    object_cel: kube_cel::cel::Value,
+    parameters_cel: CelData,
+    object_cel: CelData,
     action: Action,
 }
 
@@ -156,8 +156,8 @@ impl Constraint {
             name: name.to_string(),
             matcher,
             parameters_rego: regorus::Value::from(parameters.clone()),
-            parameters_cel: to_cel(&parameters),
-            object_cel: to_cel(&stored),
+            parameters_cel: CelData::from_json(&parameters),
+            object_cel: CelData::from_json(&stored),
             parameters,
             action,
         })
@@ -196,11 +196,11 @@ impl Constraint {
         &self.parameters_rego
     }
 
-    pub(crate) fn parameters_cel(&self) -> &kube_cel::cel::Value {
+    pub(crate) fn parameters_cel(&self) -> &CelData {
         &self.parameters_cel
     }
 
-    pub(crate) fn object_cel(&self) -> &kube_cel::cel::Value {
+    pub(crate) fn object_cel(&self) -> &CelData {
         &self.object_cel
     }
 }

@@ -1,7 +1,7 @@
 //! Gatekeeper-compatible policies, decided as Gatekeeper decides them.
 //!
 //! A [`Library`] holds ConstraintTemplates (compiled once: Rego through regorus, CEL through
-//! kube-cel) and the Constraints that instantiate them. [`Library::review`] matches a
+//! the `cel` crate with Kubernetes' libraries) and the Constraints that instantiate them. [`Library::review`] matches a
 //! [`Review`] against every constraint first and evaluates only the templates that matched, so
 //! a Pod costs nothing for constraints on Services. No I/O: callers hand in decoded JSON.
 //!
@@ -9,6 +9,8 @@
 //! `gator verify` asserts.
 
 mod cel;
+mod cel_k8s;
+mod cel_value;
 mod constraint;
 mod inventory;
 mod library;

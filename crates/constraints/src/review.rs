@@ -5,7 +5,8 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Map, Value};
 
-use crate::cel::{to_cel, Activation};
+use crate::cel::Activation;
+use crate::cel_value::CelData;
 
 /// One object under review, with the views each engine needs built at most once.
 pub struct Review {
@@ -166,7 +167,7 @@ impl Review {
 
     pub(crate) fn cel_activation(&self) -> &Activation {
         self.cel.get_or_init(|| {
-            let cel = |v: Option<&Value>| v.map(to_cel).unwrap_or(kube_cel::cel::Value::Null);
+            let cel = |v: Option<&Value>| v.map(CelData::from_json).unwrap_or_else(CelData::null);
             let object = cel(self.object());
             let old_object = cel(self.old_object());
             let deleting = self.operation == "DELETE";
@@ -182,16 +183,12 @@ impl Review {
                         .filter(|(k, _)| k.as_str() != "object" && k.as_str() != "oldObject")
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect();
-                    to_cel(&Value::Object(without_objects))
+                    CelData::from_json(&Value::Object(without_objects))
                 }
-                _ => kube_cel::cel::Value::Null,
+                _ => CelData::null(),
             };
             Activation::new(
-                if deleting {
-                    kube_cel::cel::Value::Null
-                } else {
-                    object
-                },
+                if deleting { CelData::null() } else { object },
                 old_object,
                 request,
                 cel(self.namespace_object.as_ref()),
