@@ -93,6 +93,7 @@ static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
         cel::extensions::lists,
         cel::extensions::math,
         crate::cel_k8s::extension,
+        crate::cel_quantity::extension,
     ] {
         // Declaring fixed, distinct overloads into a fresh environment cannot collide; if a
         // release made one collide, its functions stay undeclared and templates using them
@@ -601,7 +602,11 @@ mod tests {
             "object.spec.containers[0].ports[0].containerPort == 80",
             "object.metadata.?annotations.orValue({}) == {}",
         ];
-        assert!(failing(&holds, pod.clone()).is_empty(), "{:?}", failing(&holds, pod.clone()));
+        assert!(
+            failing(&holds, pod.clone()).is_empty(),
+            "{:?}",
+            failing(&holds, pod.clone())
+        );
         let missing = failing(&["object.metadata.annotations.x == 'y'"], pod);
         assert_eq!(missing.len(), 1);
         assert!(missing[0].contains("resulted in error"), "{missing:?}");
@@ -623,22 +628,42 @@ mod tests {
             "'a1b22c333'.findAll('[0-9]+', 2) == ['1', '22']",
             "'Hello'.lowerAscii() == 'hello' && ['a', 'b'].join('-') == 'a-b'",
             "'a,b'.split(',') == ['a', 'b'] && '  x '.trim() == 'x'",
+            "quantity('1Gi').isGreaterThan(quantity('1G')) && quantity('500m').isLessThan(quantity('1'))",
+            "quantity('1k') == quantity('1000') && quantity('1k').compareTo(quantity('2k')) == -1",
+            "quantity('1.5').add(quantity('500m')) == quantity('2') && quantity('2').sub(1) == quantity('1')",
+            "quantity('2Ki').asInteger() == 2048 && !quantity('1.5').isInteger() && quantity('-3').sign() == -1",
+            "quantity('250m').asApproximateFloat() == 0.25",
+            "isQuantity('100Mi') && !isQuantity('100MB')",
         ];
         let failed = failing(&holds, json!({}));
         assert!(failed.is_empty(), "{failed:?}");
-        let errors = failing(&["[].min() == 0", "'x'.find('(') == ''"], json!({}));
-        assert_eq!(errors.len(), 2);
-        assert!(errors.iter().all(|e| e.contains("resulted in error")), "{errors:?}");
+        let errors = failing(
+            &[
+                "[].min() == 0",
+                "'x'.find('(') == ''",
+                "quantity('10 MB') == quantity('1')",
+                "quantity('1.5').asInteger() == 1",
+            ],
+            json!({}),
+        );
+        assert_eq!(errors.len(), 4);
+        assert!(
+            errors.iter().all(|e| e.contains("resulted in error")),
+            "{errors:?}"
+        );
     }
 
     #[test]
     fn kubernetes_functions_podsec_lacks_are_refused_at_load() {
-        let source = json!({"validations": [{"expression": "quantity(object.x).isGreaterThan(quantity('1'))"}]});
+        let source = json!({"validations": [{"expression": "semver(object.v).isGreaterThan(semver('1.0.0'))"}]});
         let err = CelProgram::compile(&source)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(err.contains("validations[0]: quantity() is a Kubernetes CEL library function"), "{err}");
+        assert!(
+            err.contains("validations[0]: semver() is a Kubernetes CEL library function"),
+            "{err}"
+        );
     }
 
     #[test]

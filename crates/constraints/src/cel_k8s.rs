@@ -1,9 +1,9 @@
 //! Kubernetes' CEL libraries (k8s.io/apiserver/pkg/cel/library) on top of cel-go's standard
 //! library and its strings, lists and math extensions, which the `cel` crate provides: the
 //! list functions (`isSorted`, `sum`, `min`, `max`, `indexOf`, `lastIndexOf`), `sets.*`, and
-//! the regex functions `find` and `findAll`. The Kubernetes functions on quantities, IP
-//! addresses, CIDRs, semantic versions and URLs are not declared: a template calling them is
-//! refused when it is loaded ([`UNSUPPORTED`]), never evaluated wrong.
+//! the regex functions `find` and `findAll` (quantities are in `cel_quantity`). The Kubernetes
+//! functions on IP addresses, CIDRs, semantic versions and URLs are not declared: a template
+//! calling them is refused when it is loaded ([`UNSUPPORTED`]), never evaluated wrong.
 
 use std::cmp::Ordering;
 
@@ -16,11 +16,6 @@ use cel::{DeclarationError, Env, ExecutionError};
 
 /// Kubernetes library functions this build does not declare, by name.
 pub(crate) const UNSUPPORTED: &[&str] = &[
-    "quantity",
-    "isQuantity",
-    "asApproximateFloat",
-    "asInteger",
-    "isInteger",
     "ip",
     "isIP",
     "cidr",
@@ -48,9 +43,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "getPort",
     "getEscapedPath",
     "getQuery",
-    "isGreaterThan",
-    "isLessThan",
-    "compareTo",
 ];
 
 pub(crate) fn extension(env: &mut Env) -> Result<(), DeclarationError> {
