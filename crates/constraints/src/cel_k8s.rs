@@ -1,9 +1,10 @@
 //! Kubernetes' CEL libraries (k8s.io/apiserver/pkg/cel/library) on top of cel-go's standard
 //! library and its strings, lists and math extensions, which the `cel` crate provides: the
 //! list functions (`isSorted`, `sum`, `min`, `max`, `indexOf`, `lastIndexOf`), `sets.*`, and
-//! the regex functions `find` and `findAll` (quantities are in `cel_quantity`). The Kubernetes
-//! functions on IP addresses, CIDRs, semantic versions and URLs are not declared: a template
-//! calling them is refused when it is loaded ([`UNSUPPORTED`]), never evaluated wrong.
+//! the regex functions `find` and `findAll` (quantities and semantic versions are in
+//! `cel_quantity` and `cel_semver`). The Kubernetes functions on IP addresses, CIDRs and URLs
+//! are not declared: a template calling them is refused when it is loaded ([`UNSUPPORTED`]),
+//! never evaluated wrong.
 
 use std::cmp::Ordering;
 
@@ -30,11 +31,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "isGlobalUnicast",
     "isLinkLocalMulticast",
     "isLinkLocalUnicast",
-    "semver",
-    "isSemver",
-    "major",
-    "minor",
-    "patch",
     "url",
     "isURL",
     "getScheme",

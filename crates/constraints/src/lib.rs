@@ -11,6 +11,7 @@
 mod cel;
 mod cel_k8s;
 mod cel_quantity;
+mod cel_semver;
 mod cel_value;
 mod constraint;
 mod inventory;
