@@ -88,21 +88,26 @@ static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
     let mut env = Env::stdlib();
     // cel-go keeps the last of duplicate map keys in a literal.
     env.set_error_on_duplicate_map_keys(false);
-    for extension in [
-        cel::extensions::strings,
-        cel::extensions::lists,
-        cel::extensions::math,
-        crate::cel_k8s::extension,
-        crate::cel_quantity::extension,
-        crate::cel_semver::extension,
-    ] {
-        // Declaring fixed, distinct overloads into a fresh environment cannot collide; if a
-        // release made one collide, its functions stay undeclared and templates using them
-        // fail to compile, naming the function.
+    for extension in EXTENSIONS {
+        // Fixed, distinct overloads declared into a fresh environment: a test checks each
+        // registers. Were one to collide, its functions would stay undeclared and calls to
+        // them fail as undeclared references (fail closed), never run something else.
         let _ = env.add_extension(extension);
     }
     Arc::new(env)
 });
+
+type Extension = fn(&mut Env) -> Result<(), cel::DeclarationError>;
+
+const EXTENSIONS: [Extension; 7] = [
+    cel::extensions::strings,
+    cel::extensions::lists,
+    cel::extensions::math,
+    crate::cel_k8s::extension,
+    crate::cel_quantity::extension,
+    crate::cel_semver::extension,
+    crate::cel_net::extension,
+];
 
 fn evaluate(program: &Program, scope: &Context<'_, 'static>) -> Result<Box<dyn Val>, String> {
     cel::Value::resolve_val(program.expression(), scope)
@@ -640,6 +645,18 @@ mod tests {
             "semver('2.3.4').major() == 2 && semver('2.3.4').minor() == 3 && semver('2.3.4').patch() == 4",
             "isSemver('1.2.3') && !isSemver('v1.2.3') && isSemver('v1.2.3', true)",
             "semver('1.0.0').compareTo(semver('1.0.1')) == -1",
+            "ip('10.0.0.1').family() == 4 && ip('::1').family() == 6 && ip('::1').isLoopback()",
+            "isIP('10.0.0.1') && !isIP('10.0.0.1/8') && !isIP('::ffff:10.0.0.1') && !isIP('010.0.0.1')",
+            "ip.isCanonical('2001:db8::1') && !ip.isCanonical('2001:DB8::1')",
+            "ip('169.254.1.1').isLinkLocalUnicast() && ip('fe80::1').isLinkLocalUnicast()",
+            "ip('224.0.0.5').isLinkLocalMulticast() && ip('ff02::1').isLinkLocalMulticast()",
+            "ip('10.1.2.3').isGlobalUnicast() && !ip('255.255.255.255').isGlobalUnicast() && ip('0.0.0.0').isUnspecified()",
+            "cidr('10.0.0.0/8').containsIP(ip('10.1.2.3')) && cidr('10.0.0.0/8').containsIP('10.200.0.1')",
+            "!cidr('10.0.0.0/8').containsIP('11.0.0.1') && !cidr('10.0.0.0/8').containsIP('::1')",
+            "cidr('10.0.0.0/8').containsCIDR('10.1.0.0/16') && !cidr('10.1.0.0/16').containsCIDR('10.0.0.0/8')",
+            "cidr('10.1.2.3/8').masked() == cidr('10.0.0.0/8') && cidr('10.1.2.3/8').ip() == ip('10.1.2.3')",
+            "cidr('2001:db8::/32').prefixLength() == 32 && string(cidr('10.0.0.0/8')) == '10.0.0.0/8'",
+            "string(ip('2001:db8:0:0:0:0:0:1')) == '2001:db8::1' && isCIDR('10.0.0.0/8') && !isCIDR('10.0.0.0/33')",
         ];
         let failed = failing(&holds, json!({}));
         assert!(failed.is_empty(), "{failed:?}");
@@ -660,14 +677,22 @@ mod tests {
     }
 
     #[test]
+    fn every_extension_declares_its_functions() {
+        let mut env = Env::stdlib();
+        for extension in EXTENSIONS {
+            assert_eq!(env.add_extension(extension), Ok(()));
+        }
+    }
+
+    #[test]
     fn kubernetes_functions_podsec_lacks_are_refused_at_load() {
-        let source = json!({"validations": [{"expression": "ip(object.v).family() == 4"}]});
+        let source = json!({"validations": [{"expression": "url(object.v).getHost() == 'x'"}]});
         let err = CelProgram::compile(&source)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(
-            err.contains("validations[0]: ip() is a Kubernetes CEL library function"),
+            err.contains("validations[0]: url() is a Kubernetes CEL library function"),
             "{err}"
         );
     }

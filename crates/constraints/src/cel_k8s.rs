@@ -1,10 +1,10 @@
 //! Kubernetes' CEL libraries (k8s.io/apiserver/pkg/cel/library) on top of cel-go's standard
 //! library and its strings, lists and math extensions, which the `cel` crate provides: the
 //! list functions (`isSorted`, `sum`, `min`, `max`, `indexOf`, `lastIndexOf`), `sets.*`, and
-//! the regex functions `find` and `findAll` (quantities and semantic versions are in
-//! `cel_quantity` and `cel_semver`). The Kubernetes functions on IP addresses, CIDRs and URLs
-//! are not declared: a template calling them is refused when it is loaded ([`UNSUPPORTED`]),
-//! never evaluated wrong.
+//! the regex functions `find` and `findAll` (quantities, semantic versions, IP addresses and
+//! CIDRs are in `cel_quantity`, `cel_semver` and `cel_net`). The Kubernetes URL functions are
+//! not declared: a template calling them is refused when it is loaded ([`UNSUPPORTED`]), never
+//! evaluated wrong.
 
 use std::cmp::Ordering;
 
@@ -17,20 +17,6 @@ use cel::{DeclarationError, Env, ExecutionError};
 
 /// Kubernetes library functions this build does not declare, by name.
 pub(crate) const UNSUPPORTED: &[&str] = &[
-    "ip",
-    "isIP",
-    "cidr",
-    "isCIDR",
-    "containsIP",
-    "containsCIDR",
-    "prefixLength",
-    "masked",
-    "family",
-    "isLoopback",
-    "isUnspecified",
-    "isGlobalUnicast",
-    "isLinkLocalMulticast",
-    "isLinkLocalUnicast",
     "url",
     "isURL",
     "getScheme",

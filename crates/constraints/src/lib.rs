@@ -10,6 +10,7 @@
 
 mod cel;
 mod cel_k8s;
+mod cel_net;
 mod cel_quantity;
 mod cel_semver;
 mod cel_value;
