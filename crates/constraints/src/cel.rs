@@ -353,14 +353,17 @@ fn compile(source: &str, field: &str) -> Result<Compiled, TemplateError> {
             .compile(source)
             .map_err(|e| TemplateError::Cel(format!("{field}: {e}")))?,
     };
-    if let Some(function) = program
-        .references()
+    let references = program.references();
+    let mut unsupported: Vec<&str> = references
         .functions()
         .into_iter()
-        .find(|f| crate::cel_k8s::UNSUPPORTED.contains(f))
-    {
+        .filter(|f| crate::cel_k8s::UNSUPPORTED.contains(f))
+        .collect();
+    if !unsupported.is_empty() {
+        unsupported.sort_unstable();
         return Err(TemplateError::Cel(format!(
-            "{field}: {function}() is a Kubernetes CEL library function (quantities, IP addresses, CIDRs, semantic versions, URLs) that podsec does not evaluate yet; express the rule without it or in Rego"
+            "{field}: {}() — Kubernetes' CEL URL library, which podsec does not evaluate yet; express the rule without it or in Rego",
+            unsupported.join("(), ")
         )));
     }
     let needs_map = program.references().has_variable("variables");
@@ -692,7 +695,7 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(
-            err.contains("validations[0]: url() is a Kubernetes CEL library function"),
+            err.contains("validations[0]: getHost(), url() — Kubernetes' CEL URL library"),
             "{err}"
         );
     }
