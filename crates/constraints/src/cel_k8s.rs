@@ -96,8 +96,20 @@ fn arg<'a, 'b, 'v>(
     })
 }
 
-fn function_error(function: &str, message: impl ToString) -> ExecutionError {
+pub(crate) fn function_error(function: &str, message: impl ToString) -> ExecutionError {
     ExecutionError::function_error(function, message)
+}
+
+/// `isGreaterThan`, `isLessThan` or `compareTo`'s answer for `ordering` (quantities, semvers).
+pub(crate) fn comparison<'b, 'v>(
+    function: &str,
+    ordering: Ordering,
+) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    match function {
+        "isGreaterThan" => owned(CelBool::from(ordering == Ordering::Greater)),
+        "isLessThan" => owned(CelBool::from(ordering == Ordering::Less)),
+        _ => owned(CelInt::from(ordering as i64)),
+    }
 }
 
 fn elements<'b, 'v>(
@@ -126,7 +138,7 @@ fn compare(function: &str, a: &dyn Val, b: &dyn Val) -> Result<Ordering, Executi
         .compare(b)
 }
 
-fn owned<'b, 'v>(value: impl Val + 'v) -> Result<CowVal<'b, 'v>, ExecutionError> {
+pub(crate) fn owned<'b, 'v>(value: impl Val + 'v) -> Result<CowVal<'b, 'v>, ExecutionError> {
     Ok(CowVal::Owned(Box::new(value)))
 }
 

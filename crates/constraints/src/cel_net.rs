@@ -11,6 +11,8 @@ use cel::common::types::{CelBool, CelInt, CelString, Type, STRING_TYPE};
 use cel::common::value::{CowVal, StaticVal, Val};
 use cel::{DeclarationError, Env, ExecutionError};
 
+use crate::cel_k8s::{function_error as error, owned};
+
 static IP: Type = Type::new_unspecified_type("net.IP");
 const IP_TYPE: Type = Type::new_unspecified_type("net.IP");
 static CIDR: Type = Type::new_unspecified_type("net.CIDR");
@@ -180,14 +182,6 @@ pub(crate) fn extension(env: &mut Env) -> Result<(), DeclarationError> {
         env.add_member_overload(name, &id, CIDR_TYPE, args, op)?;
     }
     Ok(())
-}
-
-fn error(function: &str, message: impl ToString) -> ExecutionError {
-    ExecutionError::function_error(function, message)
-}
-
-fn owned<'b, 'v>(value: impl Val + 'v) -> Result<CowVal<'b, 'v>, ExecutionError> {
-    Ok(CowVal::Owned(Box::new(value)))
 }
 
 fn text<'a>(

@@ -10,6 +10,8 @@ use cel::common::types::{CelBool, CelDouble, CelInt, CelString, Type, INT_TYPE, 
 use cel::common::value::{CowVal, StaticVal, Val};
 use cel::{DeclarationError, Env, ExecutionError};
 
+use crate::cel_k8s::{comparison, function_error as error, owned};
+
 static QUANTITY: Type = Type::new_unspecified_type("kubernetes.Quantity");
 const QUANTITY_TYPE: Type = Type::new_unspecified_type("kubernetes.Quantity");
 
@@ -231,10 +233,6 @@ pub(crate) fn extension(env: &mut Env) -> Result<(), DeclarationError> {
     Ok(())
 }
 
-fn error(function: &str, message: impl ToString) -> ExecutionError {
-    ExecutionError::function_error(function, message)
-}
-
 fn nth<'a, 'b, 'v>(
     function: &str,
     args: &'a [CowVal<'b, 'v>],
@@ -259,10 +257,6 @@ fn quantity_arg(
         .downcast_ref::<CelInt>()
         .map(|i| Quantity::new(i128::from(*i.inner()), 0))
         .ok_or_else(|| error(function, "expected a quantity"))
-}
-
-fn owned<'b, 'v>(value: impl Val + 'v) -> Result<CowVal<'b, 'v>, ExecutionError> {
-    Ok(CowVal::Owned(Box::new(value)))
 }
 
 fn text_arg<'a>(function: &str, value: &'a dyn Val) -> Result<&'a str, ExecutionError> {
@@ -314,19 +308,15 @@ fn ordering(function: &str, args: &[CowVal<'_, '_>]) -> Result<Ordering, Executi
 }
 
 fn is_greater_than<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
-    owned(CelBool::from(
-        ordering("isGreaterThan", &args)? == Ordering::Greater,
-    ))
+    comparison("isGreaterThan", ordering("isGreaterThan", &args)?)
 }
 
 fn is_less_than<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
-    owned(CelBool::from(
-        ordering("isLessThan", &args)? == Ordering::Less,
-    ))
+    comparison("isLessThan", ordering("isLessThan", &args)?)
 }
 
 fn compare_to<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
-    owned(CelInt::from(ordering("compareTo", &args)? as i64))
+    comparison("compareTo", ordering("compareTo", &args)?)
 }
 
 fn add<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {

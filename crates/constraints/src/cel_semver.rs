@@ -10,6 +10,8 @@ use cel::common::types::{CelBool, CelInt, CelString, Type, BOOL_TYPE, STRING_TYP
 use cel::common::value::{CowVal, StaticVal, Val};
 use cel::{DeclarationError, Env, ExecutionError};
 
+use crate::cel_k8s::{comparison, function_error as error, owned};
+
 static SEMVER: Type = Type::new_unspecified_type("kubernetes.Semver");
 const SEMVER_TYPE: Type = Type::new_unspecified_type("kubernetes.Semver");
 
@@ -126,14 +128,6 @@ pub(crate) fn extension(env: &mut Env) -> Result<(), DeclarationError> {
     Ok(())
 }
 
-fn error(function: &str, message: impl ToString) -> ExecutionError {
-    ExecutionError::function_error(function, message)
-}
-
-fn owned<'b, 'v>(value: impl Val + 'v) -> Result<CowVal<'b, 'v>, ExecutionError> {
-    Ok(CowVal::Owned(Box::new(value)))
-}
-
 /// The string to parse and whether to normalize it first.
 fn source<'a>(
     function: &str,
@@ -197,19 +191,15 @@ fn ordering(function: &str, args: &[CowVal<'_, '_>]) -> Result<Ordering, Executi
 }
 
 fn is_greater_than<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
-    owned(CelBool::from(
-        ordering("isGreaterThan", &args)? == Ordering::Greater,
-    ))
+    comparison("isGreaterThan", ordering("isGreaterThan", &args)?)
 }
 
 fn is_less_than<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
-    owned(CelBool::from(
-        ordering("isLessThan", &args)? == Ordering::Less,
-    ))
+    comparison("isLessThan", ordering("isLessThan", &args)?)
 }
 
 fn compare_to<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
-    owned(CelInt::from(ordering("compareTo", &args)? as i64))
+    comparison("compareTo", ordering("compareTo", &args)?)
 }
 
 #[cfg(test)]
