@@ -109,10 +109,21 @@ const EXTENSIONS: [Extension; 7] = [
     crate::cel_net::extension,
 ];
 
+/// Leads the error of a call to a function no library declares: Gatekeeper refuses such a
+/// template, so the error fails closed whatever the failurePolicy.
+const UNDECLARED_FUNCTION: &str = "undeclared function: ";
+
 fn evaluate(program: &Program, scope: &Context<'_, 'static>) -> Result<Box<dyn Val>, String> {
     cel::Value::resolve_val(program.expression(), scope)
         .map(|value| value.into_owned())
-        .map_err(|e: ExecutionError| e.to_string())
+        .map_err(|e: ExecutionError| match &e {
+            ExecutionError::UndeclaredReference(name)
+                if program.references().has_function(name.as_str()) =>
+            {
+                format!("{UNDECLARED_FUNCTION}{name}() is not a function of CEL or of Kubernetes' CEL libraries that podsec knows")
+            }
+            _ => e.to_string(),
+        })
 }
 
 fn as_bool(value: &dyn Val) -> Result<bool, String> {
@@ -253,7 +264,7 @@ impl CelProgram {
             scope.add_variable_as_val("variables", variables_map(&variables));
         }
         let error = |source: &str, e: String| -> Vec<CelViolation> {
-            if !self.fail_closed {
+            if !self.fail_closed && !e.starts_with(UNDECLARED_FUNCTION) {
                 return Vec::new();
             }
             let cause = failed
@@ -660,6 +671,8 @@ mod tests {
             "cidr('10.1.2.3/8').masked() == cidr('10.0.0.0/8') && cidr('10.1.2.3/8').ip() == ip('10.1.2.3')",
             "cidr('2001:db8::/32').prefixLength() == 32 && string(cidr('10.0.0.0/8')) == '10.0.0.0/8'",
             "string(ip('2001:db8:0:0:0:0:0:1')) == '2001:db8::1' && isCIDR('10.0.0.0/8') && !isCIDR('10.0.0.0/33')",
+            "!isCIDR('10.0.0.0/+8') && sign(quantity('-1')) == -1 && !(1 in object)",
+            "object != [] && object == {}",
         ];
         let failed = failing(&holds, json!({}));
         assert!(failed.is_empty(), "{failed:?}");
@@ -676,6 +689,19 @@ mod tests {
         assert!(
             errors.iter().all(|e| e.contains("resulted in error")),
             "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn an_undeclared_function_fails_closed_even_when_errors_are_ignored() {
+        let source = json!({"failurePolicy": "Ignore",
+                            "validations": [{"expression": "object.x.noSuchFunction() == 1"},
+                                            {"expression": "object.missing == 1"}]});
+        let found = run(source, json!({"x": "y"}), json!({}));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("noSuchFunction() is not a function"),
+            "{found:?}"
         );
     }
 

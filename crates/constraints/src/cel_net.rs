@@ -53,7 +53,11 @@ fn parse_cidr(text: &str) -> Result<Cidr, String> {
     let length: u8 = length
         .parse()
         .ok()
-        .filter(|l: &u8| *l <= max && (length == "0" || !length.starts_with('0')))
+        .filter(|l: &u8| {
+            *l <= max
+                && length.bytes().all(|b| b.is_ascii_digit())
+                && (length == "0" || !length.starts_with('0'))
+        })
         .ok_or_else(|| format!("{text:?} is not a CIDR: bad prefix length"))?;
     Ok(Cidr { address, length })
 }

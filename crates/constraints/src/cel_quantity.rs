@@ -149,8 +149,11 @@ impl Quantity {
         }
     }
 
-    fn negated(self) -> Quantity {
-        Quantity::new(-self.mantissa, self.exponent)
+    fn negated(self) -> Result<Quantity, String> {
+        self.mantissa
+            .checked_neg()
+            .map(|m| Quantity::new(m, self.exponent))
+            .ok_or_else(|| "the difference overflows".to_string())
     }
 
     fn as_integer(self) -> Option<i64> {
@@ -208,6 +211,13 @@ pub(crate) fn extension(env: &mut Env) -> Result<(), DeclarationError> {
         env.add_member_overload(name, &id, QUANTITY_TYPE, args, op)
     };
     member(env, "sign", vec![], sign)?;
+    // Kubernetes declares `sign` as a global function too.
+    env.add_overload(
+        "sign",
+        "sign(kubernetes.Quantity)",
+        vec![QUANTITY_TYPE],
+        sign,
+    )?;
     member(env, "isInteger", vec![], is_integer)?;
     member(env, "asInteger", vec![], as_integer)?;
     member(env, "asApproximateFloat", vec![], as_approximate_float)?;
@@ -328,7 +338,11 @@ fn add<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionErr
 
 fn sub<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
     let difference = quantity_arg("sub", &args, 0)?
-        .add(quantity_arg("sub", &args, 1)?.negated())
+        .add(
+            quantity_arg("sub", &args, 1)?
+                .negated()
+                .map_err(|e| error("sub", e))?,
+        )
         .map_err(|e| error("sub", e))?;
     owned(difference)
 }

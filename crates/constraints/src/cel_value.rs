@@ -126,6 +126,9 @@ impl Val for JsonMap {
 
     /// Equal to any map with the same keys and equal values (a JSON object or a map literal).
     fn equals(&self, other: &dyn Val) -> bool {
+        if other.get_type().name() != MAP_TYPE.name() {
+            return false;
+        }
         let same_size = other
             .as_sizer()
             .is_some_and(|s| *s.size().inner() == self.0.len() as i64);
@@ -148,8 +151,11 @@ impl Val for JsonMap {
 }
 
 impl Container for JsonMap {
+    /// A key of another type is simply absent: JSON objects have string keys only.
     fn contains(&self, key: &dyn Val) -> Result<bool, ExecutionError> {
-        Ok(self.find(map_key(key)?).is_some())
+        Ok(key
+            .downcast_ref::<CelString>()
+            .is_some_and(|k| self.find(k.inner()).is_some()))
     }
 }
 

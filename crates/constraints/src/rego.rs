@@ -88,7 +88,12 @@ impl VmPool {
 /// True when every complete rule, partial object rule and function has a constant value (or
 /// none: `true`), the same for all its definitions; a rule whose value is computed could
 /// conflict, so its template stays on the interpreter.
-fn conflict_free(engine: &mut regorus::Engine) -> bool {
+fn conflict_free(engine: &mut regorus::Engine, sources: &[&str]) -> bool {
+    // An object comprehension with a repeated key is an error on the interpreter (and OPA),
+    // the last value on the RVM.
+    if sources.iter().any(|s| has_object_comprehension(s)) {
+        return false;
+    }
     let mut values: HashMap<String, String> = HashMap::new();
     for module in engine.get_modules().iter() {
         let package = module.package.refr.span().text().to_string();
@@ -98,6 +103,10 @@ fn conflict_free(engine: &mut regorus::Engine) -> bool {
             };
             let (refr, assign) = match head {
                 RuleHead::Set { .. } => continue,
+                // `x[k] = v`: two keys' rules may yield one key with different values.
+                RuleHead::Compr { refr, .. } if matches!(refr.as_ref(), Expr::RefBrack { .. }) => {
+                    return false
+                }
                 RuleHead::Compr { refr, assign, .. } | RuleHead::Func { refr, assign, .. } => {
                     (refr, assign)
                 }
@@ -203,7 +212,10 @@ impl RegoProgram {
                 .map_err(|e| TemplateError::Rego(e.to_string()))?;
             Compiled::WithInventory(Box::new(engine))
         } else {
-            let safe_on_machine = conflict_free(&mut engine);
+            let sources: Vec<&str> = std::iter::once(source.module.as_str())
+                .chain(source.libs.iter().map(String::as_str))
+                .collect();
+            let safe_on_machine = conflict_free(&mut engine, &sources);
             let compiled = engine
                 .compile_with_entrypoint(&entrypoint.as_str().into())
                 .map_err(|e| TemplateError::Rego(e.to_string()))?;
@@ -444,6 +456,31 @@ fn check_nesting(module: &str, what: &str) -> Result<(), TemplateError> {
     Ok(())
 }
 
+/// Whether the module has `{key: value | body}`: a `|` directly inside braces that hold a `:`
+/// before it (a set comprehension's term has none at its own depth; `:=` comes after the `|`).
+fn has_object_comprehension(module: &str) -> bool {
+    let code = strip_comments_and_strings(module);
+    // For each open bracket: whether it is a brace, and whether a `:` was seen directly in it.
+    let mut open: Vec<(bool, bool)> = Vec::new();
+    for c in code.chars() {
+        match c {
+            '{' => open.push((true, false)),
+            '[' | '(' => open.push((false, false)),
+            '}' | ']' | ')' => {
+                open.pop();
+            }
+            ':' => {
+                if let Some(top) = open.last_mut() {
+                    top.1 = true;
+                }
+            }
+            '|' if open.last() == Some(&(true, true)) => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
 fn is_ident(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
@@ -666,7 +703,17 @@ violation[{\"msg\": \"x\"}] { not allow; limit > 2 }",
         for module in safe {
             assert!(compile(module).on_machine(), "{module}");
         }
+        assert!(has_object_comprehension(
+            "m := {c.name: c.x | c := input.c[_]}"
+        ));
+        assert!(!has_object_comprehension("s := {x | x := input.c[_]}"));
+        assert!(!has_object_comprehension(
+            "s := {{\"a\": x} | x := input.c[_]}"
+        ));
+        assert!(!has_object_comprehension("o := {\"a\": \"|\"}"));
         let unsafe_ = [
+            "package k\nx[k] = \"a\" { k := \"p\" }\nx[j] = \"b\" { j := \"p\" }\nviolation[{\"msg\": m}] { m := x[\"p\"] }",
+            "package k\nviolation[{\"msg\": \"bad\"}] { m := {c.n: c.v | c := input.c[_]}; m[_] == \"bad\" }",
             "package k
 mode := \"a\" { true }
 mode := \"b\" { true }
