@@ -85,9 +85,9 @@ impl VmPool {
 /// Whether no rule can fail with a conflict error (OPA's "complete rules must not produce
 /// multiple outputs"), the one case where regorus' RVM answers differently from its
 /// interpreter and OPA: it returns an empty set, which would admit what Gatekeeper denies.
-/// True when every complete rule, partial object rule and function has a constant value (or
-/// none: `true`), the same for all its definitions; a rule whose value is computed could
-/// conflict, so its template stays on the interpreter.
+/// True when every complete rule and function has a constant value (or none: `true`), the
+/// same for all its definitions, and there is no partial object rule or object comprehension;
+/// anything else could conflict, so its template stays on the interpreter.
 fn conflict_free(engine: &mut regorus::Engine, sources: &[&str]) -> bool {
     // An object comprehension with a repeated key is an error on the interpreter (and OPA),
     // the last value on the RVM.
