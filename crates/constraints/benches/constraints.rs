@@ -271,6 +271,40 @@ fn main() {
         "violations per pod (podsec CEL-first / podsec Rego / plain regorus): {}",
         counts.join(", ")
     );
+    // A library's median time per review, the pods in turn, each review built as the webhook
+    // builds it.
+    let per_pod = |library: &Library, budget: Duration| {
+        let mut i = 0;
+        measure(budget, || {
+            let pod = &pods[i % pods.len()];
+            i += 1;
+            let review = Review::from_request(request(pod), Some(namespace.clone()));
+            black_box(library.review(&review, &inventory, EnforcementPoint::Validation));
+        })
+    };
+    // BENCH_ONLY=each: each template alone, on each engine it has (where the time goes).
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "each") {
+        for (template, constraint) in &pairs {
+            let name = template["metadata"]["name"].as_str().unwrap_or_default();
+            if std::env::var("BENCH_TEMPLATE").is_ok_and(|only| only != name) {
+                continue;
+            }
+            for preference in [EnginePreference::Gatekeeper, EnginePreference::Rego] {
+                let (library, errors) = Library::from_objects([template, constraint], preference);
+                assert!(errors.is_empty(), "{errors:?}");
+                let engine = library
+                    .templates()
+                    .map(|t| t.engine().label())
+                    .collect::<String>();
+                let t = per_pod(&library, budget / 8);
+                println!(
+                    "  {name:<36} {engine:<20} {:>8.1} µs per pod",
+                    t.as_secs_f64() * 1e6
+                );
+            }
+        }
+        return;
+    }
     // BENCH_ONLY=cel: only podsec's default engines on the 15 templates (for profiling).
     let only_default = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "cel");
     println!(
@@ -278,13 +312,7 @@ fn main() {
         pods.len()
     );
     if only_default {
-        let mut i = 0;
-        let t = measure(budget, || {
-            let pod = &pods[i % pods.len()];
-            i += 1;
-            let review = Review::from_request(request(pod), Some(namespace.clone()));
-            black_box(gatekeeper.review(&review, &inventory, EnforcementPoint::Validation));
-        });
+        let t = per_pod(&gatekeeper, budget);
         println!(
             "  podsec, Gatekeeper's engines: {:.1} µs per pod",
             t.as_secs_f64() * 1e6
@@ -292,27 +320,21 @@ fn main() {
         return;
     }
     let mut i = 0;
-    let per_pod = measure(budget, || {
+    let baseline_per_pod = measure(budget, || {
         let pod = &pods[i % pods.len()];
         i += 1;
         black_box(baseline.review(black_box(&request(pod))));
     });
     println!(
         "  regorus interpreter, every template per review:   {:>8.1} µs per pod",
-        per_pod.as_secs_f64() * 1e6
+        baseline_per_pod.as_secs_f64() * 1e6
     );
     let run = |name: &str, library: &Library| {
-        let mut i = 0;
-        let t = measure(budget, || {
-            let pod = &pods[i % pods.len()];
-            i += 1;
-            let review = Review::from_request(request(pod), Some(namespace.clone()));
-            black_box(library.review(&review, &inventory, EnforcementPoint::Validation));
-        });
+        let t = per_pod(library, budget);
         println!(
             "  podsec, {name:<40} {:>8.1} µs per pod ({:.1}x)",
             t.as_secs_f64() * 1e6,
-            per_pod.as_secs_f64() / t.as_secs_f64()
+            baseline_per_pod.as_secs_f64() / t.as_secs_f64()
         );
     };
     run(

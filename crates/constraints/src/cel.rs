@@ -17,7 +17,7 @@ const RESERVED_VARIABLES: [&str; 2] = ["params", "anyObject"];
 const RESERVED_PREFIX: &str = "gatekeeper_internal_";
 
 pub(crate) struct CelProgram {
-    variables: Vec<(String, Compiled)>,
+    variables: Vec<Variable>,
     validations: Vec<Validation>,
     match_conditions: Vec<(String, Compiled)>,
     fail_closed: bool,
@@ -25,6 +25,15 @@ pub(crate) struct CelProgram {
     needs_map: bool,
     /// Some expression reads the top-level `params` (the constraint object).
     reads_constraint: bool,
+}
+
+struct Variable {
+    name: String,
+    /// The identifier `variables.<name>` was rewritten to.
+    binding: String,
+    /// The identifier `has(variables.<name>)` was rewritten to, when an expression has it.
+    has_binding: Option<String>,
+    expression: Compiled,
 }
 
 struct Compiled {
@@ -78,6 +87,10 @@ impl Activation {
         scope.add_variable_as_val("request", request.into_val());
         scope.add_variable_as_val("namespaceObject", namespace_object.into_val());
         scope.add_variable_as_val(format!("{VARIABLE_PREFIX}anyObject"), any_object.to_val());
+        // Always computed, whatever the template.
+        for name in ["params", "anyObject"] {
+            scope.add_variable_as_val(format!("{HAS_PREFIX}{name}"), Box::new(CelBool::from(true)));
+        }
         Activation { scope, any_object }
     }
 }
@@ -145,7 +158,12 @@ impl CelProgram {
                 )));
             }
             let expression = compile(&string(entry, "expression", &field)?, &field)?;
-            variables.push((name, expression));
+            variables.push(Variable {
+                binding: format!("{VARIABLE_PREFIX}{name}"),
+                has_binding: None,
+                name,
+                expression,
+            });
         }
         let mut validations = Vec::new();
         for (index, entry) in list(source, "validations")?.iter().enumerate() {
@@ -189,7 +207,7 @@ impl CelProgram {
         };
         let programs = variables
             .iter()
-            .map(|(_, c)| c)
+            .map(|v| &v.expression)
             .chain(match_conditions.iter().map(|(_, c)| c))
             .chain(
                 validations
@@ -197,9 +215,21 @@ impl CelProgram {
                     .flat_map(|v| std::iter::once(&v.expression).chain(&v.message_expression)),
             );
         let (mut needs_map, mut reads_constraint) = (false, false);
+        let mut tested: Vec<String> = Vec::new();
         for compiled in programs {
             needs_map |= compiled.needs_map;
-            reads_constraint |= compiled.program.references().has_variable("params");
+            let references = compiled.program.references();
+            reads_constraint |= references.has_variable("params");
+            for variable in &variables {
+                let has = format!("{HAS_PREFIX}{}", variable.name);
+                if references.has_variable(&has) && !tested.contains(&has) {
+                    tested.push(has);
+                }
+            }
+        }
+        for variable in &mut variables {
+            let has = format!("{HAS_PREFIX}{}", variable.name);
+            variable.has_binding = tested.contains(&has).then_some(has);
         }
         Ok(CelProgram {
             variables,
@@ -222,12 +252,7 @@ impl CelProgram {
         if self.reads_constraint {
             scope.add_variable_as_val("params", constraint.to_val());
         }
-        scope.add_variable_as_val(format!("{VARIABLE_PREFIX}params"), parameters.to_val());
-        scope.add_variable_as_val(format!("{HAS_PREFIX}params"), Box::new(CelBool::from(true)));
-        scope.add_variable_as_val(
-            format!("{HAS_PREFIX}anyObject"),
-            Box::new(CelBool::from(true)),
-        );
+        scope.add_variable_as_val(PARAMS_BINDING, parameters.to_val());
         let mut variables: Vec<(String, Box<dyn Val>)> = Vec::new();
         if self.needs_map {
             variables.push(("params".into(), parameters.to_val()));
@@ -236,28 +261,22 @@ impl CelProgram {
         // Variables are computed in order, each seeing the ones before it; one that fails is
         // left unbound and its error reported only if a validation needs it.
         let mut failed: Vec<(String, String)> = Vec::new();
-        for (name, expression) in &self.variables {
+        for variable in &self.variables {
             if self.needs_map {
                 scope.add_variable_as_val("variables", variables_map(&variables));
             }
-            match evaluate(&expression.program, &scope) {
+            let result = evaluate(&variable.expression.program, &scope);
+            if let Some(has) = &variable.has_binding {
+                scope.add_variable_as_val(has.as_str(), Box::new(CelBool::from(result.is_ok())));
+            }
+            match result {
                 Ok(value) => {
                     if self.needs_map {
-                        variables.push((name.clone(), value.clone_as_boxed()));
+                        variables.push((variable.name.clone(), value.clone_as_boxed()));
                     }
-                    scope.add_variable_as_val(format!("{VARIABLE_PREFIX}{name}"), value);
-                    scope.add_variable_as_val(
-                        format!("{HAS_PREFIX}{name}"),
-                        Box::new(CelBool::from(true)),
-                    );
+                    scope.add_variable_as_val(variable.binding.as_str(), value);
                 }
-                Err(e) => {
-                    scope.add_variable_as_val(
-                        format!("{HAS_PREFIX}{name}"),
-                        Box::new(CelBool::from(false)),
-                    );
-                    failed.push((name.clone(), e))
-                }
+                Err(e) => failed.push((variable.name.clone(), e)),
             }
         }
         if self.needs_map {
@@ -386,6 +405,7 @@ fn compile(source: &str, field: &str) -> Result<Compiled, TemplateError> {
 }
 
 const VARIABLE_PREFIX: &str = "__podsec_var_";
+const PARAMS_BINDING: &str = "__podsec_var_params";
 
 /// `has(variables.x)` becomes `__podsec_has_x`: whether `x` was computed (params and anyObject
 /// always are).

@@ -14,6 +14,7 @@ mod cel_net;
 mod cel_quantity;
 mod cel_semver;
 mod cel_value;
+mod conflicts;
 mod constraint;
 mod inventory;
 mod library;

@@ -3,13 +3,12 @@
 //! Each template gets its own regorus engine, so its package needs no rewriting to stay apart
 //! from other templates; its libraries keep their `lib.*` packages inside that engine.
 
-use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use regorus::languages::rego::compiler::Compiler;
+use regorus::rvm::vm::VmError;
 use regorus::rvm::{Program, RegoVM};
-use regorus::unstable::{Expr, Rule, RuleHead};
 use regorus::utils::limits::ExecutionTimerConfig;
 use regorus::{CompiledPolicy, Value as RegoValue};
 use serde_json::Value;
@@ -27,9 +26,13 @@ pub(crate) struct RegoProgram {
 enum Compiled {
     /// Templates that never read `data.inventory`: compiled once, evaluation only sets input.
     Policy(CompiledPolicy),
-    /// The same, compiled further to regorus' virtual machine (about 3x the interpreter), for
-    /// templates none of whose rules can fail with a conflict (see [`conflict_free`]).
-    Machine(VmPool),
+    /// The same, compiled further to regorus' virtual machine (about 3x the interpreter), its
+    /// rules rewritten so that a conflict stops it (see [`crate::conflicts`]); the interpreter
+    /// answers the reviews the machine stops on.
+    Machine {
+        machine: VmPool,
+        interpreter: CompiledPolicy,
+    },
     /// Templates that read `data.inventory`: the engine is kept and the inventory added per
     /// evaluation.
     WithInventory(Box<regorus::Engine>),
@@ -52,7 +55,7 @@ impl VmPool {
         })
     }
 
-    fn evaluate(&self, entrypoint: &str, input: RegoValue) -> Result<RegoValue, String> {
+    fn evaluate(&self, entrypoint: &str, input: RegoValue) -> Result<RegoValue, VmError> {
         let taken = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let mut vm = match taken {
             Some(vm) => vm,
@@ -63,15 +66,12 @@ impl VmPool {
                 // error, so a denial): the time limit bounds an evaluation instead.
                 vm.set_max_instructions(usize::MAX);
                 vm.load_program(Arc::clone(&self.program));
-                vm.set_data(RegoValue::new_object())
-                    .map_err(|e| e.to_string())?;
+                vm.set_data(RegoValue::new_object())?;
                 vm
             }
         };
         vm.set_input(input);
-        let result = vm
-            .execute_entry_point_by_name(entrypoint)
-            .map_err(|e| e.to_string());
+        let result = vm.execute_entry_point_by_name(entrypoint);
         if let Ok(mut idle) = self.idle.lock() {
             // Bounded by the number of threads evaluating at once.
             if idle.len() < 64 {
@@ -80,66 +80,6 @@ impl VmPool {
         }
         result
     }
-}
-
-/// Whether no rule can fail with a conflict error (OPA's "complete rules must not produce
-/// multiple outputs"), the one case where regorus' RVM answers differently from its
-/// interpreter and OPA: it returns an empty set, which would admit what Gatekeeper denies.
-/// True when every complete rule and function has a constant value (or none: `true`), the
-/// same for all its definitions, and there is no partial object rule or object comprehension;
-/// anything else could conflict, so its template stays on the interpreter.
-fn conflict_free(engine: &mut regorus::Engine, sources: &[&str]) -> bool {
-    // An object comprehension with a repeated key is an error on the interpreter (and OPA),
-    // the last value on the RVM.
-    if sources.iter().any(|s| has_object_comprehension(s)) {
-        return false;
-    }
-    let mut values: HashMap<String, String> = HashMap::new();
-    for module in engine.get_modules().iter() {
-        let package = module.package.refr.span().text().to_string();
-        for rule in &module.policy {
-            let Rule::Spec { head, bodies, .. } = rule.as_ref() else {
-                continue; // `default` values apply only when nothing else is defined
-            };
-            let (refr, assign) = match head {
-                RuleHead::Set { .. } => continue,
-                // `x[k] = v`: two keys' rules may yield one key with different values.
-                RuleHead::Compr { refr, .. } if matches!(refr.as_ref(), Expr::RefBrack { .. }) => {
-                    return false
-                }
-                RuleHead::Compr { refr, assign, .. } | RuleHead::Func { refr, assign, .. } => {
-                    (refr, assign)
-                }
-            };
-            let name = format!("{package}.{}", refr.span().text());
-            let head_value = assign.as_ref().map(|a| &a.value);
-            let else_values = bodies
-                .iter()
-                .filter_map(|b| b.assign.as_ref())
-                .map(|a| Some(&a.value));
-            for value in std::iter::once(head_value).chain(else_values) {
-                let constant = match value.map(|v| v.as_ref()) {
-                    None => "true".to_string(),
-                    Some(
-                        e @ (Expr::String { .. }
-                        | Expr::RawString { .. }
-                        | Expr::Number { .. }
-                        | Expr::Bool { .. }
-                        | Expr::Null { .. }),
-                    ) => e.span().text().to_string(),
-                    Some(_) => return false,
-                };
-                if values
-                    .entry(name.clone())
-                    .or_insert_with(|| constant.clone())
-                    != &constant
-                {
-                    return false;
-                }
-            }
-        }
-    }
-    true
 }
 
 impl std::fmt::Debug for RegoProgram {
@@ -172,21 +112,25 @@ impl RegoProgram {
         }
         let mut uses_inventory = references.inventory;
         let mut engine = new_engine(source.v1);
-        let module =
-            hoist_negated_call_arguments(&format!("{kind}.rego"), &source.module, source.v1)
-                .map_err(TemplateError::Rego)?;
+        // (file, module as OPA's compiler would rewrite it) for the module, then each lib.
+        let mut modules = vec![(format!("{kind}.rego"), String::new())];
+        modules[0].1 = hoist_negated_call_arguments(&modules[0].0, &source.module, source.v1)
+            .map_err(TemplateError::Rego)?;
         let package = engine
-            .add_policy(format!("{kind}.rego"), module)
+            .add_policy(modules[0].0.clone(), modules[0].1.clone())
             .map_err(|e| TemplateError::Rego(e.to_string()))?;
+        let mut packages = vec![package.clone()];
         for (index, lib) in source.libs.iter().enumerate() {
             let refs = check_references(lib, &format!("libs[{index}]"))?;
             uses_inventory |= refs.inventory;
-            let lib =
-                hoist_negated_call_arguments(&format!("{kind}.lib{index}.rego"), lib, source.v1)
-                    .map_err(|e| TemplateError::Rego(format!("libs[{index}]: {e}")))?;
-            let lib_package = engine
-                .add_policy(format!("{kind}.lib{index}.rego"), lib)
+            let file = format!("{kind}.lib{index}.rego");
+            let lib = hoist_negated_call_arguments(&file, lib, source.v1)
                 .map_err(|e| TemplateError::Rego(format!("libs[{index}]: {e}")))?;
+            let lib_package = engine
+                .add_policy(file.clone(), lib.clone())
+                .map_err(|e| TemplateError::Rego(format!("libs[{index}]: {e}")))?;
+            modules.push((file, lib));
+            packages.push(lib_package.clone());
             if !lib_package.starts_with("data.lib.") {
                 return Err(TemplateError::Rego(format!(
                     "libs[{index}]: package {} must be under `lib` (package lib.<name>)",
@@ -212,19 +156,15 @@ impl RegoProgram {
                 .map_err(|e| TemplateError::Rego(e.to_string()))?;
             Compiled::WithInventory(Box::new(engine))
         } else {
-            let sources: Vec<&str> = std::iter::once(source.module.as_str())
-                .chain(source.libs.iter().map(String::as_str))
-                .collect();
-            let safe_on_machine = conflict_free(&mut engine, &sources);
             let compiled = engine
                 .compile_with_entrypoint(&entrypoint.as_str().into())
                 .map_err(|e| TemplateError::Rego(e.to_string()))?;
-            // A policy the RVM compiler refuses stays interpreted.
-            match safe_on_machine
-                .then(|| VmPool::new(&compiled, &entrypoint))
-                .flatten()
-            {
-                Some(pool) => Compiled::Machine(pool),
+            // A policy the rewrite does not cover, or the RVM compiler refuses, stays interpreted.
+            match machine(&modules, &packages, source.v1, &compiled, &entrypoint) {
+                Some(machine) => Compiled::Machine {
+                    machine,
+                    interpreter: compiled,
+                },
                 None => Compiled::Policy(compiled),
             }
         };
@@ -237,7 +177,7 @@ impl RegoProgram {
     /// Whether the template runs on regorus' virtual machine (else its interpreter).
     #[cfg(test)]
     pub fn on_machine(&self) -> bool {
-        matches!(self.compiled, Compiled::Machine(_))
+        matches!(self.compiled, Compiled::Machine { .. })
     }
 
     pub fn uses_inventory(&self) -> bool {
@@ -253,7 +193,15 @@ impl RegoProgram {
     ) -> Result<Vec<RegoViolation>, String> {
         let result = match &self.compiled {
             Compiled::Policy(compiled) => compiled.eval_with_input(input),
-            Compiled::Machine(pool) => return violations(&pool.evaluate(&self.entrypoint, input)?),
+            Compiled::Machine {
+                machine,
+                interpreter,
+            } => match machine.evaluate(&self.entrypoint, input.clone()) {
+                Ok(result) => return violations(&result),
+                Err(e @ VmError::TimeLimitExceeded { .. }) => return Err(e.to_string()),
+                // A conflict, or anything else the machine stops on: OPA's answer.
+                Err(_) => interpreter.eval_with_input(input),
+            },
             Compiled::WithInventory(engine) => {
                 let mut engine = engine.clone();
                 engine.set_input(input);
@@ -267,6 +215,37 @@ impl RegoProgram {
         .map_err(|e| e.to_string())?;
         violations(&result)
     }
+}
+
+/// The template's modules as the RVM runs them, compiled for it; `None` keeps the template on
+/// the interpreter.
+fn machine(
+    modules: &[(String, String)],
+    packages: &[String],
+    v1: bool,
+    compiled: &CompiledPolicy,
+    entrypoint: &str,
+) -> Option<VmPool> {
+    // The rewrite sees one module at a time: a package split across modules is not covered.
+    let mut distinct = packages.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() != packages.len() {
+        return None;
+    }
+    let rewritten: Vec<String> = modules
+        .iter()
+        .map(|(file, module)| crate::conflicts::for_machine(file, module, v1))
+        .collect::<Option<_>>()?;
+    if modules.iter().zip(&rewritten).all(|((_, m), r)| m == r) {
+        return VmPool::new(compiled, entrypoint);
+    }
+    let mut engine = new_engine(v1);
+    for ((file, _), module) in modules.iter().zip(rewritten) {
+        engine.add_policy(file.clone(), module).ok()?;
+    }
+    let compiled = engine.compile_with_entrypoint(&entrypoint.into()).ok()?;
+    VmPool::new(&compiled, entrypoint)
 }
 
 /// One evaluation of one template may take this long; then it is an error (a violation,
@@ -456,38 +435,13 @@ fn check_nesting(module: &str, what: &str) -> Result<(), TemplateError> {
     Ok(())
 }
 
-/// Whether the module has `{key: value | body}`: a `|` directly inside braces that hold a `:`
-/// before it (a set comprehension's term has none at its own depth; `:=` comes after the `|`).
-fn has_object_comprehension(module: &str) -> bool {
-    let code = strip_comments_and_strings(module);
-    // For each open bracket: whether it is a brace, and whether a `:` was seen directly in it.
-    let mut open: Vec<(bool, bool)> = Vec::new();
-    for c in code.chars() {
-        match c {
-            '{' => open.push((true, false)),
-            '[' | '(' => open.push((false, false)),
-            '}' | ']' | ')' => {
-                open.pop();
-            }
-            ':' => {
-                if let Some(top) = open.last_mut() {
-                    top.1 = true;
-                }
-            }
-            '|' if open.last() == Some(&(true, true)) => return true,
-            _ => {}
-        }
-    }
-    false
-}
-
 fn is_ident(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
 /// The module with comments removed and string contents blanked, so references are found only
 /// in code. Raw strings (backticks) are blanked too.
-fn strip_comments_and_strings(module: &str) -> String {
+pub(crate) fn strip_comments_and_strings(module: &str) -> String {
     let mut out = String::with_capacity(module.len());
     let mut chars = module.chars();
     while let Some(c) = chars.next() {
@@ -535,6 +489,7 @@ fn strip_comments_and_strings(module: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn source(module: &str, libs: &[&str]) -> RegoSource {
         RegoSource {
@@ -642,10 +597,10 @@ violation[{"msg": sprintf("%v", [input.parameters.n])}] { true }
         assert!(elapsed < EVALUATION_LIMIT * 5, "stopped after {elapsed:?}");
     }
 
-    /// Why templates whose rules could conflict stay on the interpreter instead of regorus'
-    /// faster virtual machine (RVM, about 3x): it answers an empty set where OPA and the
-    /// interpreter fail with a conflict error, which would admit what Gatekeeper denies. This
-    /// test notices when a regorus release changes that (then every template can use it).
+    /// Why rules that could conflict are rewritten before they reach regorus' faster virtual
+    /// machine (RVM, about 3x): it answers an empty set where OPA and the interpreter fail with
+    /// a conflict error, which would admit what Gatekeeper denies. This test notices when a
+    /// regorus release changes that (then the rewrite in `conflicts.rs` may go).
     #[test]
     fn the_rvm_still_hides_conflict_errors() {
         let module = "package k\nmode := \"a\" { true }\nmode := \"b\" { true }\nviolation[{\"msg\": mode}] { true }";
@@ -676,10 +631,10 @@ violation[{"msg": sprintf("%v", [input.parameters.n])}] { true }
         );
     }
 
-    /// Templates whose rules cannot conflict run on the RVM; any rule with a computed value
-    /// keeps its template on the interpreter, which reports conflicts as OPA does.
+    /// Templates run on the RVM unless they have a form whose conflicts the rewrite does not
+    /// expose; a conflict there is answered by the interpreter, as OPA answers it.
     #[test]
-    fn only_templates_that_cannot_conflict_run_on_the_machine() {
+    fn conflicts_on_the_machine_are_answered_by_the_interpreter() {
         let compile = |module: &str| {
             let program = RegoProgram::compile("K", source(module, &[]));
             let Ok(program) = program else {
@@ -687,7 +642,12 @@ violation[{"msg": sprintf("%v", [input.parameters.n])}] { true }
             };
             program
         };
-        let safe = [
+        let messages = |program: &RegoProgram, input: serde_json::Value| {
+            program
+                .evaluate(RegoValue::from(input), || RegoValue::Null)
+                .map(|found| found.into_iter().map(|v| v.msg).collect::<Vec<_>>())
+        };
+        let on_machine = [
             "package k
 violation[{\"msg\": m}] { m := input.review.object.x[_] }",
             "package k
@@ -699,40 +659,63 @@ default allow = false
 allow { input.x }
 limit := 3
 violation[{\"msg\": \"x\"}] { not allow; limit > 2 }",
-        ];
-        for module in safe {
-            assert!(compile(module).on_machine(), "{module}");
-        }
-        assert!(has_object_comprehension(
-            "m := {c.name: c.x | c := input.c[_]}"
-        ));
-        assert!(!has_object_comprehension("s := {x | x := input.c[_]}"));
-        assert!(!has_object_comprehension(
-            "s := {{\"a\": x} | x := input.c[_]}"
-        ));
-        assert!(!has_object_comprehension("o := {\"a\": \"|\"}"));
-        let unsafe_ = [
-            "package k\nx[k] = \"a\" { k := \"p\" }\nx[j] = \"b\" { j := \"p\" }\nviolation[{\"msg\": m}] { m := x[\"p\"] }",
-            "package k\nviolation[{\"msg\": \"bad\"}] { m := {c.n: c.v | c := input.c[_]}; m[_] == \"bad\" }",
             "package k
-mode := \"a\" { true }
-mode := \"b\" { true }
+mode := \"a\" { input.a }
+mode := \"b\" { input.b }
 violation[{\"msg\": mode}] { true }",
             "package k
 name(o) = n { n := o.metadata.name }
-violation[{\"msg\": m}] { m := name(input.review.object) }",
+name(o) = n { n := o.metadata.generateName }
+violation[{\"msg\": m}] { m := name(input) }",
             "package k
 x = input.a[_]
 violation[{\"msg\": \"x\"}] { x }",
+        ];
+        for module in on_machine {
+            assert!(compile(module).on_machine(), "{module}");
+        }
+        let mode = compile(on_machine[3]);
+        assert_eq!(
+            messages(&mode, json!({"a": true})),
+            Ok(vec!["a".to_string()])
+        );
+        let err = messages(&mode, json!({"a": true, "b": true})).err();
+        // The interpreter's words (the rule it conflicts with), not the machine's stop.
+        assert!(
+            err.as_deref()
+                .unwrap_or_default()
+                .contains("conflicts with rule"),
+            "{err:?}"
+        );
+        let name = compile(on_machine[4]);
+        assert_eq!(
+            messages(&name, json!({"metadata": {"generateName": "g"}})),
+            Ok(vec!["g".to_string()])
+        );
+        assert!(messages(
+            &name,
+            json!({"metadata": {"name": "n", "generateName": "g"}})
+        )
+        .is_err());
+        let values = compile(on_machine[5]);
+        assert_eq!(
+            messages(&values, json!({"a": [true, true]})),
+            Ok(vec!["x".to_string()])
+        );
+        assert!(messages(&values, json!({"a": [true, 1]})).is_err());
+
+        let interpreted = [
+            "package k\nx[k] = \"a\" { k := \"p\" }\nx[j] = \"b\" { j := \"p\" }\nviolation[{\"msg\": m}] { m := x[\"p\"] }",
+            "package k\nviolation[{\"msg\": \"bad\"}] { m := {c.n: c.v | c := input.c[_]}; m[_] == \"bad\" }",
             "package k
 f(v) = \"a\" { v == 1 } else = \"b\" { true }
 violation[{\"msg\": m}] { m := f(1) }",
         ];
-        for module in unsafe_ {
+        for module in interpreted {
             assert!(!compile(module).on_machine(), "{module}");
         }
         // The conflict the machine would hide is reported by the interpreter, fail closed.
-        let conflicting = compile(unsafe_[0]);
+        let conflicting = compile(interpreted[0]);
         let found = conflicting.evaluate(RegoValue::new_object(), || RegoValue::Null);
         assert!(found.is_err(), "{:?}", found.map(|v| v.len()));
     }
