@@ -2,7 +2,8 @@
 //! driver evaluates it (ValidatingAdmissionPolicy semantics, plus `variables.params` and
 //! `variables.anyObject`).
 
-use std::sync::{Arc, LazyLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use cel::common::types::{CelBool, CelString};
 use cel::common::value::Val;
@@ -17,6 +18,8 @@ const RESERVED_VARIABLES: [&str; 2] = ["params", "anyObject"];
 const RESERVED_PREFIX: &str = "gatekeeper_internal_";
 
 pub(crate) struct CelProgram {
+    /// Tells this program's cached constraint values from another's (a reloaded template's).
+    id: u64,
     variables: Vec<Variable>,
     validations: Vec<Validation>,
     match_conditions: Vec<(String, Compiled)>,
@@ -34,6 +37,33 @@ struct Variable {
     /// The identifier `has(variables.<name>)` was rewritten to, when an expression has it.
     has_binding: Option<String>,
     expression: Compiled,
+    /// Reads only the constraint (its parameters) and other such variables: the same for every
+    /// review, so computed once per constraint.
+    per_constraint: bool,
+}
+
+/// Names bound per review: a variable that reads one differs from review to review.
+const REVIEW_NAMES: [&str; 6] = [
+    "object",
+    "oldObject",
+    "request",
+    "namespaceObject",
+    "variables",
+    "authorizer",
+];
+
+/// A constraint's values of a template's [`Variable::per_constraint`] variables, computed on
+/// its first evaluation (each variable's result, `None` for the others).
+#[derive(Default)]
+pub(crate) struct ConstraintValues(Mutex<Option<(u64, Values)>>);
+
+/// Per variable: its result when computed per constraint, else `None`.
+type Values = Arc<[Option<Result<CelData, String>>]>;
+
+impl std::fmt::Debug for ConstraintValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConstraintValues")
+    }
 }
 
 struct Compiled {
@@ -158,11 +188,23 @@ impl CelProgram {
                 )));
             }
             let expression = compile(&string(entry, "expression", &field)?, &field)?;
+            let references = expression.program.references();
+            let per_constraint = !expression.needs_map
+                && !REVIEW_NAMES.iter().any(|n| references.has_variable(n))
+                && !references.variables().iter().any(|referenced| {
+                    referenced.ends_with("anyObject")
+                        || variables.iter().any(|v: &Variable| {
+                            !v.per_constraint
+                                && (*referenced == v.binding
+                                    || *referenced == format!("{HAS_PREFIX}{}", v.name))
+                        })
+                });
             variables.push(Variable {
                 binding: format!("{VARIABLE_PREFIX}{name}"),
                 has_binding: None,
                 name,
                 expression,
+                per_constraint,
             });
         }
         let mut validations = Vec::new();
@@ -231,7 +273,9 @@ impl CelProgram {
             let has = format!("{HAS_PREFIX}{}", variable.name);
             variable.has_binding = tested.contains(&has).then_some(has);
         }
+        static PROGRAMS: AtomicU64 = AtomicU64::new(0);
         Ok(CelProgram {
+            id: PROGRAMS.fetch_add(1, Ordering::Relaxed),
             variables,
             validations,
             match_conditions,
@@ -241,13 +285,55 @@ impl CelProgram {
         })
     }
 
+    /// The constraint's values of the variables that read only it, computed once.
+    fn constraint_values(
+        &self,
+        cache: &ConstraintValues,
+        parameters: &CelData,
+        constraint: &CelData,
+    ) -> Values {
+        if let Ok(cached) = cache.0.lock() {
+            if let Some((id, values)) = cached.as_ref() {
+                if *id == self.id {
+                    return Arc::clone(values);
+                }
+            }
+        }
+        let mut scope = Context::with_env(Arc::clone(&ENV));
+        scope.add_variable_as_val("params", constraint.to_val());
+        scope.add_variable_as_val(PARAMS_BINDING, parameters.to_val());
+        scope.add_variable_as_val(format!("{HAS_PREFIX}params"), Box::new(CelBool::from(true)));
+        let mut values = Vec::with_capacity(self.variables.len());
+        for variable in &self.variables {
+            if !variable.per_constraint {
+                values.push(None);
+                continue;
+            }
+            let result = evaluate(&variable.expression.program, &scope);
+            if let Some(has) = &variable.has_binding {
+                scope.add_variable_as_val(has.as_str(), Box::new(CelBool::from(result.is_ok())));
+            }
+            if let Ok(value) = &result {
+                scope.add_variable_as_val(variable.binding.as_str(), value.clone_as_boxed());
+            }
+            values.push(Some(result.map(CelData::from_val)));
+        }
+        let values: Values = values.into();
+        if let Ok(mut cached) = cache.0.lock() {
+            *cached = Some((self.id, Arc::clone(&values)));
+        }
+        values
+    }
+
     /// Evaluates the validations with the constraint's parameters.
     pub fn evaluate(
         &self,
         activation: &Activation,
         parameters: &CelData,
         constraint: &CelData,
+        cache: &ConstraintValues,
     ) -> Vec<CelViolation> {
+        let fixed = self.constraint_values(cache, parameters, constraint);
         let mut scope = activation.scope.new_inner_scope();
         if self.reads_constraint {
             scope.add_variable_as_val("params", constraint.to_val());
@@ -261,11 +347,15 @@ impl CelProgram {
         // Variables are computed in order, each seeing the ones before it; one that fails is
         // left unbound and its error reported only if a validation needs it.
         let mut failed: Vec<(String, String)> = Vec::new();
-        for variable in &self.variables {
+        for (index, variable) in self.variables.iter().enumerate() {
             if self.needs_map {
                 scope.add_variable_as_val("variables", variables_map(&variables));
             }
-            let result = evaluate(&variable.expression.program, &scope);
+            let result = match fixed.get(index).and_then(Option::as_ref) {
+                Some(Ok(value)) => Ok(value.to_val()),
+                Some(Err(e)) => Err(e.clone()),
+                None => evaluate(&variable.expression.program, &scope),
+            };
             if let Some(has) = &variable.has_binding {
                 scope.add_variable_as_val(has.as_str(), Box::new(CelBool::from(result.is_ok())));
             }
@@ -518,6 +608,7 @@ mod tests {
                 &activation(object),
                 &CelData::from_json(&parameters),
                 &CelData::null(),
+                &ConstraintValues::default(),
             )
             .into_iter()
             .map(|v| v.msg)
@@ -568,6 +659,62 @@ mod tests {
             "validations": [{"expression": "variables['a'] == 2", "message": "never"}]
         });
         assert!(run(source, json!({}), json!({})).is_empty());
+    }
+
+    #[test]
+    fn variables_that_read_only_the_constraint_are_computed_once_per_constraint() {
+        let source = json!({
+            "variables": [
+                {"name": "exempt", "expression": "has(variables.params.exempt) ? variables.params.exempt : []"},
+                {"name": "names", "expression": "variables.anyObject.spec.containers.map(c, c.name)"},
+                {"name": "prefixes", "expression": "variables.exempt.map(e, e + '-')"},
+                {"name": "kept", "expression": "variables.names.filter(n, !variables.prefixes.exists(p, n.startsWith(p)))"},
+                {"name": "hasNames", "expression": "has(variables.names) && params.metadata.name == 'c'"},
+                {"name": "broken", "expression": "variables.params.missing.x"},
+                {"name": "object", "expression": "variables.params.exempt.map(object, object)"}
+            ],
+            "validations": [{"expression": "size(variables.kept) == 0",
+                              "messageExpression": "'kept: ' + variables.kept.join(', ')"},
+                            {"expression": "variables.hasNames"},
+                            {"expression": "has(variables.broken)", "message": "broken"}]
+        });
+        let Ok(program) = CelProgram::compile(&source) else {
+            panic!("compile")
+        };
+        let per_constraint: Vec<&str> = program
+            .variables
+            .iter()
+            .filter(|v| v.per_constraint)
+            .map(|v| v.name.as_str())
+            .collect();
+        // `object` names an iteration variable there, but is taken for the review's object.
+        assert_eq!(per_constraint, ["exempt", "prefixes", "broken"]);
+        let values = ConstraintValues::default();
+        let parameters = CelData::from_json(&json!({"exempt": ["sidecar"]}));
+        let constraint = CelData::from_json(&json!({"metadata": {"name": "c"}}));
+        let review = |names: &[&str]| {
+            let containers: Vec<Value> = names.iter().map(|n| json!({"name": n})).collect();
+            let found = program.evaluate(
+                &activation(json!({"spec": {"containers": containers}})),
+                &parameters,
+                &constraint,
+                &values,
+            );
+            found.into_iter().map(|v| v.msg).collect::<Vec<_>>()
+        };
+        assert_eq!(review(&["sidecar-1", "app"]), ["kept: app", "broken"]);
+        // The second review reuses the constraint's values and still sees its own object.
+        assert_eq!(review(&["sidecar-2"]), ["broken"]);
+        // Another program (a reloaded template) computes its own values.
+        let Ok(reloaded) = CelProgram::compile(&json!({
+            "variables": [{"name": "exempt", "expression": "['app']"}],
+            "validations": [{"expression": "!('app' in variables.exempt)", "message": "reloaded"}]
+        })) else {
+            panic!("compile")
+        };
+        let found = reloaded.evaluate(&activation(json!({})), &parameters, &constraint, &values);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].msg, "reloaded");
     }
 
     #[test]

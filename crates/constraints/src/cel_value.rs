@@ -34,6 +34,10 @@ impl CelData {
         CelData(convert(value))
     }
 
+    pub fn from_val(value: Box<dyn Val>) -> CelData {
+        CelData(value)
+    }
+
     pub fn into_val(self) -> Box<dyn Val> {
         self.0
     }

@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use crate::cel::ConstraintValues;
 use crate::cel_value::CelData;
 use crate::matching::Match;
 use crate::template::Template;
@@ -82,6 +83,7 @@ pub struct Constraint {
     parameters_rego: regorus::Value,
     parameters_cel: CelData,
     object_cel: CelData,
+    cel_values: ConstraintValues,
     action: Action,
 }
 
@@ -158,6 +160,7 @@ impl Constraint {
             parameters_rego: regorus::Value::from(parameters.clone()),
             parameters_cel: CelData::from_json(&parameters),
             object_cel: CelData::from_json(&stored),
+            cel_values: ConstraintValues::default(),
             parameters,
             action,
         })
@@ -202,6 +205,10 @@ impl Constraint {
 
     pub(crate) fn object_cel(&self) -> &CelData {
         &self.object_cel
+    }
+
+    pub(crate) fn cel_values(&self) -> &ConstraintValues {
+        &self.cel_values
     }
 }
 

@@ -263,6 +263,7 @@ impl Library {
                         review.cel_activation(),
                         constraint.parameters_cel(),
                         constraint.object_cel(),
+                        constraint.cel_values(),
                     );
                     out.extend(
                         found
