@@ -704,6 +704,31 @@ violation[{\"msg\": \"x\"}] { x }",
         );
         assert!(messages(&values, json!({"a": [true, 1]})).is_err());
 
+        // A conflict under `not`, in a comprehension or a library still stops the machine.
+        for module in [
+            "package k
+f(x) = 1 { x.a }
+f(x) = 2 { x.b }
+violation[{\"msg\": \"none\"}] { not f(input) }",
+            "package k
+f(x) = 1 { x.a }
+f(x) = 2 { x.b }
+violation[{\"msg\": m}] { s := {v | v := f(input)}; m := sprintf(\"%v\", [s]) }",
+        ] {
+            let program = compile(module);
+            assert!(program.on_machine(), "{module}");
+            assert_eq!(
+                messages(&program, json!({})).map(|m| m.len()),
+                Ok(1),
+                "{module}"
+            );
+            let err = messages(&program, json!({"a": true, "b": true})).err();
+            assert!(
+                err.is_some_and(|e| e.contains("multiple outputs")),
+                "{module}"
+            );
+        }
+
         let interpreted = [
             "package k\nx[k] = \"a\" { k := \"p\" }\nx[j] = \"b\" { j := \"p\" }\nviolation[{\"msg\": m}] { m := x[\"p\"] }",
             "package k\nviolation[{\"msg\": \"bad\"}] { m := {c.n: c.v | c := input.c[_]}; m[_] == \"bad\" }",
