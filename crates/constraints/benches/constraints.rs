@@ -5,6 +5,12 @@
 //! Reads gatekeeper-library's pod-security-policy templates from
 //! `$PODSEC_GATEKEEPER_CORPUS` or `../shared/conformance/gatekeeper/pod-security-policy`
 //! (missing: the bench fails, it never pretends).
+//!
+//! Diagnostic modes: `BENCH_ONLY=each` (each template alone, on each engine it has, where the
+//! time goes; `BENCH_TEMPLATE=<name>` for one), `BENCH_ONLY=fixed` (15 trivial templates: the
+//! cost of evaluating a template at all), `BENCH_ONLY=cel` (podsec's default engines only, for a
+//! profiler), and `BENCH_ONLY=baseline|gatekeeper|rego BENCH_REVIEWS=N` (N reviews and nothing
+//! else, to count instructions under valgrind).
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -343,24 +349,33 @@ fn main() {
         return;
     }
     // BENCH_ONLY=cel: only podsec's default engines on the 15 templates (for profiling).
-    let only_default = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "cel");
     println!(
         "15 PSS templates (gatekeeper-library), one constraint each, {} pods in turn:",
         pods.len()
     );
-    if only_default {
-        // BENCH_REVIEWS=N: exactly N reviews, for counting instructions (`perf stat`), which
-        // this noisy machine does not move.
-        if let Some(n) = std::env::var("BENCH_REVIEWS")
-            .ok()
-            .and_then(|n| n.parse::<usize>().ok())
-        {
-            for pod in pods.iter().cycle().take(n) {
-                let review = Review::from_request(request(pod), Some(namespace.clone()));
-                black_box(gatekeeper.review(&review, &inventory, EnforcementPoint::Validation));
-            }
-            return;
+    // BENCH_REVIEWS=N with BENCH_ONLY=baseline|gatekeeper|rego: exactly N reviews and nothing
+    // else, for counting instructions under valgrind, which this noisy machine does not move.
+    if let Some(n) = std::env::var("BENCH_REVIEWS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+        for pod in pods.iter().cycle().take(n) {
+            let library = match only.as_str() {
+                "baseline" => {
+                    black_box(baseline.review(&request(pod)));
+                    continue;
+                }
+                "rego" => &rego,
+                _ => &gatekeeper,
+            };
+            let review = Review::from_request(request(pod), Some(namespace.clone()));
+            black_box(library.review(&review, &inventory, EnforcementPoint::Validation));
         }
+        return;
+    }
+    // BENCH_ONLY=cel: only podsec's default engines on the 15 templates (for profiling).
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "cel") {
         let t = per_pod(&gatekeeper, budget);
         println!(
             "  podsec, Gatekeeper's engines: {:.1} µs per pod",
