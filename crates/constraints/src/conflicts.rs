@@ -38,7 +38,10 @@ const HARD_ERROR_PATTERN: &str = "(?:a{1000}){1000}";
 /// The module as the RVM must run it (unchanged when no rule can conflict), or `None` when it
 /// has a form the rewrite does not cover, which keeps the template on the interpreter.
 pub(crate) fn for_machine(file: &str, module: &str, v1: bool) -> Option<String> {
-    if RESERVED.iter().any(|name| module.contains(name)) || has_object_comprehension(module) {
+    if RESERVED.iter().any(|name| module.contains(name))
+        || has_object_comprehension(module)
+        || binds_input_or_data(module)
+    {
         // An object comprehension with a repeated key is an error on the interpreter (and
         // OPA), the last value on the RVM.
         return None;
@@ -49,6 +52,8 @@ pub(crate) fn for_machine(file: &str, module: &str, v1: bool) -> Option<String> 
         parser.enable_rego_v1().ok()?;
     }
     let parsed = parser.parse().ok()?;
+    // `import rego.v1` makes a v0 module v1 syntax.
+    let v1 = v1 || parsed.rego_v1;
     let mut groups: Vec<Group> = Vec::new();
     let mut index: HashMap<(String, Option<usize>), usize> = HashMap::new();
     for rule in &parsed.policy {
@@ -67,6 +72,14 @@ pub(crate) fn for_machine(file: &str, module: &str, v1: bool) -> Option<String> 
         let Expr::Var { span: name, .. } = refr.as_ref() else {
             return None;
         };
+        // The RVM reads the real `input` and `data` where a v0 module names an argument so.
+        if args
+            .into_iter()
+            .flatten()
+            .any(|a| matches!(a.as_ref(), Expr::Var { span, .. } if matches!(span.text(), "input" | "data")))
+        {
+            return None;
+        }
         let key = (name.text().to_string(), args.map(Vec::len));
         let at = *index.entry(key.clone()).or_insert_with(|| {
             groups.push(Group {
@@ -103,6 +116,12 @@ pub(crate) fn for_machine(file: &str, module: &str, v1: bool) -> Option<String> 
     let mut out = module.to_string();
     removed.sort_unstable_by_key(|r| std::cmp::Reverse(r.0));
     for (start, end) in removed {
+        // A definition that ends in a string ends before its closing quote.
+        let end = if matches!(module.as_bytes().get(end), Some(b'"' | b'`')) {
+            end + 1
+        } else {
+            end
+        };
         out.replace_range(start..end, "");
     }
     let body = if v1 { "if {" } else { "{" };
@@ -139,7 +158,8 @@ impl Group<'_> {
     /// Every definition and `else` yields the same constant (or none: `true`); the RVM stops at
     /// the first that succeeds, which then agrees with OPA.
     fn yields_one_constant(&self) -> bool {
-        let mut seen: Option<&str> = None;
+        let absent = regorus::Value::Bool(true);
+        let mut seen: Option<&regorus::Value> = None;
         for definition in &self.definitions {
             let values = std::iter::once(definition.value).chain(
                 definition
@@ -149,15 +169,16 @@ impl Group<'_> {
                     .map(|b| b.value),
             );
             for value in values {
+                // By value: `"true"` is not `true`, `` `a\n` `` is not `"a\n"`.
                 let constant = match value.map(|v| v.as_ref()) {
-                    None => "true",
+                    None => &absent,
                     Some(
-                        e @ (Expr::String { .. }
-                        | Expr::RawString { .. }
-                        | Expr::Number { .. }
-                        | Expr::Bool { .. }
-                        | Expr::Null { .. }),
-                    ) => e.span().text(),
+                        Expr::String { value, .. }
+                        | Expr::RawString { value, .. }
+                        | Expr::Number { value, .. }
+                        | Expr::Bool { value, .. }
+                        | Expr::Null { value, .. },
+                    ) => value,
                     Some(_) => return false,
                 };
                 if *seen.get_or_insert(constant) != constant {
@@ -218,7 +239,8 @@ impl Group<'_> {
                 let mut lines = bindings.clone();
                 lines.push(query);
                 lines.push(format!("__podsec_v := ({value})"));
-                comprehensions.push(format!("{{__podsec_v |\n{}\n}}", lines.join("\n")));
+                // `;` too: a line that starts with `-` or `(` would continue the one before.
+                comprehensions.push(format!("{{__podsec_v |\n{}\n}}", lines.join(";\n")));
             }
         }
         let head = match self.arity {
@@ -257,6 +279,36 @@ fn text(module: &str, start: u32, end: u32) -> Option<&str> {
     module.get(start..end)
 }
 
+/// Whether a v0 module binds `input` or `data` as a local (`input := …`, `some data`): the
+/// interpreter then reads the local, as OPA does, the RVM the real document.
+fn binds_input_or_data(module: &str) -> bool {
+    let code = crate::rego::strip_comments_and_strings(module);
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let word_at = |at: usize, word: &str| {
+        code[at..].starts_with(word)
+            && !code[..at].ends_with(|c: char| is_ident(c) || c == '.')
+            && !code[at + word.len()..].starts_with(is_ident)
+    };
+    code.char_indices().any(|(at, _)| {
+        if word_at(at, "input") || word_at(at, "data") {
+            let len = if code[at..].starts_with("input") {
+                5
+            } else {
+                4
+            };
+            return code[at + len..].trim_start().starts_with(":=");
+        }
+        if word_at(at, "some") {
+            let declared = code[at + 4..].split(['\n', ';']).next().unwrap_or_default();
+            let declared = declared.split(" in ").next().unwrap_or_default();
+            return declared
+                .split(|c: char| !is_ident(c))
+                .any(|w| w == "input" || w == "data");
+        }
+        false
+    })
+}
+
 /// Whether the module has `{key: value | body}`: a `|` directly inside braces that hold a `:`
 /// before it (a set comprehension's term has none at its own depth; `:=` comes after the `|`).
 pub(crate) fn has_object_comprehension(module: &str) -> bool {
@@ -293,12 +345,18 @@ mod tests {
     #[test]
     fn rules_with_one_constant_value_are_left_as_they_are() {
         let module = "package k
+import future.keywords.in
 has_field(o, f) = true { o[f] }
 has_field(o, f) = true { o[f] == false }
 default allow = false
 allow { input.x }
-violation[{\"msg\": m}] { m := input.m[_] }";
+violation[{\"msg\": m}] { some m in input.m }";
         assert_eq!(rewritten(module), module);
+        // Constants compared by value: a string is not the boolean it spells.
+        let module = "package k
+enforced := \"true\" { input.strict }
+enforced { input.host }";
+        assert_ne!(rewritten(module), module);
     }
 
     #[test]
@@ -312,10 +370,10 @@ violation[{\"msg\": m}] { m := msg(input.c) }";
         assert!(!out.contains("accept(\"RunAsAny\", _)"), "{out}");
         for expected in [
             "accept(__podsec_arg0, __podsec_arg1) := __podsec_value {",
-            "{__podsec_v |\n__podsec_arg0 == \"RunAsAny\"\ntrue\n__podsec_v := (true)\n}",
-            "{__podsec_v |\n__podsec_arg0 == \"MustRunAsNonRoot\"\nuser := __podsec_arg1\ntrue\n__podsec_v := (user != 0)\n}",
+            "{__podsec_v |\n__podsec_arg0 == \"RunAsAny\";\ntrue;\n__podsec_v := (true)\n}",
+            "{__podsec_v |\n__podsec_arg0 == \"MustRunAsNonRoot\";\nuser := __podsec_arg1;\ntrue;\n__podsec_v := (user != 0)\n}",
             "msg(__podsec_arg0) := __podsec_value {",
-            "c := __podsec_arg0\nm := sprintf(\"%v\", [c.name])\n__podsec_v := (m)",
+            "c := __podsec_arg0;\nm := sprintf(\"%v\", [c.name]);\n__podsec_v := (m)",
             "__podsec_single(__podsec_values)",
         ] {
             assert!(out.contains(expected), "{expected}\nin\n{out}");
@@ -347,6 +405,10 @@ violation[{\"msg\": m}] { m := msg(input.c) }";
             "package k\nf(x, x) = x { true }\nf(x, y) = y { true }",
             // the rewrite's own names
             "package k\n__podsec_value := 1",
+            // `input` and `data` as locals, which the RVM does not see
+            "package k\nf(input) := input.a { true }\nf(input) := input.b { input.c }",
+            "package k\nviolation[{\"msg\": \"x\"}] { input := {\"a\": 1}; input.a == 1 }",
+            "package k\nviolation[{\"msg\": \"x\"}] { some data; data = 1 }",
         ] {
             assert_eq!(for_machine("k.rego", module, false), None, "{module}");
         }

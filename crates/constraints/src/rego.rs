@@ -729,6 +729,27 @@ violation[{\"msg\": m}] { s := {v | v := f(input)}; m := sprintf(\"%v\", [s]) }"
             );
         }
 
+        // A body whose first line starts with `-` stays a statement of its own, and a
+        // definition ending in a string is removed whole.
+        let minus = compile(
+            "package k
+f(x, n) := n { -1 < x }
+f(x, n) := 0 { x == 0 }
+violation[{\"msg\": sprintf(\"%v\", [v])}] { v := f(input.x, 3) }",
+        );
+        assert!(minus.on_machine());
+        assert_eq!(messages(&minus, json!({"x": -5})), Ok(vec![]));
+        assert_eq!(messages(&minus, json!({"x": 5})), Ok(vec!["3".to_string()]));
+        let quoted = compile(
+            "package k
+level = \"high\" { input.strict }
+level = \"low\"
+violation[{\"msg\": level}] { true }",
+        );
+        assert!(quoted.on_machine());
+        assert_eq!(messages(&quoted, json!({})), Ok(vec!["low".to_string()]));
+        assert!(messages(&quoted, json!({"strict": true})).is_err());
+
         let interpreted = [
             "package k\nx[k] = \"a\" { k := \"p\" }\nx[j] = \"b\" { j := \"p\" }\nviolation[{\"msg\": m}] { m := x[\"p\"] }",
             "package k\nviolation[{\"msg\": \"bad\"}] { m := {c.n: c.v | c := input.c[_]}; m[_] == \"bad\" }",
