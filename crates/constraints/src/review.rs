@@ -1,6 +1,7 @@
 //! What a constraint is evaluated against: an AdmissionRequest (from the webhook), or one built
 //! from an object as Gatekeeper's audit and gator build it.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use serde_json::{json, Map, Value};
@@ -148,20 +149,25 @@ impl Review {
     /// old object, as Gatekeeper's webhook sets it.
     pub(crate) fn rego_review(&self) -> &regorus::Value {
         self.rego.get_or_init(|| {
-            let mut fields: Map<String, Value> = match &self.request {
-                Value::Object(fields) => fields.clone(),
-                _ => Map::new(),
+            let mut fields: BTreeMap<regorus::Value, regorus::Value> = match &self.request {
+                Value::Object(fields) => fields
+                    .iter()
+                    .map(|(k, v)| (regorus::Value::from(k.as_str()), rego_value(v)))
+                    .collect(),
+                _ => BTreeMap::new(),
             };
             if self.operation == "DELETE" {
                 if let Some(old) = self.old_object() {
-                    fields.insert("object".into(), old.clone());
+                    fields.insert("object".into(), rego_value(old));
                 }
             }
             fields.insert(
                 "namespaceObject".into(),
-                self.namespace_object.clone().unwrap_or(Value::Null),
+                self.namespace_object
+                    .as_ref()
+                    .map_or(regorus::Value::Null, rego_value),
             );
-            regorus::Value::from(Value::Object(fields))
+            regorus::Value::from(fields)
         })
     }
 
@@ -195,5 +201,54 @@ impl Review {
                 any_object,
             )
         })
+    }
+}
+
+/// JSON as a Rego value, read in place (regorus' own conversion takes the JSON by value, which
+/// here would mean copying the review first). Numbers as its JSON reader makes them.
+fn rego_value(value: &Value) -> regorus::Value {
+    match value {
+        Value::Null => regorus::Value::Null,
+        Value::Bool(b) => regorus::Value::from(*b),
+        Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => regorus::Value::from(u),
+            (None, Some(i), _) => regorus::Value::from(i),
+            (None, None, Some(f)) => regorus::Value::from(f),
+            (None, None, None) => regorus::Value::Null,
+        },
+        Value::String(s) => regorus::Value::from(s.as_str()),
+        Value::Array(items) => {
+            regorus::Value::from(items.iter().map(rego_value).collect::<Vec<_>>())
+        }
+        Value::Object(fields) => regorus::Value::from(
+            fields
+                .iter()
+                .map(|(k, v)| (regorus::Value::from(k.as_str()), rego_value(v)))
+                .collect::<BTreeMap<_, _>>(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rego_values_are_the_ones_regorus_reads_from_json() {
+        let json = json!({
+            "ints": [0, 1, -1, 9007199254740993_i64, u64::MAX, i64::MIN],
+            "floats": [0.5, -2.25, 1e300, 3.0],
+            "text": ["", "é ✓", "a\"b"],
+            "nested": {"empty": {}, "list": [], "null": null, "flags": [true, false]}
+        });
+        assert_eq!(rego_value(&json), regorus::Value::from(json.clone()));
+        let review = Review::from_object(json!({"kind": "Pod", "metadata": {"name": "p"}}), None);
+        let expected = regorus::Value::from(json!({
+            "uid": "", "kind": {"group": "", "version": "", "kind": "Pod"},
+            "resource": {"group": "", "version": "", "resource": ""}, "operation": "",
+            "userInfo": {}, "oldObject": null, "name": "p",
+            "object": {"kind": "Pod", "metadata": {"name": "p"}}, "namespaceObject": null
+        }));
+        assert_eq!(review.rego_review(), &expected);
     }
 }
