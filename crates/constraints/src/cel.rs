@@ -2,6 +2,7 @@
 //! driver evaluates it (ValidatingAdmissionPolicy semantics, plus `variables.params` and
 //! `variables.anyObject`).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -40,6 +41,10 @@ struct Variable {
     /// Reads only the constraint (its parameters) and other such variables: the same for every
     /// review, so computed once per constraint.
     per_constraint: bool,
+    /// Reads only the review (the object, the request, …): its expression's text, under which
+    /// the review keeps its value for every template that defines the variable the same way
+    /// (gatekeeper-library's `containers`, `initContainers`, `isUpdate`, …).
+    per_review: Option<Arc<str>>,
 }
 
 /// Names bound per review: a variable that reads one differs from review to review.
@@ -99,9 +104,40 @@ pub(crate) struct Activation {
     scope: Context<'static, 'static>,
     /// The object, or the old object on DELETE (for templates that read the `variables` map).
     any_object: CelData,
+    /// [`Variable::per_review`] values computed so far, by expression.
+    shared: Mutex<HashMap<Arc<str>, Result<CelData, String>>>,
 }
 
 impl Activation {
+    /// The review's value of a [`Variable::per_review`] expression, computed on first use.
+    fn shared_value(
+        &self,
+        key: &Arc<str>,
+        compute: impl FnOnce() -> Result<Box<dyn Val>, String>,
+    ) -> Result<Box<dyn Val>, String> {
+        let copy = |found: &Result<CelData, String>| {
+            found.as_ref().map(CelData::to_val).map_err(String::clone)
+        };
+        if let Some(found) = self
+            .shared
+            .lock()
+            .ok()
+            .as_ref()
+            .and_then(|m| m.get(key).map(copy))
+        {
+            return found;
+        }
+        let result = compute();
+        if let Ok(mut shared) = self.shared.lock() {
+            let stored = result
+                .as_ref()
+                .map(|v| CelData::from_val(v.clone_as_boxed()))
+                .map_err(String::clone);
+            shared.insert(Arc::clone(key), stored);
+        }
+        result
+    }
+
     /// `request` is the AdmissionRequest without its objects, as ValidatingAdmissionPolicy's
     /// `request` variable; `object` is null on DELETE.
     pub fn new(
@@ -121,7 +157,11 @@ impl Activation {
         for name in ["params", "anyObject"] {
             scope.add_variable_as_val(format!("{HAS_PREFIX}{name}"), Box::new(CelBool::from(true)));
         }
-        Activation { scope, any_object }
+        Activation {
+            scope,
+            any_object,
+            shared: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -199,9 +239,17 @@ impl CelProgram {
                                     || *referenced == format!("{HAS_PREFIX}{}", v.name))
                         })
                 });
+            let reads_only_the_review = !expression.needs_map
+                && !per_constraint
+                && references.variables().iter().all(|referenced| {
+                    !matches!(*referenced, "params" | "variables")
+                        && (!referenced.starts_with("__podsec_")
+                            || referenced.ends_with("_anyObject"))
+                });
             variables.push(Variable {
                 binding: format!("{VARIABLE_PREFIX}{name}"),
                 has_binding: None,
+                per_review: reads_only_the_review.then(|| Arc::from(expression.source.as_str())),
                 name,
                 expression,
                 per_constraint,
@@ -354,7 +402,11 @@ impl CelProgram {
             let result = match fixed.get(index).and_then(Option::as_ref) {
                 Some(Ok(value)) => Ok(value.to_val()),
                 Some(Err(e)) => Err(e.clone()),
-                None => evaluate(&variable.expression.program, &scope),
+                None => match &variable.per_review {
+                    Some(key) => activation
+                        .shared_value(key, || evaluate(&variable.expression.program, &scope)),
+                    None => evaluate(&variable.expression.program, &scope),
+                },
             };
             if let Some(has) = &variable.has_binding {
                 scope.add_variable_as_val(has.as_str(), Box::new(CelBool::from(result.is_ok())));
@@ -715,6 +767,62 @@ mod tests {
         let found = reloaded.evaluate(&activation(json!({})), &parameters, &constraint, &values);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].msg, "reloaded");
+    }
+
+    #[test]
+    fn variables_that_read_only_the_review_are_computed_once_per_review() {
+        let template = |rule: &str| {
+            json!({
+                "variables": [
+                    {"name": "containers", "expression": "has(variables.anyObject.spec.containers) ? variables.anyObject.spec.containers : []"},
+                    {"name": "isUpdate", "expression": "request.operation == 'UPDATE'"},
+                    {"name": "limit", "expression": "variables.params.limit"},
+                    {"name": "names", "expression": "variables.containers.map(c, c.name)"}
+                ],
+                "validations": [{"expression": rule, "message": rule}]
+            })
+        };
+        let compile = |rule: &str| match CelProgram::compile(&template(rule)) {
+            Ok(program) => program,
+            Err(e) => panic!("compile: {e}"),
+        };
+        let (few, named) = (
+            compile("size(variables.names) <= variables.limit"),
+            compile("!('debug' in variables.names)"),
+        );
+        let per_review: Vec<&str> = few
+            .variables
+            .iter()
+            .filter(|v| v.per_review.is_some())
+            .map(|v| v.name.as_str())
+            .collect();
+        assert_eq!(per_review, ["containers", "isUpdate"]);
+        let values = (ConstraintValues::default(), ConstraintValues::default());
+        let parameters = CelData::from_json(&json!({"limit": 1}));
+        let review = |names: &[&str]| {
+            let containers: Vec<Value> = names.iter().map(|n| json!({"name": n})).collect();
+            let activation = activation(json!({"spec": {"containers": containers}}));
+            let mut found: Vec<String> = Vec::new();
+            for (program, values) in [(&few, &values.0), (&named, &values.1)] {
+                let violations =
+                    program.evaluate(&activation, &parameters, &CelData::null(), values);
+                found.extend(violations.into_iter().map(|v| v.msg));
+            }
+            let shared = activation.shared.lock().map(|m| m.len()).unwrap_or(0);
+            (found, shared)
+        };
+        // Each review sees its own object; both templates' identical variables, one value each.
+        assert_eq!(review(&["app"]), (vec![], 2));
+        assert_eq!(
+            review(&["app", "debug"]),
+            (
+                vec![
+                    "size(variables.names) <= variables.limit".to_string(),
+                    "!('debug' in variables.names)".to_string()
+                ],
+                2
+            )
+        );
     }
 
     #[test]
