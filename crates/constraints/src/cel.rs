@@ -2,7 +2,7 @@
 //! driver evaluates it (ValidatingAdmissionPolicy semantics, plus `variables.params` and
 //! `variables.anyObject`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -35,8 +35,10 @@ struct Variable {
     name: String,
     /// The identifier `variables.<name>` was rewritten to.
     binding: String,
-    /// The identifier `has(variables.<name>)` was rewritten to, when an expression has it.
-    has_binding: Option<String>,
+    /// The identifier `has(variables.<name>)` was rewritten to.
+    has_binding: String,
+    /// Some expression tests `has(variables.<name>)`.
+    tested: bool,
     expression: Compiled,
     /// Reads only the constraint (its parameters) and other such variables: the same for every
     /// review, so computed once per constraint.
@@ -48,14 +50,13 @@ struct Variable {
 }
 
 /// Names bound per review: a variable that reads one differs from review to review.
-const REVIEW_NAMES: [&str; 6] = [
-    "object",
-    "oldObject",
-    "request",
-    "namespaceObject",
-    "variables",
-    "authorizer",
-];
+fn is_review_name(name: &str) -> bool {
+    matches!(
+        name,
+        "object" | "oldObject" | "request" | "namespaceObject" | "authorizer"
+    ) || name == ANY_OBJECT_BINDING
+        || name == HAS_ANY_OBJECT
+}
 
 /// A constraint's values of a template's [`Variable::per_constraint`] variables, computed on
 /// its first evaluation (each variable's result, `None` for the others).
@@ -152,10 +153,10 @@ impl Activation {
         scope.add_variable_as_val("oldObject", old_object.into_val());
         scope.add_variable_as_val("request", request.into_val());
         scope.add_variable_as_val("namespaceObject", namespace_object.into_val());
-        scope.add_variable_as_val(format!("{VARIABLE_PREFIX}anyObject"), any_object.to_val());
+        scope.add_variable_as_val(ANY_OBJECT_BINDING, any_object.to_val());
         // Always computed, whatever the template.
-        for name in ["params", "anyObject"] {
-            scope.add_variable_as_val(format!("{HAS_PREFIX}{name}"), Box::new(CelBool::from(true)));
+        for name in [HAS_PARAMS, HAS_ANY_OBJECT] {
+            scope.add_variable_as_val(name, Box::new(CelBool::from(true)));
         }
         Activation {
             scope,
@@ -229,27 +230,26 @@ impl CelProgram {
             }
             let expression = compile(&string(entry, "expression", &field)?, &field)?;
             let references = expression.program.references();
+            let referenced = references.variables();
+            // Another variable that differs per review, or the review itself.
             let per_constraint = !expression.needs_map
-                && !REVIEW_NAMES.iter().any(|n| references.has_variable(n))
-                && !references.variables().iter().any(|referenced| {
-                    referenced.ends_with("anyObject")
+                && !referenced.iter().any(|r| {
+                    is_review_name(r)
                         || variables.iter().any(|v: &Variable| {
-                            !v.per_constraint
-                                && (*referenced == v.binding
-                                    || *referenced == format!("{HAS_PREFIX}{}", v.name))
+                            !v.per_constraint && (*r == v.binding || *r == v.has_binding)
                         })
                 });
-            let reads_only_the_review = !expression.needs_map
+            // No parameters and no other variable (whose definition may differ elsewhere).
+            let per_review = !expression.needs_map
                 && !per_constraint
-                && references.variables().iter().all(|referenced| {
-                    !matches!(*referenced, "params" | "variables")
-                        && (!referenced.starts_with("__podsec_")
-                            || referenced.ends_with("_anyObject"))
-                });
+                && referenced
+                    .iter()
+                    .all(|r| is_review_name(r) || (*r != "params" && !r.starts_with("__podsec_")));
             variables.push(Variable {
                 binding: format!("{VARIABLE_PREFIX}{name}"),
-                has_binding: None,
-                per_review: reads_only_the_review.then(|| Arc::from(expression.source.as_str())),
+                has_binding: format!("{HAS_PREFIX}{name}"),
+                tested: false,
+                per_review: per_review.then(|| Arc::from(expression.source.as_str())),
                 name,
                 expression,
                 per_constraint,
@@ -304,23 +304,22 @@ impl CelProgram {
                     .iter()
                     .flat_map(|v| std::iter::once(&v.expression).chain(&v.message_expression)),
             );
-        let (mut needs_map, mut reads_constraint) = (false, false);
-        let mut tested: Vec<String> = Vec::new();
-        for compiled in programs {
-            needs_map |= compiled.needs_map;
-            let references = compiled.program.references();
-            reads_constraint |= references.has_variable("params");
-            for variable in &variables {
-                let has = format!("{HAS_PREFIX}{}", variable.name);
-                if references.has_variable(&has) && !tested.contains(&has) {
-                    tested.push(has);
-                }
-            }
-        }
+        let referenced: HashSet<String> = programs
+            .flat_map(|c| {
+                let references = c.program.references();
+                let names: Vec<String> = references
+                    .variables()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
+                names
+            })
+            .collect();
         for variable in &mut variables {
-            let has = format!("{HAS_PREFIX}{}", variable.name);
-            variable.has_binding = tested.contains(&has).then_some(has);
+            variable.tested = referenced.contains(&variable.has_binding);
         }
+        let needs_map = referenced.contains("variables");
+        let reads_constraint = referenced.contains("params");
         static PROGRAMS: AtomicU64 = AtomicU64::new(0);
         Ok(CelProgram {
             id: PROGRAMS.fetch_add(1, Ordering::Relaxed),
@@ -340,6 +339,9 @@ impl CelProgram {
         parameters: &CelData,
         constraint: &CelData,
     ) -> Values {
+        if !self.variables.iter().any(|v| v.per_constraint) {
+            return Arc::new([]);
+        }
         if let Ok(cached) = cache.0.lock() {
             if let Some((id, values)) = cached.as_ref() {
                 if *id == self.id {
@@ -350,7 +352,7 @@ impl CelProgram {
         let mut scope = Context::with_env(Arc::clone(&ENV));
         scope.add_variable_as_val("params", constraint.to_val());
         scope.add_variable_as_val(PARAMS_BINDING, parameters.to_val());
-        scope.add_variable_as_val(format!("{HAS_PREFIX}params"), Box::new(CelBool::from(true)));
+        scope.add_variable_as_val(HAS_PARAMS, Box::new(CelBool::from(true)));
         let mut values = Vec::with_capacity(self.variables.len());
         for variable in &self.variables {
             if !variable.per_constraint {
@@ -358,8 +360,11 @@ impl CelProgram {
                 continue;
             }
             let result = evaluate(&variable.expression.program, &scope);
-            if let Some(has) = &variable.has_binding {
-                scope.add_variable_as_val(has.as_str(), Box::new(CelBool::from(result.is_ok())));
+            if variable.tested {
+                scope.add_variable_as_val(
+                    variable.has_binding.as_str(),
+                    Box::new(CelBool::from(result.is_ok())),
+                );
             }
             if let Ok(value) = &result {
                 scope.add_variable_as_val(variable.binding.as_str(), value.clone_as_boxed());
@@ -408,8 +413,11 @@ impl CelProgram {
                     None => evaluate(&variable.expression.program, &scope),
                 },
             };
-            if let Some(has) = &variable.has_binding {
-                scope.add_variable_as_val(has.as_str(), Box::new(CelBool::from(result.is_ok())));
+            if variable.tested {
+                scope.add_variable_as_val(
+                    variable.has_binding.as_str(),
+                    Box::new(CelBool::from(result.is_ok())),
+                );
             }
             match result {
                 Ok(value) => {
@@ -548,10 +556,13 @@ fn compile(source: &str, field: &str) -> Result<Compiled, TemplateError> {
 
 const VARIABLE_PREFIX: &str = "__podsec_var_";
 const PARAMS_BINDING: &str = "__podsec_var_params";
+const ANY_OBJECT_BINDING: &str = "__podsec_var_anyObject";
 
 /// `has(variables.x)` becomes `__podsec_has_x`: whether `x` was computed (params and anyObject
 /// always are).
 const HAS_PREFIX: &str = "__podsec_has_";
+const HAS_PARAMS: &str = "__podsec_has_params";
+const HAS_ANY_OBJECT: &str = "__podsec_has_anyObject";
 
 /// `has( variables.<name> )` at the start of `text`: the name and the length consumed.
 fn has_variable_call(text: &str) -> Option<(&str, usize)> {

@@ -24,13 +24,9 @@ use std::collections::HashMap;
 
 use regorus::unstable::{Expr, NodeRef, Parser, Query, Rule, RuleHead, Source};
 
-/// Names the rewrite introduces; a module already using them is left to the interpreter.
-const RESERVED: [&str; 4] = [
-    "__podsec_arg",
-    "__podsec_value",
-    "__podsec_single",
-    "__podsec_v",
-];
+/// Prefixes of the names the rewrite introduces (`__podsec_v` covers `__podsec_value(s)`); a
+/// module already using them is left to the interpreter.
+const RESERVED: [&str; 3] = ["__podsec_arg", "__podsec_single", "__podsec_v"];
 
 /// A pattern over regorus' regex size limit: compiling it is a hard error on the RVM.
 const HARD_ERROR_PATTERN: &str = "(?:a{1000}){1000}";
@@ -38,12 +34,12 @@ const HARD_ERROR_PATTERN: &str = "(?:a{1000}){1000}";
 /// The module as the RVM must run it (unchanged when no rule can conflict), or `None` when it
 /// has a form the rewrite does not cover, which keeps the template on the interpreter.
 pub(crate) fn for_machine(file: &str, module: &str, v1: bool) -> Option<String> {
+    // An object comprehension with a repeated key is an error on the interpreter (and OPA),
+    // the last value on the RVM; see the others' own docs.
     if RESERVED.iter().any(|name| module.contains(name))
         || has_object_comprehension(module)
         || binds_input_or_data(module)
     {
-        // An object comprehension with a repeated key is an error on the interpreter (and
-        // OPA), the last value on the RVM.
         return None;
     }
     let source = Source::from_contents(file.into(), module.to_string()).ok()?;
@@ -89,9 +85,10 @@ pub(crate) fn for_machine(file: &str, module: &str, v1: bool) -> Option<String> 
             });
             groups.len() - 1
         });
+        let (start, end) = widened(module, span.start, span.end);
         groups[at].definitions.push(Definition {
-            start: span.start as usize,
-            end: span.end as usize,
+            start,
+            end,
             args: args.map(|a| a.iter().collect()).unwrap_or_default(),
             value: assign.as_ref().map(|a| &a.value),
             bodies: bodies
@@ -116,12 +113,6 @@ pub(crate) fn for_machine(file: &str, module: &str, v1: bool) -> Option<String> 
     let mut out = module.to_string();
     removed.sort_unstable_by_key(|r| std::cmp::Reverse(r.0));
     for (start, end) in removed {
-        // A definition that ends in a string ends before its closing quote.
-        let end = if matches!(module.as_bytes().get(end), Some(b'"' | b'`')) {
-            end + 1
-        } else {
-            end
-        };
         out.replace_range(start..end, "");
     }
     let body = if v1 { "if {" } else { "{" };
@@ -140,6 +131,7 @@ struct Group<'a> {
 }
 
 struct Definition<'a> {
+    /// Where it is written, from [`widened`].
     start: usize,
     end: usize,
     args: Vec<&'a NodeRef<Expr>>,
@@ -170,16 +162,10 @@ impl Group<'_> {
             );
             for value in values {
                 // By value: `"true"` is not `true`, `` `a\n` `` is not `"a\n"`.
-                let constant = match value.map(|v| v.as_ref()) {
+                let constant = match value.map(|v| scalar(v)) {
                     None => &absent,
-                    Some(
-                        Expr::String { value, .. }
-                        | Expr::RawString { value, .. }
-                        | Expr::Number { value, .. }
-                        | Expr::Bool { value, .. }
-                        | Expr::Null { value, .. },
-                    ) => value,
-                    Some(_) => return false,
+                    Some(Some(value)) => value,
+                    Some(None) => return false,
                 };
                 if *seen.get_or_insert(constant) != constant {
                     return false;
@@ -208,11 +194,7 @@ impl Group<'_> {
                         bound.push(span.text());
                         bindings.push(format!("{} := {param}", span.text()));
                     }
-                    e @ (Expr::String { .. }
-                    | Expr::RawString { .. }
-                    | Expr::Number { .. }
-                    | Expr::Bool { .. }
-                    | Expr::Null { .. }) => {
+                    e if scalar(e).is_some() => {
                         let literal = text(module, e.span().start, e.span().end)?;
                         bindings.push(format!("{param} == {literal}"));
                     }
@@ -265,9 +247,28 @@ fn query_text(module: &str, query: &NodeRef<Query>) -> Option<String> {
     }
 }
 
-/// The source of a span, with the quotes of a string literal at either edge (regorus' string
-/// spans hold only the contents): a quote just outside an expression can only be its own.
+/// A literal's value (a string, number, boolean or null).
+fn scalar(expr: &Expr) -> Option<&regorus::Value> {
+    match expr {
+        Expr::String { value, .. }
+        | Expr::RawString { value, .. }
+        | Expr::Number { value, .. }
+        | Expr::Bool { value, .. }
+        | Expr::Null { value, .. } => Some(value),
+        _ => None,
+    }
+}
+
+/// The source of a span, as [`widened`].
 fn text(module: &str, start: u32, end: u32) -> Option<&str> {
+    let (start, end) = widened(module, start, end);
+    module.get(start..end)
+}
+
+/// A span with the quotes of a string literal at either edge (regorus' string spans hold only
+/// the contents, so a rule or statement ending in a string ends before its closing quote): a
+/// quote just outside an expression can only be its own.
+fn widened(module: &str, start: u32, end: u32) -> (usize, usize) {
     let (mut start, mut end) = (start as usize, end as usize);
     let bytes = module.as_bytes();
     if start > 0 && matches!(bytes.get(start - 1), Some(b'"' | b'`')) {
@@ -276,7 +277,7 @@ fn text(module: &str, start: u32, end: u32) -> Option<&str> {
     if matches!(bytes.get(end), Some(b'"' | b'`')) {
         end += 1;
     }
-    module.get(start..end)
+    (start, end)
 }
 
 /// Whether a v0 module binds `input` or `data` as a local (`input := …`, `some data`): the
@@ -412,6 +413,18 @@ violation[{\"msg\": m}] { m := msg(input.c) }";
         ] {
             assert_eq!(for_machine("k.rego", module, false), None, "{module}");
         }
+    }
+
+    #[test]
+    fn object_comprehensions_are_told_from_sets_and_objects() {
+        assert!(has_object_comprehension(
+            "m := {c.name: c.x | c := input.c[_]}"
+        ));
+        assert!(!has_object_comprehension("s := {x | x := input.c[_]}"));
+        assert!(!has_object_comprehension(
+            "s := {{\"a\": x} | x := input.c[_]}"
+        ));
+        assert!(!has_object_comprehension("o := {\"a\": \"|\"}"));
     }
 
     /// gatekeeper-library's templates run on the machine, among them k8spspallowedusers, whose

@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use crate::cel::ConstraintValues;
 use crate::cel_value::CelData;
+use crate::library::rego_value;
 use crate::matching::Match;
 use crate::template::Template;
 use crate::CONSTRAINTS_GROUP;
@@ -157,7 +158,7 @@ impl Constraint {
             kind: kind.to_string(),
             name: name.to_string(),
             matcher,
-            parameters_rego: regorus::Value::from(parameters.clone()),
+            parameters_rego: rego_value(&parameters),
             parameters_cel: CelData::from_json(&parameters),
             object_cel: CelData::from_json(&stored),
             cel_values: ConstraintValues::default(),

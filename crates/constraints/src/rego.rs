@@ -112,13 +112,14 @@ impl RegoProgram {
         }
         let mut uses_inventory = references.inventory;
         let mut engine = new_engine(source.v1);
-        // (file, module as OPA's compiler would rewrite it) for the module, then each lib.
-        let mut modules = vec![(format!("{kind}.rego"), String::new())];
-        modules[0].1 = hoist_negated_call_arguments(&modules[0].0, &source.module, source.v1)
+        let file = format!("{kind}.rego");
+        let module = hoist_negated_call_arguments(&file, &source.module, source.v1)
             .map_err(TemplateError::Rego)?;
         let package = engine
-            .add_policy(modules[0].0.clone(), modules[0].1.clone())
+            .add_policy(file.clone(), module.clone())
             .map_err(|e| TemplateError::Rego(e.to_string()))?;
+        // (file, module as OPA's compiler would rewrite it) for the module, then each lib.
+        let mut modules = vec![(file, module)];
         let mut packages = vec![package.clone()];
         for (index, lib) in source.libs.iter().enumerate() {
             let refs = check_references(lib, &format!("libs[{index}]"))?;

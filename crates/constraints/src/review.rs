@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::cel::Activation;
 use crate::cel_value::CelData;
+use crate::library::rego_value;
 
 /// One object under review, with the views each engine needs built at most once.
 pub struct Review {
@@ -201,31 +202,6 @@ impl Review {
                 any_object,
             )
         })
-    }
-}
-
-/// JSON as a Rego value, read in place (regorus' own conversion takes the JSON by value, which
-/// here would mean copying the review first). Numbers as its JSON reader makes them.
-fn rego_value(value: &Value) -> regorus::Value {
-    match value {
-        Value::Null => regorus::Value::Null,
-        Value::Bool(b) => regorus::Value::from(*b),
-        Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
-            (Some(u), _, _) => regorus::Value::from(u),
-            (None, Some(i), _) => regorus::Value::from(i),
-            (None, None, Some(f)) => regorus::Value::from(f),
-            (None, None, None) => regorus::Value::Null,
-        },
-        Value::String(s) => regorus::Value::from(s.as_str()),
-        Value::Array(items) => {
-            regorus::Value::from(items.iter().map(rego_value).collect::<Vec<_>>())
-        }
-        Value::Object(fields) => regorus::Value::from(
-            fields
-                .iter()
-                .map(|(k, v)| (regorus::Value::from(k.as_str()), rego_value(v)))
-                .collect::<BTreeMap<_, _>>(),
-        ),
     }
 }
 
